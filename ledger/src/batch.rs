@@ -1,0 +1,187 @@
+//! Sealing: a node's records become signed, hash-chained Parquet batches.
+//!
+//! [`ChainWriter`] owns a node's chain head. It numbers records, cuts batches at each
+//! change of UTC date and at a size bound, computes the Merkle root, signs the seal with
+//! the node's [`Signer`] and encodes one Parquet file per batch, seal in the footer.
+
+use bytes::Bytes;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::{KeyValue, SortingColumn};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use sha2::{Digest, Sha256};
+
+use crate::SCHEMA_VERSION;
+use crate::error::{LedgerError, Result};
+use crate::hash::{Encoder, Hash32, merkle_root, to_hex};
+use crate::keys::Signer;
+use crate::record::{Record, to_record_batch};
+use crate::seal::{GENESIS, SCHEMA_VERSION_KEY, SEAL_KEY, Seal};
+use crate::store::batch_path;
+use crate::time::utc_date;
+
+/// Where a node's chain stands: the next sequence number and the last batch's hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    pub node_id: String,
+    pub next_seq: u64,
+    pub prev_batch_hash: Hash32,
+}
+
+impl ChainHead {
+    /// The head of a node that has written nothing yet.
+    pub fn genesis(node_id: impl Into<String>) -> Self {
+        ChainHead {
+            node_id: node_id.into(),
+            next_seq: 0,
+            prev_batch_hash: GENESIS,
+        }
+    }
+}
+
+/// One sealed batch, ready to upload.
+#[derive(Debug, Clone)]
+pub struct SealedBatch {
+    pub seal: Seal,
+    /// Object path relative to the store root.
+    pub path: String,
+    pub bytes: Bytes,
+}
+
+/// Default upper bound on records per batch.
+pub const DEFAULT_MAX_BATCH_RECORDS: usize = 100_000;
+
+/// Seals records into a node's chain.
+pub struct ChainWriter<'s> {
+    signer: &'s dyn Signer,
+    head: ChainHead,
+    max_batch_records: usize,
+    scratch: Encoder,
+}
+
+/// Parquet writer settings for batches: ZSTD, statistics per page, one row group.
+pub fn writer_properties(seal: &Seal) -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(
+            DEFAULT_MAX_BATCH_RECORDS.max(seal.record_count as usize),
+        ))
+        .set_sorting_columns(Some(vec![SortingColumn {
+            column_idx: 0,
+            descending: false,
+            nulls_first: false,
+        }]))
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new(SCHEMA_VERSION_KEY.to_string(), SCHEMA_VERSION.to_string()),
+            KeyValue::new(SEAL_KEY.to_string(), seal.to_json()),
+        ]))
+        .build()
+}
+
+impl<'s> ChainWriter<'s> {
+    pub fn new(signer: &'s dyn Signer, head: ChainHead) -> Self {
+        ChainWriter {
+            signer,
+            head,
+            max_batch_records: DEFAULT_MAX_BATCH_RECORDS,
+            scratch: Encoder::default(),
+        }
+    }
+
+    pub fn with_max_batch_records(mut self, n: usize) -> Self {
+        self.max_batch_records = n.max(1);
+        self
+    }
+
+    pub fn head(&self) -> &ChainHead {
+        &self.head
+    }
+
+    /// Seals `records` in the order given. Their `seq` and `node_id` are assigned here;
+    /// every other field must already satisfy [`Record::validate`]. A batch ends at each
+    /// change of the records' UTC start date and after `max_batch_records`.
+    pub fn seal(&mut self, mut records: Vec<Record>) -> Result<Vec<SealedBatch>> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < records.len() {
+            let date = utc_date(records[i].start);
+            let mut j = i + 1;
+            while j < records.len()
+                && j - i < self.max_batch_records
+                && utc_date(records[j].start) == date
+            {
+                j += 1;
+            }
+            out.push(self.seal_one(&mut records[i..j])?);
+            i = j;
+        }
+        Ok(out)
+    }
+
+    fn seal_one(&mut self, records: &mut [Record]) -> Result<SealedBatch> {
+        let date = utc_date(records[0].start).format("%Y-%m-%d").to_string();
+        let mut leaves = Vec::with_capacity(records.len());
+        let (mut energy, mut start_min, mut end_max) = (0i64, i64::MAX, i64::MIN);
+        for (k, r) in records.iter_mut().enumerate() {
+            r.seq = self.head.next_seq + k as u64;
+            r.node_id.clone_from(&self.head.node_id);
+            r.validate()
+                .map_err(|e| LedgerError::InvalidRecord(format!("record seq {}: {e}", r.seq)))?;
+            energy = energy.checked_add(r.energy.0).ok_or_else(|| {
+                LedgerError::InvalidRecord("batch energy overflows 2^63-1 mJ".into())
+            })?;
+            start_min = start_min.min(r.start);
+            end_max = end_max.max(r.end);
+            leaves.push(r.fields().leaf_hash(&mut self.scratch));
+        }
+        let n = records.len() as u64;
+        let mut seal = Seal {
+            schema_version: SCHEMA_VERSION,
+            node_id: self.head.node_id.clone(),
+            date,
+            seq_first: self.head.next_seq as i64,
+            seq_last: (self.head.next_seq + n - 1) as i64,
+            record_count: n as i64,
+            energy_mj: energy,
+            start_min_us: start_min,
+            end_max_us: end_max,
+            merkle_root: to_hex(&merkle_root(&leaves)),
+            prev_batch_hash: to_hex(&self.head.prev_batch_hash),
+            key_id: self.signer.key_id().to_string(),
+            algorithm: self.signer.algorithm(),
+            batch_hash: String::new(),
+            signature: String::new(),
+        };
+        let payload = seal.payload()?;
+        let batch_hash: Hash32 = Sha256::digest(&payload).into();
+        seal.batch_hash = to_hex(&batch_hash);
+        use base64::Engine;
+        seal.signature =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.signer.sign(&payload)?);
+
+        let bytes = encode_parquet(records, &seal)?;
+        self.head.next_seq += n;
+        self.head.prev_batch_hash = batch_hash;
+        Ok(SealedBatch {
+            path: batch_path(&seal),
+            seal,
+            bytes,
+        })
+    }
+}
+
+/// Encodes records as one Parquet file with the seal in its footer.
+pub fn encode_parquet(records: &[Record], seal: &Seal) -> Result<Bytes> {
+    let batch = to_record_batch(records)?;
+    let pq_err = |source| LedgerError::Parquet {
+        path: format!("<batch {}>", seal.object_name()),
+        source,
+    };
+    let mut buf = Vec::with_capacity(records.len() * 32 + 4096);
+    let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(writer_properties(seal)))
+        .map_err(pq_err)?;
+    w.write(&batch).map_err(pq_err)?;
+    w.close().map_err(pq_err)?;
+    Ok(Bytes::from(buf))
+}

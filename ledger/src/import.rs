@@ -1,0 +1,615 @@
+//! `gco ledger import`: existing telemetry (CSV, JSON Lines, Parquet) into records.
+//!
+//! Every input row is either accepted as a [`Record`] or quarantined with its reasons;
+//! `rows = accepted + quarantined` always holds. Imported rows are stored with
+//! measurement `imported`: gco did not measure them, and says so.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, RecordBatchReader};
+use arrow_schema::{DataType, TimeUnit};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::{LedgerError, Result};
+use crate::record::{Measurement, Millijoules, Record, RecordKind};
+use crate::time::{MICROS_PER_SECOND, Micros, format_utc, parse_utc};
+
+/// Columns an input may have. `node_id`, when present, must equal the target node.
+pub const KNOWN_FIELDS: [&str; 11] = [
+    "inference_id",
+    "kind",
+    "node_id",
+    "model_id",
+    "model_version",
+    "start",
+    "end",
+    "energy_mj",
+    "gpus",
+    "prompt_tokens",
+    "completion_tokens",
+];
+
+/// Plausibility bounds, with the as-of time passed in.
+#[derive(Debug, Clone)]
+pub struct ImportPolicy {
+    /// The import's as-of time; rows ending after `now + max_future` are refused.
+    pub now: Micros,
+    pub max_future: Micros,
+    /// Earliest plausible start.
+    pub earliest: Micros,
+    /// Highest plausible average power per GPU, in watts.
+    pub max_gpu_watts: i64,
+}
+
+impl ImportPolicy {
+    pub fn new(now: Micros) -> Self {
+        ImportPolicy {
+            now,
+            max_future: 300 * MICROS_PER_SECOND,
+            earliest: 1_262_304_000 * MICROS_PER_SECOND, // 2010-01-01T00:00:00Z
+            max_gpu_watts: 2000,
+        }
+    }
+}
+
+/// A refused input row.
+#[derive(Debug, Clone, Serialize)]
+pub struct Quarantined {
+    /// 1-based data row number in the input (header not counted).
+    pub row: u64,
+    pub reasons: Vec<String>,
+    /// The row as read.
+    pub input: Value,
+}
+
+/// What an import read.
+#[derive(Debug, Default)]
+pub struct ImportOutcome {
+    pub rows: u64,
+    /// Accepted records in input order, `seq` not yet assigned.
+    pub accepted: Vec<Record>,
+    pub quarantined: Vec<Quarantined>,
+}
+
+/// Reads `path` (format from its extension) and sorts every row into accepted or
+/// quarantined. `existing_ids` are inference ids the node already has in the ledger.
+pub fn import_file(
+    path: &Path,
+    node_id: &str,
+    policy: &ImportPolicy,
+    existing_ids: &HashSet<String>,
+) -> Result<ImportOutcome> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let rows: Vec<std::result::Result<Map<String, Value>, (Value, String)>> = match ext.as_str() {
+        "csv" => read_csv(path)?,
+        "jsonl" | "ndjson" => read_jsonl(path)?,
+        "parquet" => read_parquet(path)?,
+        _ => {
+            return Err(LedgerError::Input(format!(
+                "{}: unknown input format {ext:?}; use .csv, .jsonl or .parquet",
+                path.display()
+            )));
+        }
+    };
+    let mut out = ImportOutcome::default();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    for (i, row) in rows.into_iter().enumerate() {
+        let n = i as u64 + 1;
+        out.rows += 1;
+        let map = match row {
+            Ok(m) => m,
+            Err((input, reason)) => {
+                out.quarantined.push(Quarantined {
+                    row: n,
+                    reasons: vec![reason],
+                    input,
+                });
+                continue;
+            }
+        };
+        match to_record(&map, node_id, policy) {
+            Ok(rec) => {
+                if let Some(id) = &rec.inference_id {
+                    if existing_ids.contains(id) {
+                        out.quarantined.push(Quarantined {
+                            row: n,
+                            reasons: vec![format!(
+                                "inference_id {id:?} is already in the ledger for node {node_id}"
+                            )],
+                            input: Value::Object(map),
+                        });
+                        continue;
+                    }
+                    if let Some(first) = seen.get(id) {
+                        out.quarantined.push(Quarantined {
+                            row: n,
+                            reasons: vec![format!(
+                                "duplicate inference_id {id:?}, first seen at row {first}"
+                            )],
+                            input: Value::Object(map),
+                        });
+                        continue;
+                    }
+                    seen.insert(id.clone(), n);
+                }
+                out.accepted.push(rec);
+            }
+            Err(reasons) => out.quarantined.push(Quarantined {
+                row: n,
+                reasons,
+                input: Value::Object(map),
+            }),
+        }
+    }
+    Ok(out)
+}
+
+fn check_columns(path: &Path, columns: &[String]) -> Result<()> {
+    let unknown: Vec<&String> = columns
+        .iter()
+        .filter(|c| !KNOWN_FIELDS.contains(&c.as_str()))
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(LedgerError::Input(format!(
+            "{}: unknown column(s) {unknown:?}; import reads {KNOWN_FIELDS:?}",
+            path.display()
+        )))
+    }
+}
+
+type RawRow = std::result::Result<Map<String, Value>, (Value, String)>;
+
+fn read_csv(path: &Path) -> Result<Vec<RawRow>> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| LedgerError::Input(format!("{}: {e}", path.display())))?;
+    let headers: Vec<String> = rdr
+        .headers()
+        .map_err(|e| LedgerError::Input(format!("{}: cannot read header: {e}", path.display())))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    check_columns(path, &headers)?;
+    let mut out = Vec::new();
+    for rec in rdr.records() {
+        out.push(match rec {
+            Err(e) => Err((Value::Null, format!("unreadable CSV row: {e}"))),
+            Ok(r) if r.len() != headers.len() => Err((
+                Value::Array(r.iter().map(|f| Value::String(f.to_string())).collect()),
+                format!("{} fields, header has {}", r.len(), headers.len()),
+            )),
+            Ok(r) => Ok(headers
+                .iter()
+                .zip(r.iter())
+                .map(|(h, v)| {
+                    (
+                        h.clone(),
+                        if v.is_empty() {
+                            Value::Null
+                        } else {
+                            Value::String(v.to_string())
+                        },
+                    )
+                })
+                .collect()),
+        });
+    }
+    Ok(out)
+}
+
+fn read_jsonl(path: &Path) -> Result<Vec<RawRow>> {
+    let text = std::fs::read_to_string(path).map_err(|e| LedgerError::io(path, e))?;
+    let mut out = Vec::new();
+    let mut columns = HashSet::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        out.push(match serde_json::from_str::<Value>(line) {
+            Ok(Value::Object(m)) => {
+                columns.extend(m.keys().cloned());
+                Ok(m)
+            }
+            Ok(other) => Err((other, "line is not a JSON object".to_string())),
+            Err(e) => Err((
+                Value::String(line.to_string()),
+                format!("invalid JSON: {e}"),
+            )),
+        });
+    }
+    let mut columns: Vec<String> = columns.into_iter().collect();
+    columns.sort();
+    check_columns(path, &columns)?;
+    Ok(out)
+}
+
+fn read_parquet(path: &Path) -> Result<Vec<RawRow>> {
+    let file = std::fs::File::open(path).map_err(|e| LedgerError::io(path, e))?;
+    let pq = |source| LedgerError::Parquet {
+        path: path.display().to_string(),
+        source,
+    };
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(pq)?
+        .build()
+        .map_err(pq)?;
+    let columns: Vec<String> = reader
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    check_columns(path, &columns)?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let cols: Vec<(String, Vec<Value>)> = batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .map(|(f, a)| Ok((f.name().clone(), json_values(path, f.name(), a)?)))
+            .collect::<Result<_>>()?;
+        for i in 0..batch.num_rows() {
+            out.push(Ok(cols
+                .iter()
+                .map(|(name, vals)| (name.clone(), vals[i].clone()))
+                .collect()));
+        }
+    }
+    Ok(out)
+}
+
+/// Converts a Parquet/Arrow column into JSON values so that all formats share one
+/// validation path. Timestamps become RFC 3339 strings; a timestamp without a time zone
+/// keeps no offset and is quarantined as ambiguous.
+fn json_values(path: &Path, name: &str, a: &ArrayRef) -> Result<Vec<Value>> {
+    let n = a.len();
+    let mut out = Vec::with_capacity(n);
+    let unsupported = || {
+        LedgerError::Input(format!(
+            "{}: column {name} has type {} which import does not read",
+            path.display(),
+            a.data_type()
+        ))
+    };
+    let casted;
+    let a: &ArrayRef = match a.data_type() {
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => {
+            casted = arrow_cast_i64(a).ok_or_else(unsupported)?;
+            &casted
+        }
+        _ => a,
+    };
+    for i in 0..n {
+        if a.is_null(i) {
+            out.push(Value::Null);
+            continue;
+        }
+        out.push(match a.data_type() {
+            DataType::Utf8 => Value::String(a.as_string::<i32>().value(i).to_string()),
+            DataType::LargeUtf8 => Value::String(a.as_string::<i64>().value(i).to_string()),
+            DataType::Utf8View => Value::String(a.as_string_view().value(i).to_string()),
+            DataType::Int64 => {
+                Value::from(a.as_primitive::<arrow_array::types::Int64Type>().value(i))
+            }
+            DataType::Float32 | DataType::Float64 => {
+                let v = if let Some(f) = a.as_primitive_opt::<arrow_array::types::Float64Type>() {
+                    f.value(i)
+                } else {
+                    a.as_primitive::<arrow_array::types::Float32Type>().value(i) as f64
+                };
+                serde_json::Number::from_f64(v)
+                    .map(Value::Number)
+                    .unwrap_or(Value::String(v.to_string()))
+            }
+            DataType::Timestamp(unit, tz) => {
+                let raw = match unit {
+                    TimeUnit::Second => a
+                        .as_primitive::<arrow_array::types::TimestampSecondType>()
+                        .value(i)
+                        .checked_mul(MICROS_PER_SECOND),
+                    TimeUnit::Millisecond => a
+                        .as_primitive::<arrow_array::types::TimestampMillisecondType>()
+                        .value(i)
+                        .checked_mul(1000),
+                    TimeUnit::Microsecond => Some(
+                        a.as_primitive::<arrow_array::types::TimestampMicrosecondType>()
+                            .value(i),
+                    ),
+                    TimeUnit::Nanosecond => Some(
+                        a.as_primitive::<arrow_array::types::TimestampNanosecondType>()
+                            .value(i)
+                            .div_euclid(1000),
+                    ),
+                };
+                match (raw, tz) {
+                    (Some(us), Some(_)) => Value::String(format_utc(us)),
+                    (Some(us), None) => {
+                        Value::String(format_utc(us).trim_end_matches('Z').to_string())
+                    }
+                    (None, _) => Value::String("<timestamp out of range>".into()),
+                }
+            }
+            DataType::List(_) | DataType::LargeList(_) => {
+                let values = if let Some(l) = a.as_list_opt::<i32>() {
+                    l.value(i)
+                } else {
+                    a.as_list::<i64>().value(i)
+                };
+                Value::Array(json_values(path, name, &values)?)
+            }
+            _ => return Err(unsupported()),
+        });
+    }
+    Ok(out)
+}
+
+fn arrow_cast_i64(a: &ArrayRef) -> Option<ArrayRef> {
+    use arrow_array::types::*;
+    let v: Vec<Option<i64>> = match a.data_type() {
+        DataType::Int8 => a
+            .as_primitive::<Int8Type>()
+            .iter()
+            .map(|x| x.map(i64::from))
+            .collect(),
+        DataType::Int16 => a
+            .as_primitive::<Int16Type>()
+            .iter()
+            .map(|x| x.map(i64::from))
+            .collect(),
+        DataType::Int32 => a
+            .as_primitive::<Int32Type>()
+            .iter()
+            .map(|x| x.map(i64::from))
+            .collect(),
+        DataType::UInt8 => a
+            .as_primitive::<UInt8Type>()
+            .iter()
+            .map(|x| x.map(i64::from))
+            .collect(),
+        DataType::UInt16 => a
+            .as_primitive::<UInt16Type>()
+            .iter()
+            .map(|x| x.map(i64::from))
+            .collect(),
+        DataType::UInt32 => a
+            .as_primitive::<UInt32Type>()
+            .iter()
+            .map(|x| x.map(i64::from))
+            .collect(),
+        DataType::UInt64 => {
+            // Values above 2^63-1 cannot be ledger integers; mark them so validation refuses them.
+            a.as_primitive::<UInt64Type>()
+                .iter()
+                .map(|x| x.map(|u| i64::try_from(u).unwrap_or(-1)))
+                .collect()
+        }
+        _ => return None,
+    };
+    Some(std::sync::Arc::new(arrow_array::Int64Array::from(v)))
+}
+
+fn get_str<'a>(m: &'a Map<String, Value>, k: &str, errs: &mut Vec<String>) -> Option<&'a str> {
+    match m.get(k) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(other) => {
+            errs.push(format!("{k} must be a string, found {}", type_name(other)));
+            None
+        }
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn get_int(m: &Map<String, Value>, k: &str, unit: &str, errs: &mut Vec<String>) -> Option<i64> {
+    let v = m.get(k)?;
+    let parsed = match v {
+        Value::Null => return None,
+        Value::Number(n) => n
+            .as_i64()
+            .ok_or_else(|| format!("{k} must be an integer{unit}, found {n}")),
+        Value::String(s) => s
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| format!("{k} must be an integer{unit}, found {s:?}")),
+        other => Err(format!(
+            "{k} must be an integer{unit}, found {}",
+            type_name(other)
+        )),
+    };
+    match parsed {
+        Ok(v) => Some(v),
+        Err(e) => {
+            errs.push(e);
+            None
+        }
+    }
+}
+
+fn get_time(m: &Map<String, Value>, k: &str, errs: &mut Vec<String>) -> Option<Micros> {
+    let s = get_str(m, k, errs);
+    match s {
+        None => {
+            if !m.get(k).is_some_and(|v| !v.is_null()) {
+                errs.push(format!("{k} is missing"));
+            }
+            None
+        }
+        Some(s) => match parse_utc(s) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                errs.push(format!("{k}: {e}"));
+                None
+            }
+        },
+    }
+}
+
+fn to_record(
+    m: &Map<String, Value>,
+    node_id: &str,
+    p: &ImportPolicy,
+) -> std::result::Result<Record, Vec<String>> {
+    let mut errs = Vec::new();
+    let kind = match get_str(m, "kind", &mut errs) {
+        None => RecordKind::Inference,
+        Some(k) => RecordKind::parse(k).unwrap_or_else(|| {
+            errs.push(format!("kind {k:?} is neither \"inference\" nor \"idle\""));
+            RecordKind::Inference
+        }),
+    };
+    if let Some(n) = get_str(m, "node_id", &mut errs)
+        && n != node_id
+    {
+        errs.push(format!(
+            "node_id {n:?} differs from the import's node {node_id:?}"
+        ));
+    }
+    let inference_id = get_str(m, "inference_id", &mut errs).map(str::to_string);
+    match (kind, &inference_id) {
+        (RecordKind::Inference, None) => errs.push("inference_id is missing".into()),
+        (RecordKind::Inference, Some(id)) if id.len() > 256 => {
+            errs.push("inference_id is longer than 256 bytes".into())
+        }
+        (RecordKind::Idle, Some(_)) => errs.push("idle rows carry no inference_id".into()),
+        _ => {}
+    }
+    let model_id = get_str(m, "model_id", &mut errs).map(str::to_string);
+    if kind == RecordKind::Inference
+        && model_id.is_none()
+        && !errs.iter().any(|e| e.starts_with("model_id"))
+    {
+        errs.push("model_id is missing".into());
+    }
+    let model_version = get_str(m, "model_version", &mut errs).map(str::to_string);
+    let start = get_time(m, "start", &mut errs);
+    let end = get_time(m, "end", &mut errs);
+    let energy = get_int(m, "energy_mj", " number of millijoules", &mut errs);
+    if energy.is_none() && !m.get("energy_mj").is_some_and(|v| !v.is_null()) {
+        errs.push("energy_mj is missing".into());
+    }
+    let gpus: Vec<String> = match m.get("gpus") {
+        None | Some(Value::Null) => {
+            errs.push("gpus is missing (list the GPU ids, e.g. \"0;1\")".into());
+            vec![]
+        }
+        Some(Value::String(s)) => s
+            .split([';', ','])
+            .map(|g| g.trim().to_string())
+            .filter(|g| !g.is_empty())
+            .collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|g| match g {
+                Value::String(s) if !s.is_empty() => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                other => {
+                    errs.push(format!(
+                        "gpus entries must be strings, found {}",
+                        type_name(other)
+                    ));
+                    None
+                }
+            })
+            .collect(),
+        Some(other) => {
+            errs.push(format!(
+                "gpus must be a list or a ';'-separated string, found {}",
+                type_name(other)
+            ));
+            vec![]
+        }
+    };
+    let prompt = get_int(m, "prompt_tokens", "", &mut errs);
+    let completion = get_int(m, "completion_tokens", "", &mut errs);
+    for (k, v) in [("prompt_tokens", prompt), ("completion_tokens", completion)] {
+        if v.is_some_and(|v| v < 0) {
+            errs.push(format!("{k} is negative"));
+        }
+    }
+    if let (Some(s), Some(e)) = (start, end) {
+        if e < s {
+            errs.push(format!(
+                "end {} is before start {}",
+                format_utc(e),
+                format_utc(s)
+            ));
+        }
+        if s < p.earliest {
+            errs.push(format!(
+                "start {} is before {}, not plausible",
+                format_utc(s),
+                format_utc(p.earliest)
+            ));
+        }
+        if e > p.now.saturating_add(p.max_future) {
+            errs.push(format!(
+                "end {} is in the future (as-of {})",
+                format_utc(e),
+                format_utc(p.now)
+            ));
+        }
+        if let Some(mj) = energy {
+            if mj < 0 {
+                errs.push(format!("energy_mj {mj} is negative"));
+            } else if e >= s && !gpus.is_empty() {
+                // mJ = W * ms; bound = watts * GPUs * duration_us / 1000, in i128 to avoid overflow.
+                let bound = p.max_gpu_watts as i128 * gpus.len() as i128 * (e - s) as i128 / 1000;
+                if mj as i128 > bound {
+                    let secs = (e - s) as f64 / 1e6;
+                    errs.push(format!(
+                        "energy_mj {mj} over {secs} s on {} GPU(s) exceeds the plausible {} W per GPU",
+                        gpus.len(),
+                        p.max_gpu_watts
+                    ));
+                }
+            }
+        }
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    // Every Option below is Some when errs is empty.
+    match (start, end, energy) {
+        (Some(start), Some(end), Some(mj)) => Ok(Record {
+            seq: 0,
+            kind,
+            inference_id,
+            node_id: node_id.to_string(),
+            model_id,
+            model_version,
+            start,
+            end,
+            energy: Millijoules(mj),
+            measurement: Measurement::Imported,
+            gpus,
+            prompt_tokens: prompt.map(|v| v as u64),
+            completion_tokens: completion.map(|v| v as u64),
+        }),
+        _ => Err(vec!["incomplete row".into()]),
+    }
+}

@@ -1,0 +1,261 @@
+//! The inference record: one row per inference, or per idle/overhead interval that no
+//! inference claimed, and its Arrow schema (`docs/ledger-format.md`).
+
+use std::sync::Arc;
+
+use arrow_array::builder::{Int64Builder, ListBuilder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{LedgerError, Result};
+use crate::time::Micros;
+
+/// Energy in integer millijoules: the unit every sum in gco is made in.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Millijoules(pub i64);
+
+impl Millijoules {
+    /// Kilowatt-hours, for display only (1 kWh = 3.6e9 mJ). Never sum these.
+    pub fn as_kwh_f64(self) -> f64 {
+        self.0 as f64 / 3.6e9
+    }
+    pub fn checked_add(self, other: Millijoules) -> Option<Millijoules> {
+        self.0.checked_add(other.0).map(Millijoules)
+    }
+}
+
+/// What a row accounts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// Energy attributed to one inference.
+    Inference,
+    /// Energy measured on a GPU that no inference claimed (idle or overhead).
+    Idle,
+}
+
+impl RecordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Inference => "inference",
+            RecordKind::Idle => "idle",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "inference" => Some(RecordKind::Inference),
+            "idle" => Some(RecordKind::Idle),
+            _ => None,
+        }
+    }
+}
+
+/// How the energy of a row was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Measurement {
+    /// Difference of the GPU's cumulative energy counter (NVML total energy).
+    EnergyCounter,
+    /// Power samples integrated over time.
+    PowerIntegration,
+    /// A simulated GPU (demo and tests).
+    Simulated,
+    /// Brought in from existing telemetry by `gco ledger import`.
+    Imported,
+}
+
+impl Measurement {
+    pub const ALL: [Measurement; 4] = [
+        Measurement::EnergyCounter,
+        Measurement::PowerIntegration,
+        Measurement::Simulated,
+        Measurement::Imported,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Measurement::EnergyCounter => "energy_counter",
+            Measurement::PowerIntegration => "power_integration",
+            Measurement::Simulated => "simulated",
+            Measurement::Imported => "imported",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+/// One ledger row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Per-node sequence number, contiguous from 0 across the node's whole chain.
+    pub seq: u64,
+    pub kind: RecordKind,
+    /// Required for inference rows, absent for idle rows.
+    pub inference_id: Option<String>,
+    pub node_id: String,
+    pub model_id: Option<String>,
+    pub model_version: Option<String>,
+    /// Start of the interval, UTC microseconds.
+    pub start: Micros,
+    /// End of the interval, UTC microseconds (>= start).
+    pub end: Micros,
+    pub energy: Millijoules,
+    pub measurement: Measurement,
+    /// GPU identifiers (UUIDs or indices) the energy was measured on.
+    pub gpus: Vec<String>,
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+}
+
+/// Column names, in schema order.
+pub mod col {
+    pub const SEQ: &str = "seq";
+    pub const KIND: &str = "kind";
+    pub const INFERENCE_ID: &str = "inference_id";
+    pub const NODE_ID: &str = "node_id";
+    pub const MODEL_ID: &str = "model_id";
+    pub const MODEL_VERSION: &str = "model_version";
+    pub const START: &str = "start";
+    pub const END: &str = "end";
+    pub const ENERGY_MJ: &str = "energy_mj";
+    pub const MEASUREMENT: &str = "measurement";
+    pub const GPUS: &str = "gpus";
+    pub const PROMPT_TOKENS: &str = "prompt_tokens";
+    pub const COMPLETION_TOKENS: &str = "completion_tokens";
+}
+
+fn ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// The Arrow schema of ledger schema version 1. Strings are plain UTF-8 (Parquet
+/// dictionary-encodes them on disk), so every engine reads them as strings. Integers are signed 64-bit so that
+/// engines without unsigned types (Spark, Trino) read them unchanged.
+pub fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(col::SEQ, DataType::Int64, false),
+        Field::new(col::KIND, DataType::Utf8, false),
+        Field::new(col::INFERENCE_ID, DataType::Utf8, true),
+        Field::new(col::NODE_ID, DataType::Utf8, false),
+        Field::new(col::MODEL_ID, DataType::Utf8, true),
+        Field::new(col::MODEL_VERSION, DataType::Utf8, true),
+        Field::new(col::START, ts_type(), false),
+        Field::new(col::END, ts_type(), false),
+        Field::new(col::ENERGY_MJ, DataType::Int64, false),
+        Field::new(col::MEASUREMENT, DataType::Utf8, false),
+        Field::new(
+            col::GPUS,
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, false))),
+            false,
+        ),
+        Field::new(col::PROMPT_TOKENS, DataType::Int64, true),
+        Field::new(col::COMPLETION_TOKENS, DataType::Int64, true),
+    ]))
+}
+
+/// Largest value accepted for integer columns stored as Int64.
+fn to_i64(v: u64, what: &str) -> Result<i64> {
+    i64::try_from(v).map_err(|_| LedgerError::InvalidRecord(format!("{what} {v} exceeds 2^63-1")))
+}
+
+impl Record {
+    /// Checks the invariants every stored record must satisfy.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.end < self.start {
+            return Err(format!("end {} is before start {}", self.end, self.start));
+        }
+        if self.energy.0 < 0 {
+            return Err(format!("negative energy {} mJ", self.energy.0));
+        }
+        match (self.kind, &self.inference_id) {
+            (RecordKind::Inference, None) => {
+                return Err("inference row without inference_id".into());
+            }
+            (RecordKind::Inference, Some(id)) if id.is_empty() => {
+                return Err("empty inference_id".into());
+            }
+            (RecordKind::Idle, Some(_)) => return Err("idle row with an inference_id".into()),
+            _ => {}
+        }
+        if self.seq > i64::MAX as u64 {
+            return Err("sequence number exceeds 2^63-1".into());
+        }
+        for t in [self.prompt_tokens, self.completion_tokens]
+            .into_iter()
+            .flatten()
+        {
+            if t > i64::MAX as u64 {
+                return Err("token count exceeds 2^63-1".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Builds the Arrow record batch for `records` in the order given.
+pub fn to_record_batch(records: &[Record]) -> Result<RecordBatch> {
+    let n = records.len();
+    let mut seq = Int64Builder::with_capacity(n);
+    let mut kind = StringBuilder::with_capacity(n, n * 8);
+    let mut inference_id = StringBuilder::with_capacity(n, n * 24);
+    let mut node_id = StringBuilder::with_capacity(n, n * 8);
+    let mut model_id = StringBuilder::with_capacity(n, n * 8);
+    let mut model_version = StringBuilder::with_capacity(n, n * 8);
+    let mut start = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut end = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut energy = Int64Builder::with_capacity(n);
+    let mut measurement = StringBuilder::with_capacity(n, n * 8);
+    let mut gpus = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new(
+        "item",
+        DataType::Utf8,
+        false,
+    )));
+    let mut prompt = Int64Builder::with_capacity(n);
+    let mut completion = Int64Builder::with_capacity(n);
+    for r in records {
+        seq.append_value(to_i64(r.seq, "seq")?);
+        kind.append_value(r.kind.as_str());
+        inference_id.append_option(r.inference_id.as_deref());
+        node_id.append_value(&r.node_id);
+        model_id.append_option(r.model_id.as_deref());
+        model_version.append_option(r.model_version.as_deref());
+        start.append_value(r.start);
+        end.append_value(r.end);
+        energy.append_value(r.energy.0);
+        measurement.append_value(r.measurement.as_str());
+        for g in &r.gpus {
+            gpus.values().append_value(g);
+        }
+        gpus.append(true);
+        prompt.append_option(
+            r.prompt_tokens
+                .map(|v| to_i64(v, "prompt_tokens"))
+                .transpose()?,
+        );
+        completion.append_option(
+            r.completion_tokens
+                .map(|v| to_i64(v, "completion_tokens"))
+                .transpose()?,
+        );
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(seq.finish()),
+        Arc::new(kind.finish()),
+        Arc::new(inference_id.finish()),
+        Arc::new(node_id.finish()),
+        Arc::new(model_id.finish()),
+        Arc::new(model_version.finish()),
+        Arc::new(start.finish()),
+        Arc::new(end.finish()),
+        Arc::new(energy.finish()),
+        Arc::new(measurement.finish()),
+        Arc::new(gpus.finish()),
+        Arc::new(prompt.finish()),
+        Arc::new(completion.finish()),
+    ];
+    Ok(RecordBatch::try_new(schema(), columns)?)
+}

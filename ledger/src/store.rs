@@ -1,0 +1,333 @@
+//! Object storage chosen by URL, the ledger's partition layout and create-only writes.
+//!
+//! `file://DIR` (or a bare path), `memory://`, `s3://BUCKET[/PREFIX]`, `gs://...` and
+//! `az://...`. Cloud credentials and endpoints come from the usual environment variables
+//! (`AWS_*`, `GOOGLE_*`, `AZURE_*`) and from options given in the configuration file.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+
+use crate::batch::SealedBatch;
+use crate::error::{LedgerError, Result};
+use crate::seal::Seal;
+
+/// Top-level folder of the signed record batches.
+pub const RECORDS_PREFIX: &str = "records";
+
+/// The ledger's object store.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<dyn ObjectStore>,
+    display: String,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.display)
+    }
+}
+
+/// What a create-only write found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    /// The object was already there with identical bytes (an idempotent retry).
+    AlreadyPresent,
+}
+
+/// Path of a sealed batch: `records/date=YYYY-MM-DD/node=<id>/<name>.parquet`.
+pub fn batch_path(seal: &Seal) -> String {
+    format!(
+        "{RECORDS_PREFIX}/date={}/node={}/{}",
+        seal.date,
+        seal.node_id,
+        seal.object_name()
+    )
+}
+
+/// The parts of a batch path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchLocation {
+    pub date: String,
+    pub node_id: String,
+    pub name: String,
+}
+
+/// Splits `records/date=D/node=N/NAME.parquet`; anything else is `None`.
+pub fn parse_batch_path(path: &str) -> Option<BatchLocation> {
+    let mut parts = path.split('/');
+    let (r, d, n, name) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if r != RECORDS_PREFIX || parts.next().is_some() || !name.ends_with(".parquet") {
+        return None;
+    }
+    Some(BatchLocation {
+        date: d.strip_prefix("date=")?.to_string(),
+        node_id: n.strip_prefix("node=")?.to_string(),
+        name: name.to_string(),
+    })
+}
+
+/// A node id: 1 to 64 characters from `A-Z a-z 0-9 . _ -`, not starting with `.` —
+/// safe in object paths, hive partition values and file names.
+pub fn validate_node_id(id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "node id {id:?} is invalid: use 1-64 characters from A-Z a-z 0-9 . _ - (not starting with '.')"
+        ))
+    }
+}
+
+fn url_err(url: &str, reason: impl std::fmt::Display) -> LedgerError {
+    LedgerError::StoreUrl {
+        url: redact(url),
+        reason: reason.to_string(),
+    }
+}
+
+/// A store URL without query string or user info (SAS tokens, passwords).
+pub fn redact(url: &str) -> String {
+    let no_query = url.split(['?', '#']).next().unwrap_or("");
+    match no_query.split_once("://") {
+        Some((scheme, rest)) => {
+            let host_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..host_end].rfind('@') {
+                Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+                None => no_query.to_string(),
+            }
+        }
+        None => no_query.to_string(),
+    }
+}
+
+impl Store {
+    /// Wraps an existing object store (tests use `InMemory`).
+    pub fn from_object_store(inner: Arc<dyn ObjectStore>, display: impl Into<String>) -> Self {
+        Store {
+            inner,
+            display: display.into(),
+        }
+    }
+
+    /// A fresh in-memory store.
+    pub fn memory() -> Self {
+        Self::from_object_store(Arc::new(object_store::memory::InMemory::new()), "memory://")
+    }
+
+    /// Opens the store named by `url`. `options` are object_store configuration keys
+    /// (`endpoint`, `region`, `allow_http`, ...) layered over the environment.
+    pub fn open(url: &str, options: &BTreeMap<String, String>) -> Result<Self> {
+        let (scheme, rest) = match url.split_once("://") {
+            Some((s, r)) => (s.to_ascii_lowercase(), r),
+            None => ("file".to_string(), url),
+        };
+        match scheme.as_str() {
+            "file" => {
+                let dir = std::path::Path::new(if rest.is_empty() { "." } else { rest });
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| url_err(url, format!("cannot create {}: {e}", dir.display())))?;
+                let abs = std::fs::canonicalize(dir).map_err(|e| url_err(url, e))?;
+                let fs = object_store::local::LocalFileSystem::new_with_prefix(&abs)
+                    .map_err(|e| url_err(url, e))?;
+                Ok(Self::from_object_store(
+                    Arc::new(fs),
+                    format!("file://{}", abs.display()),
+                ))
+            }
+            "memory" => Ok(Self::memory()),
+            "s3" | "s3a" | "gs" | "az" | "abfs" | "abfss" => {
+                let parsed = url::Url::parse(url).map_err(|e| url_err(url, e))?;
+                let bucket_url =
+                    format!("{}://{}", parsed.scheme(), parsed.host_str().unwrap_or(""));
+                let prefix = parsed.path().trim_matches('/').to_string();
+                let store: Arc<dyn ObjectStore> = match scheme.as_str() {
+                    "s3" | "s3a" => {
+                        let mut b =
+                            object_store::aws::AmazonS3Builder::from_env().with_url(&bucket_url);
+                        for (k, v) in options {
+                            let key = k
+                                .parse()
+                                .map_err(|e| url_err(url, format!("option {k:?}: {e}")))?;
+                            b = b.with_config(key, v);
+                        }
+                        Arc::new(b.build().map_err(|e| url_err(url, e))?)
+                    }
+                    "gs" => {
+                        let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                            .with_url(&bucket_url);
+                        for (k, v) in options {
+                            let key = k
+                                .parse()
+                                .map_err(|e| url_err(url, format!("option {k:?}: {e}")))?;
+                            b = b.with_config(key, v);
+                        }
+                        Arc::new(b.build().map_err(|e| url_err(url, e))?)
+                    }
+                    _ => {
+                        let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
+                            .with_url(&bucket_url);
+                        for (k, v) in options {
+                            let key = k
+                                .parse()
+                                .map_err(|e| url_err(url, format!("option {k:?}: {e}")))?;
+                            b = b.with_config(key, v);
+                        }
+                        Arc::new(b.build().map_err(|e| url_err(url, e))?)
+                    }
+                };
+                let store = if prefix.is_empty() {
+                    store
+                } else {
+                    Arc::new(PrefixStore::new(store, prefix.as_str()))
+                };
+                Ok(Self::from_object_store(store, redact(url)))
+            }
+            other => Err(url_err(
+                url,
+                format!(
+                    "unsupported scheme {other:?}; use file://, memory://, s3://, gs:// or az://"
+                ),
+            )),
+        }
+    }
+
+    /// The store's URL, safe to print.
+    pub fn url(&self) -> &str {
+        &self.display
+    }
+
+    /// Writes `bytes` at `path` only if no object is there. An existing object with the
+    /// same bytes is an idempotent success; different bytes are a [`LedgerError::Conflict`].
+    pub async fn put_create(&self, path: &str, bytes: Bytes) -> Result<PutOutcome> {
+        let p = Path::from(path);
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .inner
+            .put_opts(&p, PutPayload::from_bytes(bytes.clone()), opts)
+            .await
+        {
+            Ok(_) => Ok(PutOutcome::Created),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                let existing = self.get(path).await?;
+                if existing == bytes {
+                    Ok(PutOutcome::AlreadyPresent)
+                } else {
+                    Err(LedgerError::Conflict {
+                        path: path.to_string(),
+                    })
+                }
+            }
+            Err(e) => Err(LedgerError::store(path, e)),
+        }
+    }
+
+    /// Uploads a sealed batch (create-only).
+    pub async fn put_batch(&self, batch: &SealedBatch) -> Result<PutOutcome> {
+        self.put_create(&batch.path, batch.bytes.clone()).await
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Bytes> {
+        let p = Path::from(path);
+        let r = self
+            .inner
+            .get(&p)
+            .await
+            .map_err(|e| LedgerError::store(path, e))?;
+        r.bytes().await.map_err(|e| LedgerError::store(path, e))
+    }
+
+    pub async fn get_range(&self, path: &str, range: std::ops::Range<u64>) -> Result<Bytes> {
+        let p = Path::from(path);
+        self.inner
+            .get_range(&p, range)
+            .await
+            .map_err(|e| LedgerError::store(path, e))
+    }
+
+    /// Every object under `prefix`, sorted by path.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        let p = Path::from(prefix);
+        let mut out: Vec<ObjectMeta> = self
+            .inner
+            .list(Some(&p))
+            .try_collect()
+            .await
+            .map_err(|e| LedgerError::store(prefix, e))?;
+        out.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(out)
+    }
+
+    /// Writes an object unconditionally. Only for tests that tamper with a ledger.
+    #[doc(hidden)]
+    pub async fn put_overwrite_for_tests(&self, path: &str, bytes: Bytes) -> Result<()> {
+        self.inner
+            .put(&Path::from(path), PutPayload::from_bytes(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|e| LedgerError::store(path, e))
+    }
+
+    /// Deletes an object. Only for tests that tamper with a ledger.
+    #[doc(hidden)]
+    pub async fn delete_for_tests(&self, path: &str) -> Result<()> {
+        self.inner
+            .delete(&Path::from(path))
+            .await
+            .map_err(|e| LedgerError::store(path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_round_trip_and_urls_are_redacted() {
+        let loc = parse_batch_path("records/date=2026-10-01/node=n1/0-1-ab.parquet").unwrap();
+        assert_eq!(loc.date, "2026-10-01");
+        assert_eq!(loc.node_id, "n1");
+        assert!(parse_batch_path("records/date=2026-10-01/n1/x.parquet").is_none());
+        assert!(parse_batch_path("records/date=2026-10-01/node=n1/x.json").is_none());
+        assert_eq!(redact("az://c/p?sig=SECRET"), "az://c/p");
+        assert_eq!(redact("s3://user:pw@bucket/p"), "s3://***@bucket/p");
+        assert!(validate_node_id("gpu-node-01.eu").is_ok());
+        assert!(validate_node_id("../x").is_err());
+        assert!(validate_node_id("a/b").is_err());
+    }
+
+    #[tokio::test]
+    async fn create_only_is_idempotent_and_refuses_overwrite() {
+        let s = Store::memory();
+        let b = Bytes::from_static(b"one");
+        assert_eq!(
+            s.put_create("x/y", b.clone()).await.unwrap(),
+            PutOutcome::Created
+        );
+        assert_eq!(
+            s.put_create("x/y", b).await.unwrap(),
+            PutOutcome::AlreadyPresent
+        );
+        assert!(matches!(
+            s.put_create("x/y", Bytes::from_static(b"two")).await,
+            Err(LedgerError::Conflict { .. })
+        ));
+        assert_eq!(s.get("x/y").await.unwrap(), Bytes::from_static(b"one"));
+        assert_eq!(s.list("x").await.unwrap().len(), 1);
+    }
+}
