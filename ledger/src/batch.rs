@@ -185,3 +185,51 @@ pub fn encode_parquet(records: &[Record], seal: &Seal) -> Result<Bytes> {
     w.close().map_err(pq_err)?;
     Ok(Bytes::from(buf))
 }
+
+/// The chain head of `node_id` as stored: one past the highest sequence number of its
+/// batches, and that batch's hash. Reads only footers.
+pub async fn chain_head(store: &crate::store::Store, node_id: &str) -> Result<ChainHead> {
+    let mut head = ChainHead::genesis(node_id);
+    let mut best: Option<Seal> = None;
+    for meta in store.list(crate::store::RECORDS_PREFIX).await? {
+        let path = meta.location.to_string();
+        if crate::store::parse_batch_path(&path).is_none_or(|l| l.node_id != node_id) {
+            continue;
+        }
+        let seal = crate::verify::read_seal_only(store, &path, meta.size).await?;
+        if seal.node_id == node_id && best.as_ref().is_none_or(|b| seal.seq_last > b.seq_last) {
+            best = Some(seal);
+        }
+    }
+    if let Some(seal) = best {
+        head.next_seq = seal.seq_last as u64 + 1;
+        head.prev_batch_hash = seal.batch_hash_bytes()?;
+    }
+    Ok(head)
+}
+
+/// Uploads batches create-only, `concurrency` at a time. Returns (created, already present).
+pub async fn upload(
+    store: &crate::store::Store,
+    batches: &[SealedBatch],
+    concurrency: usize,
+    on_done: &(dyn Fn(&SealedBatch) + Sync),
+) -> Result<(u64, u64)> {
+    use futures::StreamExt;
+    let mut created = 0;
+    let mut present = 0;
+    let mut results = futures::stream::iter(
+        batches
+            .iter()
+            .map(|b| async move { (b, store.put_batch(b).await) }),
+    )
+    .buffer_unordered(concurrency.max(1));
+    while let Some((b, r)) = results.next().await {
+        match r? {
+            crate::store::PutOutcome::Created => created += 1,
+            crate::store::PutOutcome::AlreadyPresent => present += 1,
+        }
+        on_done(b);
+    }
+    Ok((created, present))
+}

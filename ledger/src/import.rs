@@ -613,3 +613,34 @@ fn to_record(
         _ => Err(vec!["incomplete row".into()]),
     }
 }
+
+/// The inference ids `node_id` already has in the ledger (reads one column).
+pub async fn existing_inference_ids(
+    store: &crate::store::Store,
+    node_id: &str,
+) -> Result<HashSet<String>> {
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let mut ids = HashSet::new();
+    for meta in store.list(crate::store::RECORDS_PREFIX).await? {
+        let path = meta.location.to_string();
+        if crate::store::parse_batch_path(&path).is_none_or(|l| l.node_id != node_id) {
+            continue;
+        }
+        let pq = |source| LedgerError::Parquet {
+            path: path.clone(),
+            source,
+        };
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(store.get(&path).await?).map_err(pq)?;
+        let mask =
+            ProjectionMask::columns(builder.parquet_schema(), [crate::record::col::INFERENCE_ID]);
+        for batch in builder.with_projection(mask).build().map_err(pq)? {
+            let batch = batch?;
+            if let Some(a) = batch.column(0).as_string_opt::<i32>() {
+                ids.extend(a.iter().flatten().map(str::to_string));
+            }
+        }
+    }
+    Ok(ids)
+}

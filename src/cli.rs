@@ -1,0 +1,205 @@
+//! The command line, as clap derive types. Names here are a stable contract
+//! (docs, scripts and schedulers rely on them).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "gco",
+    version,
+    about = "Verifiable carbon accounting for AI inference",
+    long_about = "gco measures the GPU energy of each inference, seals it into signed, hash-chained \
+Parquet batches on object storage (the ledger), and turns it into auditable emissions figures.\n\n\
+Start with `gco demo`, which runs the whole chain on a simulated fleet."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Ledger store URL: file://DIR (or a path), memory://, s3://BUCKET[/PREFIX], gs://..., az://...
+    /// [default: `store` in gco.toml, else file://./gco-data]
+    #[arg(long, global = true, env = "GCO_STORE")]
+    pub store: Option<String>,
+    /// Configuration file [default: ./gco.toml when present]
+    #[arg(long, global = true, env = "GCO_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Machine-readable JSON on stdout (diagnostics stay on stderr)
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output on stderr (-v info, -vv debug)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Generate and inspect node signing keys
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Register and revoke nodes and their keys in the ledger's registry
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Verify, import and summarise the signed record ledger
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+    /// Run the whole chain on a simulated GPU fleet in a local directory
+    Demo(DemoArgs),
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    /// Ed25519 (EdDSA), the default
+    Ed25519,
+    /// ECDSA on NIST P-256 with SHA-256 (ES256)
+    P256,
+    /// RSA 3072-bit, RSASSA-PKCS1-v1_5 with SHA-256 (RS256)
+    Rsa3072,
+    /// RSA 4096-bit, RSASSA-PKCS1-v1_5 with SHA-256 (RS256)
+    Rsa4096,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Generate a private key (PKCS#8 PEM, mode 0600) and its public key (SPKI PEM)
+    Generate {
+        #[arg(long, value_enum, default_value_t = KeyAlgorithm::Ed25519)]
+        algorithm: KeyAlgorithm,
+        /// Private key file to create (refuses to overwrite)
+        #[arg(long)]
+        out: PathBuf,
+        /// Public key file to create [default: OUT with .pub appended]
+        #[arg(long)]
+        public_out: Option<PathBuf>,
+    },
+    /// Print the key id, algorithm and public key of a private or public key file
+    Show {
+        /// A private key (PKCS#8 PEM) or public key (SPKI PEM) file
+        key: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NodeCommand {
+    /// Register a node's public key, grid zone and site for a validity window
+    Register {
+        #[arg(long)]
+        node: String,
+        /// The node's public key (SPKI PEM), e.g. from `gco keys generate`
+        #[arg(long)]
+        public_key: PathBuf,
+        /// Grid zone id of the node's location (e.g. FR, DE, US-CA)
+        #[arg(long)]
+        zone: String,
+        /// Site or cloud region label
+        #[arg(long)]
+        site: String,
+        /// Start of validity, RFC 3339 or YYYY-MM-DD [default: --now]
+        #[arg(long)]
+        valid_from: Option<String>,
+        /// End of validity [default: open]
+        #[arg(long)]
+        valid_to: Option<String>,
+        /// Recording time of the event [default: the current time, read once]
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// Revoke a node key from a date on; batches with records after it fail verification
+    Revoke {
+        #[arg(long)]
+        node: String,
+        #[arg(long)]
+        key_id: String,
+        /// Revocation takes effect at this time [default: --now]
+        #[arg(long)]
+        effective_at: Option<String>,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// List registered node keys
+    List,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DateRange {
+    /// First partition date, YYYY-MM-DD (inclusive)
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last partition date, YYYY-MM-DD (inclusive)
+    #[arg(long)]
+    pub to: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LedgerCommand {
+    /// Check hashes, Merkle roots, signatures, keys and chains; exit 1 on any problem
+    Verify {
+        #[command(flatten)]
+        range: DateRange,
+        /// Objects checked at once [default: number of CPUs]
+        #[arg(long, default_value_t = 0)]
+        concurrency: usize,
+    },
+    /// Import existing telemetry (CSV, JSON Lines, Parquet) as signed batches
+    Import {
+        /// Input file: .csv, .jsonl or .parquet with the record fields
+        #[arg(long)]
+        input: PathBuf,
+        /// Node the records belong to (must be registered with --key's public key)
+        #[arg(long)]
+        node: String,
+        /// The node's private key file
+        #[arg(long)]
+        key: PathBuf,
+        /// Where refused rows go, one JSON object per line [default: INPUT.quarantine.jsonl]
+        #[arg(long)]
+        quarantine: Option<PathBuf>,
+        /// As-of time for the "in the future" check [default: the current time, read once]
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Highest plausible average power per GPU, in watts
+        #[arg(long, default_value_t = 2000)]
+        max_gpu_watts: i64,
+        /// Records per sealed batch at most
+        #[arg(long, default_value_t = 100_000)]
+        max_batch_records: usize,
+        /// Exit 1 when any row was quarantined (accepted rows are still written)
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Record counts and energy per day, node and model
+    Stats {
+        #[command(flatten)]
+        range: DateRange,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Directory that holds the demo's whole store (file://DIR) and node keys
+    #[arg(long, default_value = "gco-demo")]
+    pub dir: PathBuf,
+    /// Days of simulated inference
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub days: u32,
+    /// Simulated GPU nodes (8 GPUs each)
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub nodes: u32,
+    /// Seed of the simulation: the same seed gives byte-identical ledgers
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// First simulated day (UTC)
+    #[arg(long, default_value = "2026-10-01")]
+    pub start: String,
+    /// Simulated inferences per node-hour at the daily peak
+    #[arg(long, default_value_t = 300)]
+    pub peak_rate: u32,
+}

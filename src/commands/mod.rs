@@ -1,0 +1,47 @@
+//! One module per command family; each turns parsed arguments into library calls.
+
+mod keys;
+mod ledger;
+mod node;
+
+pub use ledger::print_verify;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+
+/// Runs the parsed command line; returns the exit code (0 or 1). Errors exit with 2.
+pub async fn run(cli: Cli) -> Result<u8> {
+    let g = cli.global;
+    match cli.command {
+        Command::Keys(cmd) => keys::run(cmd, &g),
+        Command::Node(cmd) => node::run(cmd, &g).await,
+        Command::Ledger(cmd) => ledger::run(cmd, &g).await,
+        Command::Demo(args) => crate::demo::run(args, &g).await,
+    }
+}
+
+/// Loads the configuration and opens the store.
+pub fn open_store(g: &crate::cli::Global) -> Result<gco_ledger::Store> {
+    Config::load(g)?.open_store(g)
+}
+
+/// Parses a time argument, or reads the clock once when absent.
+pub fn time_or_now(arg: Option<&str>, what: &str) -> Result<i64> {
+    match arg {
+        Some(t) => gco_ledger::time::parse_utc(t)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("--{what}")),
+        None => Ok(chrono::Utc::now().timestamp_micros()),
+    }
+}
+
+/// Parses a `YYYY-MM-DD` partition date argument.
+pub fn date_arg(arg: Option<&str>, what: &str) -> Result<Option<chrono::NaiveDate>> {
+    arg.map(|d| {
+        chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .with_context(|| format!("--{what} {d:?} is not a date YYYY-MM-DD"))
+    })
+    .transpose()
+}
