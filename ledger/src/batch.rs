@@ -233,3 +233,34 @@ pub async fn upload(
     }
     Ok((created, present))
 }
+
+/// Decodes a batch object into its seal and records (no verification: use
+/// [`crate::verify::check_object`] for that).
+pub fn read_batch(path: &str, bytes: Bytes) -> Result<(Seal, Vec<Record>)> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let pq = |source| LedgerError::Parquet {
+        path: path.to_string(),
+        source,
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(pq)?;
+    let seal_json = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|kv| kv.key == SEAL_KEY))
+        .and_then(|kv| kv.value.clone())
+        .ok_or_else(|| LedgerError::Input(format!("{path}: no {SEAL_KEY} in the footer")))?;
+    let seal = Seal::from_json(&seal_json)?;
+    let mut records = Vec::new();
+    for batch in builder.build().map_err(pq)? {
+        let batch = batch?;
+        let cols = crate::record::Columns::new(&batch)
+            .ok_or_else(|| LedgerError::Input(format!("{path}: not the ledger schema")))?;
+        for i in 0..batch.num_rows() {
+            records.push(cols.record(i).ok_or_else(|| {
+                LedgerError::Input(format!("{path}: row {i} is not a valid record"))
+            })?);
+        }
+    }
+    Ok((seal, records))
+}

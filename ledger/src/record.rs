@@ -4,7 +4,11 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{Int64Builder, ListBuilder, StringBuilder, TimestampMicrosecondBuilder};
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int64Type, TimestampMicrosecondType};
+use arrow_array::{
+    Array, ArrayRef, Int64Array, ListArray, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
 
@@ -258,4 +262,120 @@ pub fn to_record_batch(records: &[Record]) -> Result<RecordBatch> {
         Arc::new(completion.finish()),
     ];
     Ok(RecordBatch::try_new(schema(), columns)?)
+}
+
+/// Typed views of a record batch's columns (ledger schema), for row access without copies.
+pub struct Columns<'a> {
+    seq: &'a Int64Array,
+    kind: &'a StringArray,
+    inference_id: &'a StringArray,
+    node_id: &'a StringArray,
+    model_id: &'a StringArray,
+    model_version: &'a StringArray,
+    start: &'a TimestampMicrosecondArray,
+    end: &'a TimestampMicrosecondArray,
+    energy: &'a Int64Array,
+    measurement: &'a StringArray,
+    gpus: &'a ListArray,
+    gpu_values: &'a StringArray,
+    prompt: &'a Int64Array,
+    completion: &'a Int64Array,
+}
+
+fn opt_str(a: &StringArray, i: usize) -> Option<&str> {
+    a.is_valid(i).then(|| a.value(i))
+}
+
+fn opt_i64(a: &Int64Array, i: usize) -> Option<i64> {
+    a.is_valid(i).then(|| a.value(i))
+}
+
+impl<'a> Columns<'a> {
+    /// Downcasts the columns of a batch in the ledger schema; `None` if a type differs.
+    pub fn new(b: &'a RecordBatch) -> Option<Self> {
+        if b.num_columns() != 13 {
+            return None;
+        }
+        let s = |i: usize| b.column(i).as_string_opt::<i32>();
+        let n = |i: usize| b.column(i).as_primitive_opt::<Int64Type>();
+        let t = |i: usize| b.column(i).as_primitive_opt::<TimestampMicrosecondType>();
+        let gpus = b.column(10).as_list_opt::<i32>()?;
+        Some(Columns {
+            seq: n(0)?,
+            kind: s(1)?,
+            inference_id: s(2)?,
+            node_id: s(3)?,
+            model_id: s(4)?,
+            model_version: s(5)?,
+            start: t(6)?,
+            end: t(7)?,
+            energy: n(8)?,
+            measurement: s(9)?,
+            gpus,
+            gpu_values: gpus.values().as_string_opt::<i32>()?,
+            prompt: n(11)?,
+            completion: n(12)?,
+        })
+    }
+
+    /// Nulls in columns the schema declares required (a well-formed file has none).
+    pub fn required_nulls(&self) -> usize {
+        [
+            self.seq.null_count(),
+            self.kind.null_count(),
+            self.node_id.null_count(),
+            self.start.null_count(),
+            self.end.null_count(),
+            self.energy.null_count(),
+            self.measurement.null_count(),
+            self.gpus.null_count(),
+            self.gpu_values.null_count(),
+        ]
+        .iter()
+        .sum()
+    }
+
+    /// Row `i` as canonical fields.
+    pub fn fields(
+        &self,
+        i: usize,
+    ) -> crate::hash::RecordFields<'a, impl ExactSizeIterator<Item = &'a str> + use<'a>> {
+        let offsets = self.gpus.value_offsets();
+        let values = self.gpu_values;
+        crate::hash::RecordFields {
+            seq: self.seq.value(i),
+            kind: self.kind.value(i),
+            inference_id: opt_str(self.inference_id, i),
+            node_id: self.node_id.value(i),
+            model_id: opt_str(self.model_id, i),
+            model_version: opt_str(self.model_version, i),
+            start: self.start.value(i),
+            end: self.end.value(i),
+            energy_mj: self.energy.value(i),
+            measurement: self.measurement.value(i),
+            gpus: (offsets[i]..offsets[i + 1]).map(move |j| values.value(j as usize)),
+            prompt_tokens: opt_i64(self.prompt, i),
+            completion_tokens: opt_i64(self.completion, i),
+        }
+    }
+
+    /// Row `i` as an owned record; `None` if its kind or measurement is unknown.
+    pub fn record(&self, i: usize) -> Option<Record> {
+        let f = self.fields(i);
+        Some(Record {
+            seq: u64::try_from(f.seq).ok()?,
+            kind: RecordKind::parse(f.kind)?,
+            inference_id: f.inference_id.map(str::to_string),
+            node_id: f.node_id.to_string(),
+            model_id: f.model_id.map(str::to_string),
+            model_version: f.model_version.map(str::to_string),
+            start: f.start,
+            end: f.end,
+            energy: Millijoules(f.energy_mj),
+            measurement: Measurement::parse(f.measurement)?,
+            gpus: f.gpus.map(str::to_string).collect(),
+            prompt_tokens: f.prompt_tokens.and_then(|v| u64::try_from(v).ok()),
+            completion_tokens: f.completion_tokens.and_then(|v| u64::try_from(v).ok()),
+        })
+    }
 }

@@ -5,9 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Int64Type, TimestampMicrosecondType};
-use arrow_array::{Array, RecordBatch};
+use arrow_array::RecordBatch;
 use bytes::Bytes;
 use chrono::NaiveDate;
 use futures::StreamExt;
@@ -18,7 +16,7 @@ use serde::Serialize;
 use crate::SCHEMA_VERSION;
 use crate::error::Result;
 use crate::hash::{Encoder, Hash32, RecordFields, merkle_root, to_hex};
-use crate::record::{Measurement, RecordKind, schema};
+use crate::record::{Columns, Measurement, RecordKind, schema};
 use crate::registry::{KeyRefusal, Registry};
 use crate::seal::{GENESIS, SCHEMA_VERSION_KEY, SEAL_KEY, Seal};
 use crate::store::{RECORDS_PREFIX, Store, batch_path, parse_batch_path};
@@ -377,7 +375,7 @@ pub fn check_object(path: &str, bytes: Bytes, registry: &Registry) -> ObjectChec
         }
     }
     let RowChecker {
-        mut problems,
+        problems: row_level,
         leaves,
         energy,
         start_min,
@@ -385,6 +383,8 @@ pub fn check_object(path: &str, bytes: Bytes, registry: &Registry) -> ObjectChec
         row_problems,
         ..
     } = rows;
+    let mut problems = std::mem::take(&mut out.problems);
+    problems.extend(row_level);
     if row_problems > MAX_ROW_PROBLEMS {
         problems.push(Problem::new(
             path,
@@ -566,52 +566,25 @@ impl<'a> RowChecker<'a> {
     }
 
     fn check_batch(&mut self, b: &RecordBatch) {
-        // The schema was checked to be exactly the ledger's, so these casts hold.
-        let seq = b.column(0).as_primitive::<Int64Type>();
-        let kind = b.column(1).as_string::<i32>();
-        let inference_id = b.column(2).as_string::<i32>();
-        let node_id = b.column(3).as_string::<i32>();
-        let model_id = b.column(4).as_string::<i32>();
-        let model_version = b.column(5).as_string::<i32>();
-        let start = b.column(6).as_primitive::<TimestampMicrosecondType>();
-        let end = b.column(7).as_primitive::<TimestampMicrosecondType>();
-        let energy = b.column(8).as_primitive::<Int64Type>();
-        let measurement = b.column(9).as_string::<i32>();
-        let gpus = b.column(10).as_list::<i32>();
-        let gpu_values = gpus.values().as_string::<i32>();
-        let offsets = gpus.value_offsets();
-        let prompt = b.column(11).as_primitive::<Int64Type>();
-        let completion = b.column(12).as_primitive::<Int64Type>();
-        let required_nulls: usize = [0usize, 1, 3, 6, 7, 8, 9, 10]
-            .iter()
-            .map(|&c| b.column(c).null_count())
-            .sum::<usize>()
-            + gpu_values.null_count();
-        if required_nulls > 0 {
+        let Some(cols) = Columns::new(b) else {
             self.flag(
                 self.row,
                 "wrong_schema",
-                format!("{required_nulls} nulls in required columns"),
+                "columns do not have the ledger's types".into(),
+            );
+            return;
+        };
+        if cols.required_nulls() > 0 {
+            self.flag(
+                self.row,
+                "wrong_schema",
+                format!("{} nulls in required columns", cols.required_nulls()),
             );
             return;
         }
         for i in 0..b.num_rows() {
             let row = self.row + i;
-            let fields = RecordFields {
-                seq: seq.value(i),
-                kind: kind.value(i),
-                inference_id: opt_str(inference_id, i),
-                node_id: node_id.value(i),
-                model_id: opt_str(model_id, i),
-                model_version: opt_str(model_version, i),
-                start: start.value(i),
-                end: end.value(i),
-                energy_mj: energy.value(i),
-                measurement: measurement.value(i),
-                gpus: (offsets[i]..offsets[i + 1]).map(|j| gpu_values.value(j as usize)),
-                prompt_tokens: opt_i64(prompt, i),
-                completion_tokens: opt_i64(completion, i),
-            };
+            let fields = cols.fields(i);
             let (s, e, mj) = (fields.start, fields.end, fields.energy_mj);
             let expected_seq = self.seal.seq_first.saturating_add(row as i64);
             if fields.seq != expected_seq {
@@ -652,14 +625,6 @@ impl<'a> RowChecker<'a> {
         }
         self.row += b.num_rows();
     }
-}
-
-fn opt_str(a: &arrow_array::StringArray, i: usize) -> Option<&str> {
-    a.is_valid(i).then(|| a.value(i))
-}
-
-fn opt_i64(a: &arrow_array::Int64Array, i: usize) -> Option<i64> {
-    a.is_valid(i).then(|| a.value(i))
 }
 
 fn row_invalid<G>(f: &RecordFields<'_, G>) -> Option<String> {
