@@ -1,0 +1,415 @@
+//! End-to-end tests that drive the `gco` binary like a user: keys, registry, import with
+//! quarantine, stats, verify (including a tampered store) and the demo.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn gco(store: &Path) -> Command {
+    let mut c = Command::cargo_bin("gco").unwrap();
+    c.arg("--store").arg(format!("file://{}", store.display()));
+    c.env_remove("GCO_STORE").env_remove("GCO_CONFIG");
+    c
+}
+
+fn json(out: &[u8]) -> Value {
+    serde_json::from_slice(out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(out)))
+}
+
+/// Generates a key and registers node `node` valid from 2026-10-01.
+fn setup_node(dir: &Path, store: &Path, node: &str, alg: &str) -> std::path::PathBuf {
+    let key = dir.join(format!("{node}.key"));
+    let out = gco(store)
+        .args(["--json", "keys", "generate", "--algorithm", alg, "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out.stdout);
+    assert_eq!(v["key_id"].as_str().unwrap().len(), 32);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    gco(store)
+        .args([
+            "node",
+            "register",
+            "--node",
+            node,
+            "--zone",
+            "FR",
+            "--site",
+            "paris-dc1",
+        ])
+        .args([
+            "--valid-from",
+            "2026-10-01",
+            "--now",
+            "2026-10-01T00:00:00Z",
+            "--public-key",
+        ])
+        .arg(key.with_extension("key.pub"))
+        .assert()
+        .success();
+    key
+}
+
+#[test]
+fn import_quarantines_bad_rows_and_reconciles() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("ledger");
+    let key = setup_node(dir.path(), &store, "node-a", "p256");
+    let input = dir.path().join("import.csv");
+    std::fs::copy("tests/data/import.csv", &input).unwrap();
+    let out = gco(&store)
+        .args([
+            "--json",
+            "ledger",
+            "import",
+            "--node",
+            "node-a",
+            "--as-of",
+            "2026-11-01T00:00:00Z",
+            "--key",
+        ])
+        .arg(&key)
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out.stdout);
+    assert_eq!(v["rows"], 11);
+    assert_eq!(v["accepted"], 4);
+    assert_eq!(v["quarantined"], 7);
+    // 600000 + 1050000 + 20000000 + 1200000
+    assert_eq!(v["energy_mj"], 22_850_000);
+    // Two dates (10-05 and 10-06) -> two batches.
+    assert_eq!(v["batches_created"], 2);
+
+    let q = std::fs::read_to_string(dir.path().join("import.csv.quarantine.jsonl")).unwrap();
+    let q: Vec<Value> = q
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let reasons: Vec<(u64, String)> = q
+        .iter()
+        .map(|v| {
+            (
+                v["row"].as_u64().unwrap(),
+                v["reasons"][0].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expect = [
+        (4, "end 2026-10-05T10:01:59.000000Z is before start"),
+        (5, "energy_mj -5 is negative"),
+        (6, "exceeds the plausible 2000 W per GPU"),
+        (7, "duplicate inference_id \"req-002\", first seen at row 2"),
+        (8, "is in the future"),
+        (
+            9,
+            "start: \"2026-10-05T10:06:00\" is not an RFC 3339 timestamp",
+        ),
+        (
+            10,
+            "energy_mj must be an integer number of millijoules, found \"12.5\"",
+        ),
+    ];
+    assert_eq!(reasons.len(), expect.len());
+    for ((row, why), (erow, ewhy)) in reasons.iter().zip(expect) {
+        assert_eq!(*row, erow);
+        assert!(why.contains(ewhy), "row {row}: {why:?} lacks {ewhy:?}");
+    }
+    assert_eq!(q[0]["input"]["inference_id"], "req-004");
+
+    // Importing the same file again accepts nothing new: every id is already there.
+    let out = gco(&store)
+        .args([
+            "--json",
+            "ledger",
+            "import",
+            "--node",
+            "node-a",
+            "--as-of",
+            "2026-11-01T00:00:00Z",
+            "--strict",
+            "--key",
+        ])
+        .arg(&key)
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "--strict exits 1 when rows were quarantined"
+    );
+    let v = json(&out.stdout);
+    assert_eq!(
+        (v["accepted"].as_u64(), v["quarantined"].as_u64()),
+        (Some(0), Some(11))
+    );
+
+    // A JSON Lines file continues the same chain.
+    let out = gco(&store)
+        .args([
+            "--json",
+            "ledger",
+            "import",
+            "--node",
+            "node-a",
+            "--as-of",
+            "2026-11-01T00:00:00Z",
+            "--key",
+        ])
+        .arg(&key)
+        .args(["--input", "tests/data/import.jsonl", "--quarantine"])
+        .arg(dir.path().join("q.jsonl"))
+        .output()
+        .unwrap();
+    let v = json(&out.stdout);
+    assert_eq!(
+        (
+            v["rows"].as_u64(),
+            v["accepted"].as_u64(),
+            v["quarantined"].as_u64()
+        ),
+        (Some(5), Some(2), Some(3))
+    );
+    assert_eq!(v["seq_first"], 4);
+    let q = std::fs::read_to_string(dir.path().join("q.jsonl")).unwrap();
+    assert!(q.contains("model_id must be a string, found a number"));
+    assert!(q.contains("invalid JSON"));
+
+    let out = gco(&store)
+        .args(["--json", "ledger", "verify"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v = json(&out.stdout);
+    assert_eq!(v["records"], 6);
+    assert_eq!(v["energy_mj"], 22_850_000 + 350_000 + 252_000_000);
+
+    let out = gco(&store)
+        .args([
+            "--json",
+            "ledger",
+            "stats",
+            "--from",
+            "2026-10-05",
+            "--to",
+            "2026-10-05",
+        ])
+        .output()
+        .unwrap();
+    let v = json(&out.stdout);
+    assert_eq!(v["records"], 5);
+    let rows = v["rows"].as_array().unwrap();
+    let find = |m: Option<&str>| {
+        rows.iter()
+            .find(|r| r["model_id"].as_str() == m)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(find(Some("llama-3.1-8b"))["records"], 2);
+    assert_eq!(find(Some("llama-3.1-8b"))["energy_mj"], 1_650_000);
+    assert_eq!(find(None)["energy_mj"], 252_000_000);
+}
+
+#[test]
+fn import_refuses_unregistered_key_and_unknown_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("ledger");
+    let key = setup_node(dir.path(), &store, "node-a", "ed25519");
+    let other = dir.path().join("other.key");
+    gco(&store)
+        .args(["keys", "generate", "--out"])
+        .arg(&other)
+        .assert()
+        .success();
+    let out = gco(&store)
+        .args([
+            "ledger",
+            "import",
+            "--node",
+            "node-a",
+            "--input",
+            "tests/data/import.csv",
+            "--key",
+        ])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not registered for node node-a"));
+
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "inference_id,energy_j\nx,1\n").unwrap();
+    let out = gco(&store)
+        .args(["ledger", "import", "--node", "node-a", "--key"])
+        .arg(&key)
+        .arg("--input")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown column(s) [\"energy_j\"]"));
+    assert!(!store.join("records").exists(), "nothing written");
+}
+
+#[test]
+fn demo_is_reproducible_and_verify_catches_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("demo");
+    let run = || {
+        let out = Command::cargo_bin("gco")
+            .unwrap()
+            .env_remove("GCO_STORE")
+            .args([
+                "--json", "demo", "--days", "2", "--nodes", "2", "--seed", "7", "--dir",
+            ])
+            .arg(&d)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json(&out.stdout)
+    };
+    let first = run();
+    assert_eq!(first["verified"], true);
+    assert_eq!(first["batches"], 96);
+    assert_eq!(first["batches_created"], 96);
+    // Exact figures for seed 7: the simulation is deterministic.
+    assert_eq!(first["records"], 19_062);
+    assert_eq!(first["energy_mj"], 363_987_520_860i64);
+    let second = run();
+    assert_eq!(second["batches_created"], 0);
+    assert_eq!(second["batches_already_present"], 96);
+    assert_eq!(second["bytes"], first["bytes"]);
+
+    // Flip one byte in the middle of one batch: verify exits 1 and names the object.
+    let day = d.join("records/date=2026-10-02/node=demo-node-02");
+    let victim = std::fs::read_dir(&day)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .min()
+        .unwrap();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&victim, bytes).unwrap();
+    let out = gco(&d)
+        .args(["--json", "ledger", "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out.stdout);
+    assert_eq!(v["ok"], false);
+    let name = victim.file_name().unwrap().to_str().unwrap();
+    assert!(
+        v["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["object"].as_str().unwrap().ends_with(name)),
+        "{v}"
+    );
+    assert_eq!(v["batches_valid"], 95);
+}
+
+#[test]
+fn node_registry_lists_and_revokes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("ledger");
+    let key = setup_node(dir.path(), &store, "node-r", "rsa3072");
+    let out = gco(&store)
+        .args(["--json", "keys", "show"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    let key_id = json(&out.stdout)["key_id"].as_str().unwrap().to_string();
+    let out = gco(&store)
+        .args(["--json", "node", "list"])
+        .output()
+        .unwrap();
+    let v = json(&out.stdout);
+    assert_eq!(v["keys"][0]["node_id"], "node-r");
+    assert_eq!(v["keys"][0]["algorithm"], "RS256");
+    assert_eq!(v["keys"][0]["key_id"], key_id.as_str());
+    gco(&store)
+        .args([
+            "node",
+            "revoke",
+            "--node",
+            "node-r",
+            "--key-id",
+            &key_id,
+            "--reason",
+            "decommissioned",
+        ])
+        .args([
+            "--effective-at",
+            "2026-10-15T00:00:00Z",
+            "--now",
+            "2026-10-15T00:00:00Z",
+        ])
+        .assert()
+        .success();
+    let v = json(
+        &gco(&store)
+            .args(["--json", "node", "list"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(v["keys"][0]["revoked_at"], "2026-10-15T00:00:00.000000Z");
+    // Revoking a key the node never had is a usage error.
+    let out = gco(&store)
+        .args([
+            "node", "revoke", "--node", "node-r", "--key-id", "00", "--reason", "x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // A private key never appears in output.
+    let out = gco(&store)
+        .args(["keys", "show"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("PRIVATE"));
+}
+
+#[test]
+fn bad_store_url_is_a_usage_error() {
+    let out = Command::cargo_bin("gco")
+        .unwrap()
+        .args(["--store", "ftp://x/y", "ledger", "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported scheme \"ftp\""));
+}
