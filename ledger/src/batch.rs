@@ -9,6 +9,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
 
 use crate::SCHEMA_VERSION;
@@ -64,6 +65,8 @@ pub fn writer_properties(seal: &Seal) -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_statistics_enabled(EnabledStatistics::Page)
+        // Inference ids are unique: a dictionary only costs time and bytes.
+        .set_column_dictionary_enabled(ColumnPath::from(crate::record::col::INFERENCE_ID), false)
         .set_max_row_group_row_count(Some(
             DEFAULT_MAX_BATCH_RECORDS.max(seal.record_count as usize),
         ))

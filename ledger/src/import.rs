@@ -454,7 +454,7 @@ fn get_time(m: &Map<String, Value>, k: &str, errs: &mut Vec<String>) -> Option<M
     let s = get_str(m, k, errs);
     match s {
         None => {
-            if !m.get(k).is_some_and(|v| !v.is_null()) {
+            if m.get(k).is_none_or(|v| v.is_null()) {
                 errs.push(format!("{k} is missing"));
             }
             None
@@ -509,7 +509,7 @@ fn to_record(
     let start = get_time(m, "start", &mut errs);
     let end = get_time(m, "end", &mut errs);
     let energy = get_int(m, "energy_mj", " number of millijoules", &mut errs);
-    if energy.is_none() && !m.get("energy_mj").is_some_and(|v| !v.is_null()) {
+    if energy.is_none() && m.get("energy_mj").is_none_or(|v| v.is_null()) {
         errs.push("energy_mj is missing".into());
     }
     let gpus: Vec<String> = match m.get("gpus") {

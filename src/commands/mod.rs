@@ -27,7 +27,9 @@ pub fn open_store(g: &crate::cli::Global) -> Result<gco_ledger::Store> {
     Config::load(g)?.open_store(g)
 }
 
-/// Parses a time argument, or reads the clock once when absent.
+/// Parses a time argument, or reads the clock once when absent (the one place the
+/// wall clock is read).
+#[allow(clippy::disallowed_methods)]
 pub fn time_or_now(arg: Option<&str>, what: &str) -> Result<i64> {
     match arg {
         Some(t) => gco_ledger::time::parse_utc(t)
