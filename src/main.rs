@@ -42,9 +42,16 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e}");
+            // Many library errors already include their source's text: print each cause
+            // only when it adds something.
+            let mut shown = e.to_string();
+            eprintln!("error: {shown}");
             for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                let text = cause.to_string();
+                if !shown.contains(&text) {
+                    eprintln!("  caused by: {text}");
+                    shown = text;
+                }
             }
             ExitCode::from(2)
         }

@@ -11,7 +11,12 @@ use gco_ledger::verify::{VerifyOptions, verify};
 use gco_ledger::{KeyFileSigner, Measurement, Millijoules, Record, RecordKind, Signer, Store};
 use rand::{Rng, RngExt, SeedableRng};
 
-const MODELS: [&str; 4] = ["llama-3.1-70b-instruct", "llama-3.1-8b-instruct", "mistral-7b-instruct", "mixtral-8x7b-instruct"];
+const MODELS: [&str; 4] = [
+    "llama-3.1-70b-instruct",
+    "llama-3.1-8b-instruct",
+    "mistral-7b-instruct",
+    "mixtral-8x7b-instruct",
+];
 
 /// Demo-like records: random UUIDs, one node, 24 per minute over consecutive days.
 fn records(n: usize) -> Vec<Record> {
@@ -43,14 +48,24 @@ fn records(n: usize) -> Vec<Record> {
 }
 
 fn main() {
-    let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(&format!("file://{}", dir.path().display()), &Default::default()).expect("store");
+    let store = Store::open(
+        &format!("file://{}", dir.path().display()),
+        &Default::default(),
+    )
+    .expect("store");
     let signer = KeyFileSigner::generate(KeyType::Ed25519).expect("key");
     let recs = records(n);
 
     // Seal + write on one core: a current-thread runtime, sequential sealing and puts.
-    let one = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let one = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let t = Instant::now();
     let mut writer = ChainWriter::new(&signer, ChainHead::genesis("bench-node"));
     let batches = writer.seal(recs).expect("seal");
@@ -78,16 +93,34 @@ fn main() {
         valid_from: 0,
         valid_to: None,
     };
-    two.block_on(gco_ledger::registry::register(&store, &registration, 0)).expect("register");
+    two.block_on(gco_ledger::registry::register(&store, &registration, 0))
+        .expect("register");
     let t = Instant::now();
-    let opts = VerifyOptions { concurrency: 2, ..Default::default() };
+    let opts = VerifyOptions {
+        concurrency: 2,
+        ..Default::default()
+    };
     let report = two.block_on(verify(&store, &opts)).expect("verify");
     let verify_s = t.elapsed().as_secs_f64();
-    assert!(report.ok && report.records == n as u64, "benchmark ledger must verify");
+    assert!(
+        report.ok && report.records == n as u64,
+        "benchmark ledger must verify"
+    );
 
     println!("| measurement | records | batches | seconds | records/s |");
     println!("|---|---:|---:|---:|---:|");
-    println!("| seal + write (1 core, file://) | {n} | {} | {seal_s:.3} | {:.0} |", batches.len(), n as f64 / seal_s);
-    println!("| verify (2 cores, file://) | {n} | {} | {verify_s:.3} | {:.0} |", batches.len(), n as f64 / verify_s);
-    println!("bytes per record: {:.1} ({bytes} bytes)", bytes as f64 / n as f64);
+    println!(
+        "| seal + write (1 core, file://) | {n} | {} | {seal_s:.3} | {:.0} |",
+        batches.len(),
+        n as f64 / seal_s
+    );
+    println!(
+        "| verify (2 cores, file://) | {n} | {} | {verify_s:.3} | {:.0} |",
+        batches.len(),
+        n as f64 / verify_s
+    );
+    println!(
+        "bytes per record: {:.1} ({bytes} bytes)",
+        bytes as f64 / n as f64
+    );
 }

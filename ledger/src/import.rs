@@ -644,3 +644,105 @@ pub async fn existing_inference_ids(
     }
     Ok(ids)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::builder::{ListBuilder, StringBuilder};
+    use arrow_array::{Int32Array, RecordBatch, StringArray, TimestampMillisecondArray};
+    use arrow_schema::{Field, Schema};
+    use std::sync::Arc;
+
+    /// Writes a Parquet input with typed columns: timestamps in ms, 32-bit energies,
+    /// a list of GPUs; `end` carries the zone `end_tz`.
+    fn parquet_input(dir: &Path, end_tz: Option<&str>) -> std::path::PathBuf {
+        let t = parse_utc("2026-10-05T10:00:00Z").unwrap() / 1000;
+        let mut gpus = ListBuilder::new(StringBuilder::new());
+        for g in [&["0"][..], &["0", "1"], &["2"]] {
+            for x in g {
+                gpus.values().append_value(x);
+            }
+            gpus.append(true);
+        }
+        let ts = |tz: Option<&str>| DataType::Timestamp(TimeUnit::Millisecond, tz.map(Into::into));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("inference_id", DataType::Utf8, false),
+            Field::new("model_id", DataType::Utf8, false),
+            Field::new("start", ts(Some("UTC")), false),
+            Field::new("end", ts(end_tz), false),
+            Field::new("energy_mj", DataType::Int32, false),
+            Field::new(
+                "gpus",
+                DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+                false,
+            ),
+        ]));
+        let mut end = TimestampMillisecondArray::from(vec![t + 1500, t + 2000, t + 1000]);
+        if let Some(tz) = end_tz {
+            end = end.with_timezone(tz);
+        }
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec!["p-1", "p-2", "p-3"])),
+                Arc::new(StringArray::from(vec!["m", "m", "m"])),
+                Arc::new(TimestampMillisecondArray::from(vec![t, t, t]).with_timezone("UTC")),
+                Arc::new(end),
+                Arc::new(Int32Array::from(vec![400_000, 900_000, 5_000_000])),
+                Arc::new(gpus.finish()),
+            ],
+        )
+        .unwrap();
+        let path = dir.join(format!("in-{}.parquet", end_tz.is_some()));
+        let mut w = parquet::arrow::ArrowWriter::try_new(
+            std::fs::File::create(&path).unwrap(),
+            schema,
+            None,
+        )
+        .unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        path
+    }
+
+    #[test]
+    fn parquet_input_with_typed_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = ImportPolicy::new(parse_utc("2026-11-01").unwrap());
+        let out = import_file(
+            &parquet_input(dir.path(), Some("UTC")),
+            "n1",
+            &policy,
+            &HashSet::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            (out.rows, out.accepted.len(), out.quarantined.len()),
+            (3, 2, 1)
+        );
+        let r = &out.accepted[1];
+        assert_eq!(r.inference_id.as_deref(), Some("p-2"));
+        assert_eq!(r.end - r.start, 2_000_000);
+        assert_eq!(r.energy, Millijoules(900_000));
+        assert_eq!(r.gpus, vec!["0".to_string(), "1".to_string()]);
+        assert_eq!(r.measurement, Measurement::Imported);
+        // 5 J in 1 s on one GPU is 5 kW.
+        assert_eq!(out.quarantined[0].row, 3);
+        assert!(out.quarantined[0].reasons[0].contains("exceeds the plausible 2000 W per GPU"));
+
+        // A timestamp column without a zone is ambiguous: every row is quarantined.
+        let out = import_file(
+            &parquet_input(dir.path(), None),
+            "n1",
+            &policy,
+            &HashSet::new(),
+        )
+        .unwrap();
+        assert_eq!(out.accepted.len(), 0);
+        assert!(
+            out.quarantined
+                .iter()
+                .all(|q| q.reasons[0].starts_with("end: \"2026-10-05T10:00:0"))
+        );
+    }
+}
