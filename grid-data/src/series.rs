@@ -196,12 +196,57 @@ pub struct IndexedPoint {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ZoneHandle(u32);
 
+/// A direct-address table over one series: slot `(t - base) / res` holds the index
+/// of the point covering it, so a lookup is one or two memory reads, not a search.
+#[derive(Debug, Default, Clone)]
+struct Dense {
+    base: Micros,
+    res: i64,
+    /// Index into the series' points, `u32::MAX` where no point covers the slot.
+    idx: Vec<u32>,
+}
+
+/// Slots a dense table may have (8 years of 5-minute points).
+const MAX_DENSE_SLOTS: i64 = 8 * 366 * 288;
+
+impl Dense {
+    /// Builds the table when every point starts and ends on a multiple of the shortest
+    /// period; otherwise lookups use binary search.
+    fn build(pts: &[IndexedPoint]) -> Option<Dense> {
+        let res = pts.iter().map(|p| p.end - p.start).min()?;
+        if res <= 0
+            || pts
+                .iter()
+                .any(|p| p.start.rem_euclid(res) != 0 || (p.end - p.start) % res != 0)
+        {
+            return None;
+        }
+        let base = pts.first()?.start;
+        let end = pts.iter().map(|p| p.end).max()?;
+        let slots = (end - base) / res;
+        if slots > MAX_DENSE_SLOTS {
+            return None;
+        }
+        let mut idx = vec![u32::MAX; slots as usize];
+        // Like the search: a slot belongs to the last point starting at or before it, and
+        // only while that point lasts.
+        for (i, p) in pts.iter().enumerate() {
+            let until = pts.get(i + 1).map_or(p.end, |next| next.start.min(p.end));
+            for slot in ((p.start - base) / res)..((until - base) / res) {
+                idx[slot as usize] = i as u32;
+            }
+        }
+        Some(Dense { base, res, idx })
+    }
+}
+
 /// Cached points by zone and signal, sorted by time, one point per start time.
 #[derive(Debug, Default, Clone)]
 pub struct SeriesIndex {
     handles: HashMap<String, ZoneHandle>,
     /// [zone][signal: 0 average, 1 marginal]
     series: Vec<[Vec<IndexedPoint>; 2]>,
+    dense: Vec<[Option<Dense>; 2]>,
     pub sources: Vec<String>,
     /// Objects read, for run manifests.
     pub objects: Vec<String>,
@@ -223,6 +268,13 @@ impl SeriesIndex {
     #[inline]
     pub fn lookup(&self, zone: ZoneHandle, signal: Signal, t: Micros) -> Option<&IndexedPoint> {
         let pts = &self.series.get(zone.0 as usize)?[sig_idx(signal)];
+        if let Some(d) = &self.dense[zone.0 as usize][sig_idx(signal)] {
+            if t < d.base {
+                return None;
+            }
+            let i = *d.idx.get(((t - d.base) / d.res) as usize)?;
+            return pts.get(i as usize);
+        }
         let i = pts.partition_point(|p| p.start <= t);
         let p = pts.get(i.checked_sub(1)?)?;
         (t < p.end).then_some(p)
@@ -274,6 +326,11 @@ impl SeriesIndex {
                 pts.dedup_by_key(|p| p.start);
             }
         }
+        self.dense = self
+            .series
+            .iter()
+            .map(|z| [Dense::build(&z[0]), Dense::build(&z[1])])
+            .collect();
     }
 
     /// Loads every cached object whose month overlaps `[from, to]`.
@@ -357,4 +414,73 @@ pub fn read_object(path: &str, bytes: Bytes) -> Result<Vec<(Point, Micros)>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(zone: &str, start_min: i64, period_min: i64, mg: i64) -> (Point, Micros) {
+        (
+            Point {
+                zone: zone.into(),
+                time: 1_790_812_800_000_000 + start_min * 60_000_000,
+                period_s: period_min * 60,
+                value: MgPerKwh(mg),
+                signal: Signal::Average,
+                basis: Basis::Lifecycle,
+                estimated: false,
+                source: "test".into(),
+            },
+            0,
+        )
+    }
+
+    /// The direct-address table answers exactly like a linear scan, with gaps, mixed
+    /// periods, and for series that cannot use it (unaligned points).
+    #[test]
+    fn dense_table_matches_a_linear_scan() {
+        let mut idx = SeriesIndex::default();
+        idx.insert([
+            p("A", 0, 60, 1),
+            p("A", 60, 30, 2),
+            p("A", 120, 5, 3),
+            p("A", 300, 60, 4),
+        ]);
+        idx.insert([p("B", 7, 60, 5), p("B", 60, 60, 6)]);
+        // Overlapping periods: C's hour-long point is cut short by the next start.
+        idx.insert([p("C", 0, 120, 7), p("C", 60, 30, 8)]);
+        assert!(idx.dense[0][0].is_some());
+        assert!(idx.dense[1][0].is_none(), "B starts off the grid");
+        assert!(idx.dense[2][0].is_some());
+        for zone in ["A", "B", "C"] {
+            let h = idx.handle(zone).unwrap();
+            let pts = &idx.series[h.0 as usize][0];
+            for minute in -10..400 {
+                let t = 1_790_812_800_000_000 + minute * 60_000_000 + 1;
+                let naive = pts
+                    .iter()
+                    .rev()
+                    .find(|q| q.start <= t)
+                    .filter(|q| t < q.end)
+                    .map(|q| q.value);
+                assert_eq!(
+                    idx.lookup(h, Signal::Average, t).map(|q| q.value),
+                    naive,
+                    "{zone} minute {minute}"
+                );
+            }
+        }
+        let a = idx.handle("A").unwrap();
+        let at = |m: i64| 1_790_812_800_000_000 + m * 60_000_000;
+        assert_eq!(
+            idx.lookup(a, Signal::Average, at(95)).map(|q| q.value.0),
+            None,
+            "gap 90..120"
+        );
+        assert_eq!(
+            idx.lookup(a, Signal::Average, at(124)).map(|q| q.value.0),
+            Some(3)
+        );
+    }
 }
