@@ -49,8 +49,40 @@ pub enum Command {
     /// Verify, import and summarise the signed record ledger
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Grid carbon intensity: zones, cached series and the fallback cascade
+    #[command(subcommand)]
+    Grid(GridCommand),
     /// Run the whole chain on a simulated GPU fleet in a local directory
     Demo(DemoArgs),
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalArg {
+    /// Average intensity of the generation mix (location-based accounting)
+    Average,
+    /// Marginal operating emissions rate (MOER)
+    Marginal,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GridCommand {
+    /// The intensity for a zone at a time, with the fallback level and provenance
+    Show {
+        /// Zone id (see `gco grid zones`), e.g. FR, US-CA, CA-BC, gcp:europe-west1
+        #[arg(long)]
+        zone: String,
+        /// RFC 3339 time or date [default: the current time, read once]
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long, value_enum, default_value_t = SignalArg::Average)]
+        signal: SignalArg,
+    },
+    /// List the zone catalog and each provider's code for the zone
+    Zones {
+        /// Only zones of this kind (country, state, province, bidding_zone, egrid_subregion, cloud_region, uk_region, national_grid)
+        #[arg(long)]
+        kind: Option<String>,
+    },
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -271,7 +271,7 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
         signers.push(signer);
     }
     say(format!(
-        "[1/4] keys: {} Ed25519 node keys in {}, registered in the store",
+        "[1/5] keys: {} Ed25519 node keys in {}, registered in the store",
         args.nodes,
         args.dir.join("node-keys").display()
     ));
@@ -330,7 +330,7 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
     pb.finish_and_clear();
     let records = inferences + idle_rows;
     say(format!(
-        "[2/4] sealed: {records} records ({inferences} inferences, {idle_rows} idle/overhead) into {} signed batches",
+        "[2/5] sealed: {records} records ({inferences} inferences, {idle_rows} idle/overhead) into {} signed batches",
         batches.len()
     ));
 
@@ -341,20 +341,63 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
     pb.finish_and_clear();
     let bytes: u64 = batches.iter().map(|b| b.bytes.len() as u64).sum();
     say(format!(
-        "[3/4] stored: {created} batches written, {present} already present; {bytes} bytes, {:.1} bytes/record",
+        "[3/5] stored: {created} batches written, {present} already present; {bytes} bytes, {:.1} bytes/record",
         bytes as f64 / records.max(1) as f64
     ));
 
     // 4. Verify everything that is in the store.
     let report = gco_ledger::verify::verify(&store, &gco_ledger::VerifyOptions::default()).await?;
+    // 5. Grid intensity: a synthetic hourly series per demo zone, stored in the cache the
+    //    way provider fetches are (marked synthetic), then resolved through the cascade.
+    let t_end = t0 + hours as i64 * HOUR_MS as i64 * 1000;
+    let mut zones: Vec<&str> = per_node.iter().map(|n| n.1).collect();
+    zones.sort();
+    zones.dedup();
+    let resolver0 = gco_grid_data::Resolver::new(Default::default())?;
+    let mut grid_points = 0usize;
+    for zone in &zones {
+        let annual = resolver0.resolve(zone, t0, gco_grid_data::Signal::Average)?;
+        let annual = gco_grid_data::MgPerKwh(annual.value_mg_per_kwh);
+        let pts = gco_grid_data::synthetic::hourly(zone, annual, t0, t_end, args.seed);
+        grid_points += pts.len();
+        gco_grid_data::series::write_points(
+            &store,
+            &gco_grid_data::synthetic::meta(zone, annual, args.seed, t0),
+            &pts,
+        )
+        .await?;
+    }
+    let resolver = gco_grid_data::Resolver::new(
+        gco_grid_data::series::SeriesIndex::load(&store, t0, t_end).await?,
+    )?;
+    let noon = t0 + 12 * HOUR_MS as i64 * 1000;
+    let mut intensities = Vec::new();
+    for zone in &zones {
+        intensities.push(resolver.resolve(zone, noon, gco_grid_data::Signal::Average)?);
+    }
+
     if !g.json {
         if report.ok {
             eprintln!(
-                "[4/4] verified: {} batches, {} records, every hash, signature and chain link holds",
+                "[4/5] verified: {} batches, {} records, every hash, signature and chain link holds",
                 report.batches_valid, report.records_valid
             );
         } else {
             crate::commands::print_verify(&report, false)?;
+        }
+        eprintln!(
+            "[5/5] grid: {grid_points} synthetic hourly intensity points for {} in the cache",
+            zones.join(", ")
+        );
+        for i in &intensities {
+            eprintln!(
+                "      {:<7} at {}: {:>8.3} gCO2e/kWh ({}, {:?})",
+                i.zone,
+                &i.at[..16],
+                i.g_per_kwh,
+                i.source,
+                i.fallback_level
+            );
         }
         eprintln!(
             "\n{:<14} {:<7} {:>9} {:>12}",
@@ -384,6 +427,8 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
             "batches_already_present": present,
             "bytes": bytes,
             "verified": report.ok,
+            "grid_points": grid_points,
+            "intensity_at_first_noon": intensities,
             "problems": report.problems,
         }))?;
     }

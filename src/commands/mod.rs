@@ -1,5 +1,6 @@
 //! One module per command family; each turns parsed arguments into library calls.
 
+mod grid;
 mod keys;
 mod ledger;
 mod node;
@@ -18,6 +19,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Keys(cmd) => keys::run(cmd, &g),
         Command::Node(cmd) => node::run(cmd, &g).await,
         Command::Ledger(cmd) => ledger::run(cmd, &g).await,
+        Command::Grid(cmd) => grid::run(cmd, &g).await,
         Command::Demo(args) => crate::demo::run(args, &g).await,
     }
 }
