@@ -20,6 +20,7 @@ pub mod baseline;
 pub mod cascade;
 pub mod catalog;
 pub mod error;
+pub mod providers;
 pub mod series;
 pub mod synthetic;
 
