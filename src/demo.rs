@@ -362,7 +362,7 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
         grid_points += pts.len();
         gco_grid_data::series::write_points(
             &store,
-            &gco_grid_data::synthetic::meta(zone, annual, args.seed, t0),
+            &gco_grid_data::synthetic::meta(zone, annual, args.seed, t0, (t0, t_end)),
             &pts,
         )
         .await?;

@@ -16,6 +16,7 @@
 //!
 //! Intensities are integer milligrams CO2e per kWh ([`MgPerKwh`]).
 
+pub mod backfill;
 pub mod baseline;
 pub mod cascade;
 pub mod catalog;

@@ -58,6 +58,10 @@ pub struct FetchMeta {
     pub response: serde_json::Value,
     /// True for generated series (the demo), never for provider data.
     pub synthetic: bool,
+    /// The requested range `[from, to)` this object answers completely (backfills),
+    /// `None` for latest/forecast fetches. Lets a backfill skip what is cached.
+    #[serde(default)]
+    pub covers: Option<(Micros, Micros)>,
 }
 
 fn schema() -> SchemaRef {
@@ -355,6 +359,38 @@ impl SeriesIndex {
         idx.insert(points);
         Ok(idx)
     }
+}
+
+/// Reads the fetch metadata of every cache object under `grid/source=S/zone=Z/`.
+pub async fn fetch_metas(
+    store: &Store,
+    source: &str,
+    zone: &str,
+) -> Result<Vec<(String, FetchMeta)>> {
+    let mut out = Vec::new();
+    for m in store
+        .list(&format!("{GRID_PREFIX}/source={source}/zone={zone}"))
+        .await?
+    {
+        let path = m.location.to_string();
+        let bytes = store.get(&path).await?;
+        let pq = |source| GridError::Parquet {
+            path: path.clone(),
+            source,
+        };
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(pq)?;
+        let json = builder
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .and_then(|kv| kv.iter().find(|kv| kv.key == FETCH_KEY))
+            .and_then(|kv| kv.value.clone())
+            .ok_or_else(|| GridError::Cache(format!("{path}: no {FETCH_KEY} in the footer")))?;
+        let meta = serde_json::from_str(&json)
+            .map_err(|e| GridError::Cache(format!("{path}: {FETCH_KEY}: {e}")))?;
+        out.push((path, meta));
+    }
+    Ok(out)
 }
 
 /// Decodes one cache object into points with their fetch time.

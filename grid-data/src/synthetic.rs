@@ -52,7 +52,13 @@ pub fn hourly(zone: &str, annual: MgPerKwh, from: Micros, to: Micros, seed: u64)
 }
 
 /// The fetch metadata stored with a synthetic series.
-pub fn meta(zone: &str, annual: MgPerKwh, seed: u64, fetched_at: Micros) -> FetchMeta {
+pub fn meta(
+    zone: &str,
+    annual: MgPerKwh,
+    seed: u64,
+    fetched_at: Micros,
+    covers: (Micros, Micros),
+) -> FetchMeta {
     FetchMeta {
         source: SOURCE.to_string(),
         zone: zone.to_string(),
@@ -63,6 +69,7 @@ pub fn meta(zone: &str, annual: MgPerKwh, seed: u64, fetched_at: Micros) -> Fetc
         fetched_at,
         response: serde_json::json!({"generator": "gco-grid-data synthetic v1", "daily_curve_percent": DAILY}),
         synthetic: true,
+        covers: Some(covers),
     }
 }
 
@@ -89,17 +96,23 @@ mod tests {
                     / 100)
                 .collect::<Vec<_>>()
         );
-        let paths =
-            crate::series::write_points(&store, &meta("FR", MgPerKwh(56_039), 42, from), &pts)
-                .await
-                .unwrap();
+        let paths = crate::series::write_points(
+            &store,
+            &meta("FR", MgPerKwh(56_039), 42, from, (from, to)),
+            &pts,
+        )
+        .await
+        .unwrap();
         assert_eq!(paths.len(), 2, "September and October objects");
         assert!(paths[0].starts_with("grid/source=synthetic/zone=FR/month=2026-09/"));
         // Writing the same series again leaves the same objects.
-        let again =
-            crate::series::write_points(&store, &meta("FR", MgPerKwh(56_039), 42, from), &pts)
-                .await
-                .unwrap();
+        let again = crate::series::write_points(
+            &store,
+            &meta("FR", MgPerKwh(56_039), 42, from, (from, to)),
+            &pts,
+        )
+        .await
+        .unwrap();
         assert_eq!(paths, again);
         assert_eq!(store.list("grid").await.unwrap().len(), 2);
         let idx = SeriesIndex::load(&store, from, to).await.unwrap();

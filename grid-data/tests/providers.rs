@@ -483,3 +483,96 @@ async fn uk_national_regional_quirk_and_errors() {
         Err(ProviderError::Malformed { .. })
     ));
 }
+
+// ---------------------------------------------------------------- backfill into the cache
+
+#[tokio::test]
+async fn backfill_is_resumable_and_feeds_the_cascade() {
+    use gco_grid_data::backfill::{Provider, backfill};
+    use gco_grid_data::series::SeriesIndex;
+    use gco_grid_data::{FallbackLevel, Resolver, ZoneCatalog};
+
+    let app = Router::new().route("/intensity/{from}/{to}", get(uk_national));
+    let base = serve(app).await;
+    let provider = Provider::Uk(UkCarbonIntensity::new(&base, fast()).unwrap());
+    let catalog = ZoneCatalog::bundled().unwrap();
+    let zone = catalog.resolve("GB-NATIONAL").unwrap();
+    let store = gco_ledger::Store::memory();
+    let (from, to) = (t("2026-09-29T00:00:00Z"), t("2026-10-03T00:00:00Z"));
+
+    let months = backfill(
+        &store,
+        &provider,
+        zone,
+        from,
+        to,
+        t("2026-11-26T00:00:00Z"),
+        false,
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    let summary: Vec<_> = months
+        .iter()
+        .map(|m| (m.month.as_str(), m.status, m.points, m.estimated))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![("2026-09", "fetched", 96, 2), ("2026-10", "fetched", 96, 2)]
+    );
+    // A second run finds both months cached and fetches nothing.
+    let again = backfill(
+        &store,
+        &provider,
+        zone,
+        from,
+        to,
+        t("2026-11-27T00:00:00Z"),
+        false,
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    assert!(again.iter().all(|m| m.status == "cached"));
+    assert_eq!(store.list("grid").await.unwrap().len(), 2);
+    // A longer range only fetches the new month part.
+    let more = backfill(
+        &store,
+        &provider,
+        zone,
+        from,
+        t("2026-10-05T00:00:00Z"),
+        0,
+        false,
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        more.iter().map(|m| m.status).collect::<Vec<_>>(),
+        vec!["cached", "fetched"]
+    );
+
+    let r = Resolver::new(SeriesIndex::load(&store, from, to).await.unwrap()).unwrap();
+    let a = r
+        .resolve("GB-NATIONAL", t("2026-09-29T00:45:00Z"), Signal::Average)
+        .unwrap();
+    assert_eq!(
+        (
+            a.fallback_level,
+            a.value_mg_per_kwh,
+            a.source.as_str(),
+            a.data_period.as_str()
+        ),
+        (
+            FallbackLevel::ProviderMeasured,
+            181_000,
+            "uk-carbon-intensity",
+            "PT30M"
+        )
+    );
+    let e = r
+        .resolve("GB-NATIONAL", t("2026-09-30T23:45:00Z"), Signal::Average)
+        .unwrap();
+    assert_eq!(e.fallback_level, FallbackLevel::ProviderEstimated);
+}
