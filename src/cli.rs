@@ -64,6 +64,16 @@ pub enum SignalArg {
     Marginal,
 }
 
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceArg {
+    /// WattTime v3 (WATTTIME_USERNAME, WATTTIME_PASSWORD)
+    Watttime,
+    /// Electricity Maps v3 (ELECTRICITYMAPS_API_KEY)
+    Electricitymaps,
+    /// UK Carbon Intensity (no key)
+    Uk,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum GridCommand {
     /// The intensity for a zone at a time, with the fallback level and provenance
@@ -74,6 +84,34 @@ pub enum GridCommand {
         /// RFC 3339 time or date [default: the current time, read once]
         #[arg(long)]
         at: Option<String>,
+        #[arg(long, value_enum, default_value_t = SignalArg::Average)]
+        signal: SignalArg,
+    },
+    /// Fill the grid cache from a provider for a past range, month by month (resumable)
+    Backfill {
+        #[arg(long)]
+        zone: String,
+        /// First day, YYYY-MM-DD or RFC 3339 (inclusive)
+        #[arg(long)]
+        from: String,
+        /// End, YYYY-MM-DD or RFC 3339 (exclusive)
+        #[arg(long)]
+        to: String,
+        /// Provider [default: the first configured one that serves the zone]
+        #[arg(long, value_enum)]
+        source: Option<SourceArg>,
+        #[arg(long, value_enum, default_value_t = SignalArg::Average)]
+        signal: SignalArg,
+        /// Fetch months again even when the cache covers them (a restatement, stored beside the old data)
+        #[arg(long)]
+        force: bool,
+    },
+    /// Fetch the latest values (and forecasts) for a zone into the grid cache
+    Fetch {
+        #[arg(long)]
+        zone: String,
+        #[arg(long, value_enum)]
+        source: Option<SourceArg>,
         #[arg(long, value_enum, default_value_t = SignalArg::Average)]
         signal: SignalArg,
     },

@@ -21,6 +21,95 @@ pub struct Config {
     /// may hold credentials: they are never printed.
     #[serde(default)]
     pub store_options: BTreeMap<String, String>,
+    /// Grid data providers.
+    #[serde(default)]
+    pub providers: Providers,
+}
+
+/// `[providers.*]`: endpoints and credentials. Environment variables override the file:
+/// WATTTIME_USERNAME, WATTTIME_PASSWORD, ELECTRICITYMAPS_API_KEY, GCO_WATTTIME_URL,
+/// GCO_ELECTRICITYMAPS_URL, GCO_UK_CARBON_URL. Secrets are never printed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Providers {
+    #[serde(default)]
+    pub watttime: ProviderConfig,
+    #[serde(default)]
+    pub electricitymaps: ProviderConfig,
+    #[serde(default)]
+    pub uk: ProviderConfig,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub url: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub api_key: Option<String>,
+    /// Electricity Maps emission factor type: lifecycle (default) or direct.
+    pub basis: Option<String>,
+}
+
+impl std::fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+fn env_or(var: &str, file: &Option<String>) -> Option<String> {
+    std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .or_else(|| file.clone())
+}
+
+impl Providers {
+    /// The clients that have what they need, in the default order of preference.
+    pub fn clients(
+        &self,
+        signal: gco_grid_data::Signal,
+    ) -> Result<Vec<gco_grid_data::backfill::Provider>> {
+        use gco_grid_data::backfill::Provider;
+        use gco_grid_data::providers::{RetryPolicy, electricitymaps, uk, watttime};
+        let mut out = Vec::new();
+        if let Some(key) = env_or("ELECTRICITYMAPS_API_KEY", &self.electricitymaps.api_key) {
+            let url = env_or("GCO_ELECTRICITYMAPS_URL", &self.electricitymaps.url)
+                .unwrap_or_else(|| electricitymaps::DEFAULT_URL.into());
+            let basis = match self.electricitymaps.basis.as_deref() {
+                None | Some("lifecycle") => gco_grid_data::Basis::Lifecycle,
+                Some("direct") => gco_grid_data::Basis::Direct,
+                Some(other) => anyhow::bail!(
+                    "providers.electricitymaps.basis {other:?}: use lifecycle or direct"
+                ),
+            };
+            out.push(Provider::ElectricityMaps(
+                electricitymaps::ElectricityMaps::new(&url, key, basis, RetryPolicy::default())?,
+            ));
+        }
+        if let (Some(username), Some(password)) = (
+            env_or("WATTTIME_USERNAME", &self.watttime.username),
+            env_or("WATTTIME_PASSWORD", &self.watttime.password),
+        ) {
+            let url = env_or("GCO_WATTTIME_URL", &self.watttime.url)
+                .unwrap_or_else(|| watttime::DEFAULT_URL.into());
+            let creds = watttime::Credentials { username, password };
+            out.push(Provider::WattTime(
+                watttime::WattTime::new(&url, creds, RetryPolicy::default())?,
+                signal,
+            ));
+        }
+        let url =
+            env_or("GCO_UK_CARBON_URL", &self.uk.url).unwrap_or_else(|| uk::DEFAULT_URL.into());
+        out.push(Provider::Uk(uk::UkCarbonIntensity::new(
+            &url,
+            RetryPolicy::default(),
+        )?));
+        Ok(out)
+    }
 }
 
 impl Config {

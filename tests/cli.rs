@@ -413,3 +413,93 @@ fn bad_store_url_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported scheme \"ftp\""));
 }
+
+#[test]
+fn grid_show_answers_offline_with_provenance() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("ledger");
+    let show = |zone: &str| {
+        let out = gco(&store)
+            .args([
+                "--json",
+                "grid",
+                "show",
+                "--at",
+                "2026-10-01T12:00:00Z",
+                "--zone",
+                zone,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{zone}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json(&out.stdout)
+    };
+    let fr = show("FR");
+    assert_eq!(
+        (
+            fr["value_mg_per_kwh"].as_i64(),
+            fr["fallback_level"].as_str()
+        ),
+        (Some(56_039), Some("country_annual"))
+    );
+    assert_eq!(fr["data_time"], "2023-01-01T00:00:00.000000Z");
+    assert_eq!(show("IS")["value_mg_per_kwh"], 27_680);
+    let camx = show("US-EGRID-CAMX");
+    assert_eq!(
+        (
+            camx["value_mg_per_kwh"].as_i64(),
+            camx["fallback_level"].as_str(),
+            camx["basis"].as_str()
+        ),
+        (Some(225_636), Some("regional_annual"), Some("direct"))
+    );
+    assert_eq!(show("gcp:europe-west1")["value_mg_per_kwh"], 122_000);
+    let bc = show("CA-BC");
+    assert_eq!(bc["fallback_level"], "regional_annual");
+
+    let out = gco(&store)
+        .args(["grid", "show", "--zone", "FRA", "--at", "2026-10-01"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown zone \"FRA\"; closest: FR"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The demo's synthetic series is found in the cache: level 0, marked synthetic.
+    let d = dir.path().join("demo");
+    Command::cargo_bin("gco")
+        .unwrap()
+        .env_remove("GCO_STORE")
+        .args(["demo", "--days", "1", "--nodes", "1", "--dir"])
+        .arg(&d)
+        .assert()
+        .success();
+    let out = gco(&d)
+        .args([
+            "--json",
+            "grid",
+            "show",
+            "--zone",
+            "FR",
+            "--at",
+            "2026-10-01T12:30:00Z",
+        ])
+        .output()
+        .unwrap();
+    let v = json(&out.stdout);
+    assert_eq!(
+        (
+            v["fallback_level"].as_str(),
+            v["source"].as_str(),
+            v["data_period"].as_str()
+        ),
+        (Some("provider_measured"), Some("synthetic"), Some("PT1H"))
+    );
+}

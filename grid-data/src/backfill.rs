@@ -148,17 +148,32 @@ fn month_bounds(from: Micros, to: Micros) -> Vec<(String, Micros, Micros)> {
 
 use chrono::Datelike;
 
-/// Fills the cache for `zone` over `[from, to)`. `fetched_at` is the run's clock reading.
+/// What to backfill.
+#[derive(Debug, Clone, Copy)]
+pub struct BackfillRequest<'a> {
+    pub zone: &'a Zone,
+    pub from: Micros,
+    pub to: Micros,
+    /// The run's clock reading, stored with each fetch.
+    pub fetched_at: Micros,
+    /// Refetch months the cache already covers.
+    pub force: bool,
+}
+
+/// Fills the cache for `req.zone` over `[req.from, req.to)`.
 pub async fn backfill(
     store: &Store,
     provider: &Provider,
-    zone: &Zone,
-    from: Micros,
-    to: Micros,
-    fetched_at: Micros,
-    force: bool,
+    req: BackfillRequest<'_>,
     on_month: &(dyn Fn(&MonthOutcome) + Sync),
 ) -> Result<Vec<MonthOutcome>> {
+    let BackfillRequest {
+        zone,
+        from,
+        to,
+        fetched_at,
+        force,
+    } = req;
     if !provider.serves(zone) {
         return Err(provider.not_served(zone));
     }

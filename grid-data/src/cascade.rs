@@ -81,7 +81,7 @@ impl Resolver {
     pub fn resolve(&self, zone: &str, at: Micros, signal: Signal) -> Result<Intensity> {
         let z = self.catalog.resolve(zone)?;
         let handle = self.series.handle(&z.id);
-        if let Some(ans) = handle.and_then(|h| self.from_series(zone, h, at, signal)) {
+        if let Some(ans) = handle.and_then(|h| self.series_answer(zone, h, at, signal)) {
             return Ok(ans);
         }
         let annual = |level: FallbackLevel, figure_zone: &str, f: &AnnualFigure| Intensity {
@@ -111,7 +111,7 @@ impl Resolver {
         ))
     }
 
-    fn from_series(
+    fn series_answer(
         &self,
         zone: &str,
         h: ZoneHandle,
@@ -273,6 +273,27 @@ mod tests {
         assert_eq!((h.signal, h.value_mg_per_kwh), (Signal::Average, 56_039));
 
         assert!(r.resolve("ZZ-NOWHERE", 0, Signal::Average).is_err());
+    }
+
+    /// Offline, with an empty cache, every bundled country answers with its own figure.
+    #[test]
+    fn every_bundled_country_answers_offline() {
+        let r = Resolver::new(SeriesIndex::default()).unwrap();
+        for (csv_line, c) in crate::baseline::COUNTRIES_CSV
+            .lines()
+            .skip(1)
+            .zip(r.baselines.countries.values())
+        {
+            let a = r.resolve(&c.iso2, 0, Signal::Average).unwrap();
+            assert_eq!(
+                (a.fallback_level, a.figure_zone.as_str()),
+                (FallbackLevel::CountryAnnual, c.iso2.as_str())
+            );
+            // The value is the CSV's, column 5.
+            let mg: i64 = csv_line.split(',').nth(4).unwrap().parse().unwrap();
+            assert_eq!(a.value_mg_per_kwh, mg, "{}", c.iso2);
+        }
+        assert_eq!(r.baselines.countries.len(), 213);
     }
 
     #[test]

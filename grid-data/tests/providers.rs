@@ -68,6 +68,7 @@ async fn wt_login(State(c): State<Counters>, headers: HeaderMap) -> Response {
 }
 
 /// Bearer check: the first token "expires" after its first data call.
+#[allow(clippy::result_large_err)] // a test helper returning the response to send
 fn wt_auth(c: &Counters, headers: &HeaderMap) -> Result<(), Response> {
     let auth = headers
         .get("authorization")
@@ -488,7 +489,7 @@ async fn uk_national_regional_quirk_and_errors() {
 
 #[tokio::test]
 async fn backfill_is_resumable_and_feeds_the_cascade() {
-    use gco_grid_data::backfill::{Provider, backfill};
+    use gco_grid_data::backfill::{BackfillRequest, Provider, backfill};
     use gco_grid_data::series::SeriesIndex;
     use gco_grid_data::{FallbackLevel, Resolver, ZoneCatalog};
 
@@ -503,11 +504,13 @@ async fn backfill_is_resumable_and_feeds_the_cascade() {
     let months = backfill(
         &store,
         &provider,
-        zone,
-        from,
-        to,
-        t("2026-11-26T00:00:00Z"),
-        false,
+        BackfillRequest {
+            zone,
+            from,
+            to,
+            fetched_at: t("2026-11-26T00:00:00Z"),
+            force: false,
+        },
         &|_| {},
     )
     .await
@@ -524,11 +527,13 @@ async fn backfill_is_resumable_and_feeds_the_cascade() {
     let again = backfill(
         &store,
         &provider,
-        zone,
-        from,
-        to,
-        t("2026-11-27T00:00:00Z"),
-        false,
+        BackfillRequest {
+            zone,
+            from,
+            to,
+            fetched_at: t("2026-11-27T00:00:00Z"),
+            force: false,
+        },
         &|_| {},
     )
     .await
@@ -539,11 +544,13 @@ async fn backfill_is_resumable_and_feeds_the_cascade() {
     let more = backfill(
         &store,
         &provider,
-        zone,
-        from,
-        t("2026-10-05T00:00:00Z"),
-        0,
-        false,
+        BackfillRequest {
+            zone,
+            from,
+            to: t("2026-10-05T00:00:00Z"),
+            fetched_at: 0,
+            force: false,
+        },
         &|_| {},
     )
     .await

@@ -266,5 +266,7 @@ pub fn parse_time(s: &str) -> Option<Micros> {
 
 /// A float gCO2e/kWh from a provider, as integer mg/kWh (rounded half away from zero).
 pub fn g_to_mg(v: f64) -> Option<crate::MgPerKwh> {
-    (v.is_finite() && v >= 0.0 && v < 1e9).then(|| crate::MgPerKwh((v * 1000.0).round() as i64))
+    (0.0..1e9)
+        .contains(&v)
+        .then(|| crate::MgPerKwh((v * 1000.0).round() as i64))
 }

@@ -169,10 +169,10 @@ impl UkCarbonIntensity {
                 .as_array()
                 .ok_or_else(|| self.http.malformed(&path, "region has no data list"))?;
             for (i, d) in periods.iter().enumerate() {
-                if let Some(p) = self.period(&path, zone, d, i, true)? {
-                    if window.is_none_or(|(a, b)| p.time >= a && p.time < b) {
-                        f.points.push(p);
-                    }
+                if let Some(p) = self.period(&path, zone, d, i, true)?
+                    && window.is_none_or(|(a, b)| p.time >= a && p.time < b)
+                {
+                    f.points.push(p);
                 }
             }
             f.meta.push(serde_json::json!({"request": {"path": path}, "region": {"regionid": region["regionid"], "shortname": region["shortname"]}}));
