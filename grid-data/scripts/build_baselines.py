@@ -76,3 +76,27 @@ with open(out / "egrid_subregions.csv", "w", newline="") as f:
     for code, (name, lb) in EGRID2022.items():
         mgkwh = (Decimal(lb) * Decimal("453.59237")).quantize(Decimal(1), rounding=ROUND_HALF_UP)
         w.writerow([f"US-EGRID-{code}", code, name, 2022, lb, int(mgkwh)])
+
+# US states (eGRID2023) and Nordic bidding zones, from the CodeCarbon 3.3.2 wheel's
+# data/private_infra (second argument: that folder).
+if len(sys.argv) > 2:
+    from decimal import Decimal, ROUND_HALF_UP
+    infra = Path(sys.argv[2])
+    usa = json.load(open(infra / "2023" / "usa_emissions.json"))
+    with open(out / "us_states.csv", "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["zone", "state", "year", "value_lb_per_mwh", "intensity_mg_per_kwh"])
+        for name, v in sorted(usa.items(), key=lambda kv: kv[1].get("regionCode", "") if isinstance(kv[1], dict) else ""):
+            if name.startswith("_") or v["regionCode"] == "usa":  # the national average: countries.csv has the US
+                continue
+            lb = Decimal(str(v["emissions"]))
+            w.writerow([f"US-{v['regionCode']}", name.title(), 2023, str(lb),
+                        int((lb * Decimal("453.59237")).quantize(Decimal(1), rounding=ROUND_HALF_UP))])
+    nordic = json.load(open(infra / "nordic_emissions.json"))
+    with open(out / "nordic_zones.csv", "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["zone", "description", "year", "intensity_mg_per_kwh", "coverage"])
+        for code, v in nordic["data"].items():
+            if code == "FI":  # a country figure, kept from countries.csv
+                continue
+            w.writerow([f"{code[:2]}-{code}", v["description"], v["year"], mg(v["emission_factor"]), v.get("coverage", "")])

@@ -79,11 +79,15 @@ pub const CANADA_CSV: &str = include_str!("../data/canada_provinces.csv");
 pub const EGRID_CSV: &str = include_str!("../data/egrid_subregions.csv");
 pub const CLOUD_CSV: &str = include_str!("../data/cloud_regions.csv");
 pub const FACTORS_CSV: &str = include_str!("../data/source_factors.csv");
+pub const US_STATES_CSV: &str = include_str!("../data/us_states.csv");
+pub const NORDIC_CSV: &str = include_str!("../data/nordic_zones.csv");
 
 const SRC_OWID: &str =
     "Our World in Data (Ember, Energy Institute), via CodeCarbon 3.3.2; CC BY 4.0";
 const SRC_CANADA: &str = "Canada Energy Regulator 2023 generation mix x lifecycle factors per source, via CodeCarbon 3.3.2";
 const SRC_EGRID: &str = "US EPA eGRID2022 subregion CO2 output emission rate; public domain";
+const SRC_EGRID_STATE: &str = "US EPA eGRID2023 state CO2e total output emission rate (STC2ERTA), via CodeCarbon 3.3.2; public domain";
+const SRC_NORDIC: &str = "ENTSO-E 2025 generation per bidding zone x lifecycle factors per source (Khepri v1.3), via CodeCarbon 3.3.2";
 const SRC_GCP: &str = "Google Cloud region carbon data, via CodeCarbon 3.3.2";
 const SRC_WORLD: &str =
     "IEA Global Energy & CO2 Status Report 2019, world average, via CodeCarbon 3.3.2";
@@ -127,6 +131,22 @@ struct CanadaRow {
 struct EgridRow {
     zone: String,
     name: String,
+    year: i32,
+    intensity_mg_per_kwh: i64,
+}
+
+#[derive(Deserialize)]
+struct StateRow {
+    zone: String,
+    state: String,
+    year: i32,
+    intensity_mg_per_kwh: i64,
+}
+
+#[derive(Deserialize)]
+struct NordicRow {
+    zone: String,
+    description: String,
     year: i32,
     intensity_mg_per_kwh: i64,
 }
@@ -221,6 +241,27 @@ impl Baselines {
             };
             add(r.zone, r.name, "US".into(), "egrid_subregion", fig);
         }
+        for r in rows::<StateRow>("us_states.csv", US_STATES_CSV)? {
+            let fig = AnnualFigure {
+                value: MgPerKwh(r.intensity_mg_per_kwh),
+                year: r.year,
+                basis: FigureBasis::Direct,
+                source: SRC_EGRID_STATE,
+                dataset: "us_states.csv",
+            };
+            add(r.zone, r.state, "US".into(), "state", fig);
+        }
+        for r in rows::<NordicRow>("nordic_zones.csv", NORDIC_CSV)? {
+            let fig = AnnualFigure {
+                value: MgPerKwh(r.intensity_mg_per_kwh),
+                year: r.year,
+                basis: FigureBasis::Lifecycle,
+                source: SRC_NORDIC,
+                dataset: "nordic_zones.csv",
+            };
+            let country = r.zone[..2].to_string();
+            add(r.zone, r.description, country, "bidding_zone", fig);
+        }
         for (i, r) in rows::<CloudRow>("cloud_regions.csv", CLOUD_CSV)?
             .into_iter()
             .enumerate()
@@ -303,6 +344,17 @@ mod tests {
         assert_eq!(
             b.regional["gcp:europe-west1"].figure.value,
             MgPerKwh(122_000)
+        );
+        // eGRID2023 California 394.769 lb/MWh; Sweden SE3 27.0 g/kWh (2025).
+        assert_eq!(
+            b.regional["US-CA"].figure.value,
+            MgPerKwh::from_milli_lb_per_mwh(394_769)
+        );
+        assert_eq!(b.regional["US-CA"].figure.value, MgPerKwh(179_064));
+        assert_eq!(b.regional["SE-SE3"].figure.value, MgPerKwh(27_000));
+        assert_eq!(
+            b.regional.values().filter(|r| r.kind == "state").count(),
+            51
         );
         assert_eq!(b.world.value, MgPerKwh(475_000));
         assert_eq!(b.source_factors["coal"].0, MgPerKwh(995_000));

@@ -250,13 +250,30 @@ mod tests {
             (FallbackLevel::RegionalAnnual, 122_000, "unspecified")
         );
 
-        // A state without its own baseline falls to the country (US, OWID 2023: 369.473).
+        // A US state: eGRID2023 (New York 466.616 lb/MWh); a zone without its own
+        // baseline falls to its country (Denmark's DK1 bidding zone -> DK).
         let f = r
             .resolve("US-NY", at("2026-10-01T00:00:00Z"), Signal::Average)
             .unwrap();
         assert_eq!(
-            (f.fallback_level, f.value_mg_per_kwh, f.figure_zone.as_str()),
-            (FallbackLevel::CountryAnnual, 369_473, "US")
+            (f.fallback_level, f.figure_zone.as_str(), f.basis),
+            (FallbackLevel::RegionalAnnual, "US-NY", "direct")
+        );
+        assert_eq!(f.value_mg_per_kwh, 211_653);
+        assert_eq!(
+            f.value_mg_per_kwh,
+            MgPerKwh::from_milli_lb_per_mwh(466_616).0
+        );
+        let dk = r
+            .resolve("DK-DK1", at("2026-10-01T00:00:00Z"), Signal::Average)
+            .unwrap();
+        assert_eq!(
+            (dk.fallback_level, dk.figure_zone.as_str()),
+            (FallbackLevel::CountryAnnual, "DK")
+        );
+        assert_eq!(
+            dk.value_mg_per_kwh,
+            r.baselines.countries["DK"].figure.value.0
         );
 
         // Marginal from the cache; a marginal request without a series gets the average, labelled.
