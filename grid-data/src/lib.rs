@@ -21,6 +21,7 @@ pub mod baseline;
 pub mod cascade;
 pub mod catalog;
 pub mod error;
+pub mod frame;
 pub mod providers;
 pub mod series;
 pub mod synthetic;

@@ -284,6 +284,16 @@ impl SeriesIndex {
         (t < p.end).then_some(p)
     }
 
+    /// Every zone's points of `signal`, zones in handle order.
+    pub fn iter(&self, signal: Signal) -> impl Iterator<Item = (&str, &[IndexedPoint])> {
+        let mut names: Vec<(&str, ZoneHandle)> =
+            self.handles.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        names.sort_by_key(|(_, h)| h.0);
+        names
+            .into_iter()
+            .map(move |(z, h)| (z, self.series[h.0 as usize][sig_idx(signal)].as_slice()))
+    }
+
     pub fn source_name(&self, p: &IndexedPoint) -> &str {
         self.sources
             .get(p.source as usize)
