@@ -386,6 +386,28 @@ fn node_registry_lists_and_revokes() {
             .stdout,
     );
     assert_eq!(v["keys"][0]["revoked_at"], "2026-10-15T00:00:00.000000Z");
+    // A zone the catalog does not know is refused with the closest ids.
+    let out = gco(&store)
+        .args([
+            "node",
+            "register",
+            "--node",
+            "node-z",
+            "--zone",
+            "US-CAL",
+            "--site",
+            "x",
+            "--public-key",
+        ])
+        .arg(key.with_extension("key.pub"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown zone \"US-CAL\"; closest:") && err.contains("US-CA"),
+        "{err}"
+    );
     // Revoking a key the node never had is a usage error.
     let out = gco(&store)
         .args([

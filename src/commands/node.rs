@@ -23,6 +23,12 @@ pub async fn run(cmd: NodeCommand, g: &Global) -> Result<u8> {
             now,
         } => {
             let now = time_or_now(now.as_deref(), "now")?;
+            // The zone must be one the grid data knows, so the pipeline can resolve it.
+            let zone = gco_grid_data::ZoneCatalog::bundled()?
+                .resolve(&zone)
+                .map_err(|e| anyhow::anyhow!("--zone: {e} (see `gco grid zones`)"))?
+                .id
+                .clone();
             let pem = std::fs::read_to_string(&public_key)
                 .with_context(|| format!("reading {}", public_key.display()))?;
             let pk =
