@@ -18,8 +18,8 @@ use gco_ledger::{
 };
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use seeds::seed_for;
 use serde_json::json;
-use sha2_free::seed_for;
 
 use crate::cli::{DemoArgs, Global};
 use crate::output::{kwh, print_json, progress};
@@ -94,7 +94,7 @@ const SITES: [(&str, &str); 6] = [
     ("IE", "aws-eu-west-1"),
 ];
 
-mod sha2_free {
+mod seeds {
     /// A 32-byte RNG seed for one (seed, node, hour), mixed with SplitMix64 so that
     /// neighbouring hours get unrelated streams.
     pub fn seed_for(seed: u64, node: u64, hour: u64) -> [u8; 32] {

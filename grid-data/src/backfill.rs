@@ -59,12 +59,8 @@ impl Provider {
                     .watttime
                     .as_deref()
                     .ok_or_else(|| self.not_served(zone))?;
-                let st = if *signal == Signal::Marginal {
-                    SignalType::Co2Moer
-                } else {
-                    SignalType::Co2Aoer
-                };
-                c.historical(region, &zone.id, st, from, to).await
+                c.historical(region, &zone.id, SignalType::for_signal(*signal), from, to)
+                    .await
             }
             Provider::ElectricityMaps(c) => {
                 let code = zone
@@ -90,12 +86,8 @@ impl Provider {
                     .watttime
                     .as_deref()
                     .ok_or_else(|| self.not_served(zone))?;
-                let st = if *signal == Signal::Marginal {
-                    SignalType::Co2Moer
-                } else {
-                    SignalType::Co2Aoer
-                };
-                c.forecast(region, &zone.id, st, 24).await
+                c.forecast(region, &zone.id, SignalType::for_signal(*signal), 24)
+                    .await
             }
             Provider::ElectricityMaps(c) => {
                 let code = zone

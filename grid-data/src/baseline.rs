@@ -166,6 +166,22 @@ struct FactorRow {
     reference: String,
 }
 
+fn annual(
+    mg: i64,
+    year: i32,
+    basis: FigureBasis,
+    source: &'static str,
+    dataset: &'static str,
+) -> AnnualFigure {
+    AnnualFigure {
+        value: MgPerKwh(mg),
+        year,
+        basis,
+        source,
+        dataset,
+    }
+}
+
 impl Baselines {
     /// The bundled baselines, parsed on first use.
     pub fn bundled() -> Result<&'static Baselines> {
@@ -222,43 +238,43 @@ impl Baselines {
             );
         };
         for r in rows::<CanadaRow>("canada_provinces.csv", CANADA_CSV)? {
-            let fig = AnnualFigure {
-                value: MgPerKwh(r.intensity_mg_per_kwh),
-                year: r.year,
-                basis: FigureBasis::Lifecycle,
-                source: SRC_CANADA,
-                dataset: "canada_provinces.csv",
-            };
+            let fig = annual(
+                r.intensity_mg_per_kwh,
+                r.year,
+                FigureBasis::Lifecycle,
+                SRC_CANADA,
+                "canada_provinces.csv",
+            );
             add(r.zone, r.province, "CA".into(), "province", fig);
         }
         for r in rows::<EgridRow>("egrid_subregions.csv", EGRID_CSV)? {
-            let fig = AnnualFigure {
-                value: MgPerKwh(r.intensity_mg_per_kwh),
-                year: r.year,
-                basis: FigureBasis::Direct,
-                source: SRC_EGRID,
-                dataset: "egrid_subregions.csv",
-            };
+            let fig = annual(
+                r.intensity_mg_per_kwh,
+                r.year,
+                FigureBasis::Direct,
+                SRC_EGRID,
+                "egrid_subregions.csv",
+            );
             add(r.zone, r.name, "US".into(), "egrid_subregion", fig);
         }
         for r in rows::<StateRow>("us_states.csv", US_STATES_CSV)? {
-            let fig = AnnualFigure {
-                value: MgPerKwh(r.intensity_mg_per_kwh),
-                year: r.year,
-                basis: FigureBasis::Direct,
-                source: SRC_EGRID_STATE,
-                dataset: "us_states.csv",
-            };
+            let fig = annual(
+                r.intensity_mg_per_kwh,
+                r.year,
+                FigureBasis::Direct,
+                SRC_EGRID_STATE,
+                "us_states.csv",
+            );
             add(r.zone, r.state, "US".into(), "state", fig);
         }
         for r in rows::<NordicRow>("nordic_zones.csv", NORDIC_CSV)? {
-            let fig = AnnualFigure {
-                value: MgPerKwh(r.intensity_mg_per_kwh),
-                year: r.year,
-                basis: FigureBasis::Lifecycle,
-                source: SRC_NORDIC,
-                dataset: "nordic_zones.csv",
-            };
+            let fig = annual(
+                r.intensity_mg_per_kwh,
+                r.year,
+                FigureBasis::Lifecycle,
+                SRC_NORDIC,
+                "nordic_zones.csv",
+            );
             let country = r.zone[..2].to_string();
             add(r.zone, r.description, country, "bidding_zone", fig);
         }

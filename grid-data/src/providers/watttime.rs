@@ -32,6 +32,14 @@ impl SignalType {
             SignalType::Co2Aoer => "co2_aoer",
         }
     }
+    /// `co2_moer` for marginal, `co2_aoer` for average.
+    pub fn for_signal(signal: Signal) -> Self {
+        match signal {
+            Signal::Marginal => SignalType::Co2Moer,
+            Signal::Average => SignalType::Co2Aoer,
+        }
+    }
+
     fn signal(self) -> Signal {
         match self {
             SignalType::Co2Moer => Signal::Marginal,
