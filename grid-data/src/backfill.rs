@@ -186,37 +186,23 @@ pub async fn backfill(
             }
         } else {
             let f = provider.range(zone, a, b).await?;
-            let meta = FetchMeta {
-                source: provider.source().to_string(),
-                zone: zone.id.clone(),
-                request: format!(
-                    "{} range {} .. {}",
-                    provider.source(),
-                    gco_ledger::time::format_utc(a),
-                    gco_ledger::time::format_utc(b)
-                ),
+            let request = format!(
+                "{} range {} .. {}",
+                provider.source(),
+                gco_ledger::time::format_utc(a),
+                gco_ledger::time::format_utc(b)
+            );
+            store_fetched(
+                store,
+                provider,
+                zone,
+                f,
+                request,
                 fetched_at,
-                response: serde_json::json!({"chunks": f.meta, "gaps": f.gaps, "estimated_points": f.estimated()}),
-                synthetic: false,
-                covers: Some((a, b)),
-            };
-            let objects = if f.points.is_empty() {
-                vec![]
-            } else {
-                write_points(store, &meta, &f.points).await?
-            };
-            MonthOutcome {
+                Some((a, b)),
                 month,
-                status: if f.points.is_empty() {
-                    "empty"
-                } else {
-                    "fetched"
-                },
-                points: f.points.len(),
-                estimated: f.estimated(),
-                gaps: f.gaps.len(),
-                objects,
-            }
+            )
+            .await?
         };
         on_month(&outcome);
         out.push(outcome);
@@ -224,22 +210,26 @@ pub async fn backfill(
     Ok(out)
 }
 
-/// Fetches the latest values for `zone` into the cache.
-pub async fn fetch_latest(
+/// Stores one fetch in the cache (nothing when it brought no points) and says what it was.
+#[allow(clippy::too_many_arguments)]
+async fn store_fetched(
     store: &Store,
     provider: &Provider,
     zone: &Zone,
+    f: Fetched,
+    request: String,
     fetched_at: Micros,
+    covers: Option<(Micros, Micros)>,
+    month: String,
 ) -> Result<MonthOutcome> {
-    let f = provider.latest(zone).await?;
     let meta = FetchMeta {
         source: provider.source().to_string(),
         zone: zone.id.clone(),
-        request: format!("{} latest", provider.source()),
+        request,
         fetched_at,
-        response: serde_json::json!({"chunks": f.meta, "estimated_points": f.estimated()}),
+        response: serde_json::json!({"chunks": f.meta, "gaps": f.gaps, "estimated_points": f.estimated()}),
         synthetic: false,
-        covers: None,
+        covers,
     };
     let objects = if f.points.is_empty() {
         vec![]
@@ -247,7 +237,7 @@ pub async fn fetch_latest(
         write_points(store, &meta, &f.points).await?
     };
     Ok(MonthOutcome {
-        month: utc_date(fetched_at).format("%Y-%m").to_string(),
+        month,
         status: if f.points.is_empty() {
             "empty"
         } else {
@@ -258,4 +248,17 @@ pub async fn fetch_latest(
         gaps: f.gaps.len(),
         objects,
     })
+}
+
+/// Fetches the latest values for `zone` into the cache.
+pub async fn fetch_latest(
+    store: &Store,
+    provider: &Provider,
+    zone: &Zone,
+    fetched_at: Micros,
+) -> Result<MonthOutcome> {
+    let f = provider.latest(zone).await?;
+    let request = format!("{} latest", provider.source());
+    let month = utc_date(fetched_at).format("%Y-%m").to_string();
+    store_fetched(store, provider, zone, f, request, fetched_at, None, month).await
 }
