@@ -143,6 +143,14 @@ pub async fn verify(store: &Store, opts: &VerifyOptions) -> Result<VerifyReport>
         }
     }
 
+    if full.is_empty() {
+        // A mistyped store URL or window must not pass as a verified ledger.
+        problems.push(Problem::new(
+            RECORDS_PREFIX,
+            "no_batches",
+            "no batches in the store for this date window: nothing was verified (check --store, --from and --to)",
+        ));
+    }
     let total = full.len() as u64;
     let concurrency = if opts.concurrency == 0 {
         std::thread::available_parallelism()

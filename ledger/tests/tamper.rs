@@ -479,3 +479,17 @@ async fn windowed_verification() {
     let r = verify(&l.store, &opts).await.unwrap();
     assert_eq!(codes(&r), vec![("chain_gap", l.n1[1].path.clone(), None)]);
 }
+
+#[tokio::test]
+async fn an_empty_store_or_window_does_not_pass() {
+    let r = check(&Store::memory()).await;
+    assert_eq!(codes(&r), vec![("no_batches", "records".to_string(), None)]);
+    let l = ledger().await;
+    let opts = VerifyOptions {
+        from: Some(chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()),
+        ..Default::default()
+    };
+    let r = verify(&l.store, &opts).await.unwrap();
+    assert!(!r.ok);
+    assert_eq!(r.problems[0].code, "no_batches");
+}
