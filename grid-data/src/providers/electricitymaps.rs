@@ -56,25 +56,7 @@ impl ElectricityMaps {
                 c.get(&url).header("auth-token", &self.token).query(&q)
             })
             .await?;
-        match status {
-            200 => self.http.json(path, &body),
-            401 | 403 => Err(ProviderError::Auth {
-                provider: PROVIDER,
-                endpoint: path.into(),
-                status,
-            }),
-            400 | 404 => Err(ProviderError::UnknownZone {
-                provider: PROVIDER,
-                zone: zone.into(),
-                message: Http::error_message(&body),
-            }),
-            _ => Err(ProviderError::Api {
-                provider: PROVIDER,
-                endpoint: path.into(),
-                status,
-                message: Http::error_message(&body),
-            }),
-        }
+        self.http.answer(path, zone, status, &body)
     }
 
     fn point(

@@ -207,6 +207,36 @@ impl Http {
         })
     }
 
+    /// The common reading of an answer: 200 is JSON, 401/403 an authentication failure,
+    /// 400/404 a zone the provider does not serve, anything else an API error.
+    pub fn answer(
+        &self,
+        endpoint: &str,
+        zone: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<Value, ProviderError> {
+        match status {
+            200 => self.json(endpoint, body),
+            401 | 403 => Err(ProviderError::Auth {
+                provider: self.provider,
+                endpoint: endpoint.into(),
+                status,
+            }),
+            400 | 404 => Err(ProviderError::UnknownZone {
+                provider: self.provider,
+                zone: zone.into(),
+                message: Self::error_message(body),
+            }),
+            _ => Err(ProviderError::Api {
+                provider: self.provider,
+                endpoint: endpoint.into(),
+                status,
+                message: Self::error_message(body),
+            }),
+        }
+    }
+
     /// Parses a JSON body, or says what was wrong with it.
     pub fn json(&self, endpoint: &str, body: &str) -> Result<Value, ProviderError> {
         serde_json::from_str(body).map_err(|e| ProviderError::Malformed {

@@ -37,20 +37,7 @@ impl UkCarbonIntensity {
             .http
             .send(path, |c| c.get(&url).header("Accept", "application/json"))
             .await?;
-        match status {
-            200 => self.http.json(path, &body),
-            400 | 404 => Err(ProviderError::UnknownZone {
-                provider: PROVIDER,
-                zone: zone.into(),
-                message: Http::error_message(&body),
-            }),
-            _ => Err(ProviderError::Api {
-                provider: PROVIDER,
-                endpoint: path.into(),
-                status,
-                message: Http::error_message(&body),
-            }),
-        }
+        self.http.answer(path, zone, status, &body)
     }
 
     fn period(
