@@ -52,8 +52,93 @@ pub enum Command {
     /// Grid carbon intensity: zones, cached series and the fallback cascade
     #[command(subcommand)]
     Grid(GridCommand),
+    /// Run the node agent: measure GPU energy, attribute it to inferences, seal and upload
+    Collect(Box<CollectArgs>),
     /// Run the whole chain on a simulated GPU fleet in a local directory
     Demo(DemoArgs),
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e} (e.g. 100ms, 5s, 2m, 1h)"))
+}
+
+fn parse_sample_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(s)?;
+    if d < std::time::Duration::from_millis(1) || d > std::time::Duration::from_secs(60) {
+        return Err(format!("{s:?} is outside 1ms..60s"));
+    }
+    Ok(d)
+}
+
+#[derive(Args, Debug)]
+pub struct CollectArgs {
+    /// Node id the records belong to (registered with `gco node register`)
+    #[arg(long, env = "GCO_NODE")]
+    pub node: String,
+    /// The node's private key file (from `gco keys generate`)
+    #[arg(long, env = "GCO_NODE_KEY", conflicts_with = "tpm", required_unless_present = "tpm")]
+    pub key: Option<PathBuf>,
+    /// Sign with the node key held in the TPM (`gco node init --tpm`); needs a gco built
+    /// with the `tpm` feature
+    #[arg(long)]
+    pub tpm: bool,
+    /// TPM connection (TCTI), e.g. device:/dev/tpmrm0 or swtpm:host=127.0.0.1,port=2321
+    #[arg(long, env = "GCO_TPM_TCTI", default_value = "device:/dev/tpmrm0")]
+    pub tpm_tcti: String,
+    /// Label of the TPM node key (one TPM can hold several)
+    #[arg(long, default_value = "gco")]
+    pub tpm_label: String,
+    /// Local spool directory: the write-ahead log and batches waiting for upload
+    #[arg(long, env = "GCO_SPOOL", default_value = "gco-spool")]
+    pub spool: PathBuf,
+    /// Measure N simulated H100s instead of real GPUs (deterministic from --seed)
+    #[arg(long, value_name = "N")]
+    pub simulate: Option<usize>,
+    /// Seed of the simulated GPUs
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// GPUs to measure: indices or UUIDs, comma-separated [default: CUDA_VISIBLE_DEVICES, else all]
+    #[arg(long)]
+    pub gpus: Option<String>,
+    /// How often the GPUs are read (1ms..60s; NVML's counter moves about every 100ms)
+    #[arg(long, default_value = "100ms", value_parser = parse_sample_interval)]
+    pub sample_interval: std::time::Duration,
+    /// Seal a batch once this many records are pending
+    #[arg(long, default_value_t = 50_000)]
+    pub seal_max_records: usize,
+    /// ...or once the oldest pending record is this old
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub seal_max_age: std::time::Duration,
+    /// One idle/overhead record per GPU per window of this length
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub idle_window: std::time::Duration,
+    /// Spans open longer than this are ended without token counts
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    pub max_span: std::time::Duration,
+    /// Spool size bound in bytes; above it inferences are folded into per-model overflow rows
+    #[arg(long, default_value_t = 1 << 30)]
+    pub spool_max_bytes: u64,
+    /// Span API and /metrics address (keep it on loopback)
+    #[arg(long, default_value = "127.0.0.1:7464")]
+    pub span_listen: std::net::SocketAddr,
+    /// Proxy listen address (with --upstream): OpenAI-compatible requests become spans
+    #[arg(long, requires = "upstream")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Upstream inference server for the proxy, e.g. http://127.0.0.1:8000
+    #[arg(long, requires = "listen")]
+    pub upstream: Option<String>,
+    /// fsync the spool log at least this often (a kill -9 loses nothing either way)
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub fsync_interval: std::time::Duration,
+    /// Longest wait between upload retries while the store is unreachable
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub upload_backoff_max: std::time::Duration,
+    /// On stop, how long to keep uploading the spool before leaving the rest for next start
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub drain_timeout: std::time::Duration,
+    /// Stop by itself after this long (tests, benchmarks) [default: until SIGINT/SIGTERM]
+    #[arg(long, value_parser = parse_duration)]
+    pub run_for: Option<std::time::Duration>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,6 +281,21 @@ pub enum NodeCommand {
     },
     /// List registered node keys
     List,
+    /// Create or load the node key in the TPM and export its public key for `node register`
+    Init {
+        /// Use the TPM (the only kind of key `init` handles; key files: `gco keys generate`)
+        #[arg(long, required = true)]
+        tpm: bool,
+        /// TPM connection (TCTI)
+        #[arg(long, env = "GCO_TPM_TCTI", default_value = "device:/dev/tpmrm0")]
+        tpm_tcti: String,
+        /// Label of the TPM node key
+        #[arg(long, default_value = "gco")]
+        tpm_label: String,
+        /// Where to write the public key (SPKI PEM)
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Args, Debug, Clone)]

@@ -1,5 +1,6 @@
 //! One module per command family; each turns parsed arguments into library calls.
 
+mod collect;
 mod grid;
 mod keys;
 mod ledger;
@@ -20,6 +21,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Node(cmd) => node::run(cmd, &g).await,
         Command::Ledger(cmd) => ledger::run(cmd, &g).await,
         Command::Grid(cmd) => grid::run(cmd, &g).await,
+        Command::Collect(args) => collect::run(*args, &g).await,
         Command::Demo(args) => crate::demo::run(args, &g).await,
     }
 }

@@ -85,6 +85,31 @@ pub async fn run(cmd: NodeCommand, g: &Global) -> Result<u8> {
             }
             Ok(0)
         }
+        NodeCommand::Init {
+            tpm: _,
+            tpm_tcti,
+            tpm_label,
+            out,
+        } => {
+            let signer = super::collect::tpm_signer(&tpm_tcti, &tpm_label)?;
+            let pk = signer.public_key();
+            std::fs::write(&out, pk.to_pem())
+                .with_context(|| format!("writing {}", out.display()))?;
+            if g.json {
+                print_json(&json!({"key_id": pk.key_id(), "algorithm": pk.algorithm().as_str(), "public_key": out}))?;
+            } else {
+                eprintln!(
+                    "TPM node key {:?}: {} {}, public key written to {}
+next: gco node register --node NODE --public-key {} --zone ZONE --site SITE",
+                    tpm_label,
+                    pk.algorithm().as_str(),
+                    pk.key_id(),
+                    out.display(),
+                    out.display()
+                );
+            }
+            Ok(0)
+        }
         NodeCommand::List => {
             let reg = Registry::load(&store).await?;
             let rows: Vec<_> = reg

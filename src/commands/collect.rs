@@ -1,0 +1,214 @@
+//! `gco collect`: the node agent.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use gco_collector::engine::{Engine, EngineConfig};
+use gco_collector::gpu::GpuSource;
+use gco_collector::http::{Proxy, proxy, span_api};
+use gco_collector::metrics::Metrics;
+use gco_collector::runtime::{RuntimeConfig, start};
+use gco_collector::{AttributionConfig, SimGpus};
+use gco_ledger::{KeyFileSigner, Signer};
+use serde_json::json;
+
+use crate::cli::{CollectArgs, Global};
+use crate::output::print_json;
+
+/// The TPM node key, or a clear error when this build has no TPM support.
+#[cfg(feature = "tpm")]
+pub fn tpm_signer(tcti: &str, label: &str) -> Result<Arc<dyn Signer>> {
+    Ok(Arc::new(gco_collector::tpm::TpmSigner::open(tcti, label)?))
+}
+
+#[cfg(not(feature = "tpm"))]
+pub fn tpm_signer(_tcti: &str, _label: &str) -> Result<Arc<dyn Signer>> {
+    bail!(
+        "this gco was built without TPM support; rebuild with `cargo build --release --features tpm` \
+         (needs libtss2-dev), or use a key file (--key)"
+    )
+}
+
+fn micros(d: std::time::Duration) -> i64 {
+    d.as_micros().min(i64::MAX as u128) as i64
+}
+
+pub async fn run(a: CollectArgs, g: &Global) -> Result<u8> {
+    gco_ledger::store::validate_node_id(&a.node).map_err(|e| anyhow::anyhow!("--node: {e}"))?;
+    let store = super::open_store(g)?;
+    let signer: Arc<dyn Signer> = match (&a.key, a.tpm) {
+        (_, true) => tpm_signer(&a.tpm_tcti, &a.tpm_label)?,
+        (Some(path), false) => Arc::new(
+            KeyFileSigner::load(path).with_context(|| format!("--key {}", path.display()))?,
+        ),
+        (None, false) => bail!("give --key FILE or --tpm"),
+    };
+    let source: Box<dyn GpuSource> = match a.simulate {
+        Some(0) => bail!("--simulate needs at least one GPU"),
+        Some(n) => Box::new(SimGpus::new(n, a.seed)),
+        None => Box::new(gco_collector::nvml::NvmlSource::open(
+            a.gpus.as_deref(),
+            std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref(),
+        )?),
+    };
+    let gpu_ids: Vec<String> = source.gpus().iter().map(|g| g.id.clone()).collect();
+    let metrics = Arc::new(Metrics::new());
+    let cfg = EngineConfig {
+        node_id: a.node.clone(),
+        spool: a.spool.clone(),
+        attribution: AttributionConfig {
+            idle_window_us: micros(a.idle_window).max(1),
+            max_span_us: micros(a.max_span).max(1),
+        },
+        seal_max_records: a.seal_max_records.max(1),
+        seal_max_age_us: micros(a.seal_max_age),
+        spool_max_bytes: a.spool_max_bytes,
+    };
+    // A fresh spool continues the node's chain where the store has it.
+    let initial = if a.spool.join("checkpoint.bin").exists() {
+        None
+    } else {
+        Some(
+            gco_ledger::batch::chain_head(&store, &a.node)
+                .await
+                .with_context(|| format!("reading the chain head of {} from {}", a.node, store.url()))?,
+        )
+    };
+    let engine = Engine::open(
+        cfg,
+        signer.clone(),
+        gpu_ids.clone(),
+        source.measurement(),
+        || initial.context("spool checkpoint vanished while opening"),
+        metrics.clone(),
+    )?;
+    let recovered = engine.stats;
+    let head = engine.head().next_seq;
+    let running = start(
+        engine,
+        source,
+        store.clone(),
+        RuntimeConfig {
+            sample_interval: a.sample_interval,
+            fsync_interval: a.fsync_interval,
+            upload_backoff_min: std::time::Duration::from_millis(500),
+            upload_backoff_max: a.upload_backoff_max,
+        },
+        metrics.clone(),
+    )?;
+    let api = tokio::net::TcpListener::bind(a.span_listen)
+        .await
+        .with_context(|| format!("--span-listen {}", a.span_listen))?;
+    let api_addr = api.local_addr()?;
+    let api_app = span_api(running.handle.clone());
+    tokio::spawn(async move { axum::serve(api, api_app).await });
+    let mut proxy_addr = None;
+    if let (Some(listen), Some(upstream)) = (a.listen, &a.upstream) {
+        let upstream = reqwest::Url::parse(upstream).with_context(|| format!("--upstream {upstream:?}"))?;
+        let l = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("--listen {listen}"))?;
+        proxy_addr = Some(l.local_addr()?);
+        let app = proxy(Proxy {
+            handle: running.handle.clone(),
+            upstream,
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(256)
+                .build()?,
+            gpus: Vec::new(),
+        });
+        tokio::spawn(async move { axum::serve(l, app).await });
+    }
+    let ready = json!({
+        "event": "ready",
+        "node": a.node,
+        "gpus": gpu_ids,
+        "span_api": format!("http://{api_addr}"),
+        "proxy": proxy_addr.map(|p| format!("http://{p}")),
+        "spool": a.spool,
+        "next_seq": head,
+        "replayed_events": recovered.replayed_events,
+        "store": store.url(),
+    });
+    if g.json {
+        print_json(&ready)?;
+    } else {
+        eprintln!(
+            "gco collect: node {} measuring {} GPU(s) [{}]\n  span API + /metrics: http://{api_addr}{}\n  spool: {} (replayed {} events)\n  store: {}",
+            a.node,
+            gpu_ids.len(),
+            gpu_ids.join(", "),
+            proxy_addr.map(|p| format!("\n  proxy: http://{p} -> {}", a.upstream.as_deref().unwrap_or(""))).unwrap_or_default(),
+            a.spool.display(),
+            recovered.replayed_events,
+            store.url()
+        );
+    }
+    // Run until a signal, --run-for, or an engine failure.
+    let stop = async {
+        let term = async {
+            #[cfg(unix)]
+            {
+                if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    s.recv().await;
+                    return;
+                }
+            }
+            std::future::pending::<()>().await
+        };
+        let until = async {
+            match a.run_for {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => "signal",
+            _ = term => "signal",
+            _ = until => "run-for",
+        }
+    };
+    let watch = async {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            if running.engine_failed() {
+                return;
+            }
+        }
+    };
+    let why = tokio::select! {
+        w = stop => w,
+        _ = watch => "engine failure",
+    };
+    if why == "engine failure" {
+        let mut running = running;
+        let e = running
+            .take_engine_error()
+            .unwrap_or_else(|| anyhow::anyhow!("the engine stopped"));
+        return Err(e.context("the collector engine failed; the spool keeps everything acknowledged, restart to recover"));
+    }
+    running.stop(a.drain_timeout).await?;
+    let left = gco_collector::engine::spooled_batches(&a.spool, &a.node)?.len();
+    let out = json!({
+        "event": "stopped",
+        "reason": why,
+        "batches_left_in_spool": left,
+        "metrics": {
+            "uploads": metrics.uploads.get(),
+            "upload_failures": metrics.upload_failures.get(),
+            "spans_started": metrics.spans_started.get(),
+            "spans_ended": metrics.spans_ended.get(),
+            "batches_sealed": metrics.batches_sealed.get(),
+        }
+    });
+    if g.json {
+        print_json(&out)?;
+    } else {
+        eprintln!(
+            "stopped ({why}): {} batches sealed, {} uploaded, {left} left in the spool for the next start",
+            metrics.batches_sealed.get(),
+            metrics.uploads.get()
+        );
+    }
+    Ok(0)
+}
