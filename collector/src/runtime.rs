@@ -299,6 +299,12 @@ pub fn start(
                     next = now;
                 }
             }
+            // A last reading closes the intervals of spans that have ended, so their
+            // records are sealed at this stop rather than the next start.
+            let t = wall_clock();
+            if let Ok(readings) = source.read(t) {
+                let _ = s_tx.send(Msg::Cmd(Command::Sample { t, readings }, None));
+            }
         })?;
 
     // Uploader task.

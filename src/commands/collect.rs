@@ -13,7 +13,6 @@ use gco_ledger::{KeyFileSigner, Signer};
 use serde_json::json;
 
 use crate::cli::{CollectArgs, Global};
-use crate::output::print_json;
 
 /// The TPM node key, or a clear error when this build has no TPM support.
 #[cfg(feature = "tpm")]
@@ -131,7 +130,8 @@ pub async fn run(a: CollectArgs, g: &Global) -> Result<u8> {
         "store": store.url(),
     });
     if g.json {
-        print_json(&ready)?;
+        // One line per event, so supervisors and scripts can read it as it comes.
+        println!("{ready}");
     } else {
         eprintln!(
             "gco collect: node {} measuring {} GPU(s) [{}]\n  span API + /metrics: http://{api_addr}{}\n  spool: {} (replayed {} events)\n  store: {}",
@@ -202,7 +202,7 @@ pub async fn run(a: CollectArgs, g: &Global) -> Result<u8> {
         }
     });
     if g.json {
-        print_json(&out)?;
+        println!("{out}");
     } else {
         eprintln!(
             "stopped ({why}): {} batches sealed, {} uploaded, {left} left in the spool for the next start",
