@@ -76,7 +76,12 @@ pub struct CollectArgs {
     #[arg(long, env = "GCO_NODE")]
     pub node: String,
     /// The node's private key file (from `gco keys generate`)
-    #[arg(long, env = "GCO_NODE_KEY", conflicts_with = "tpm", required_unless_present = "tpm")]
+    #[arg(
+        long,
+        env = "GCO_NODE_KEY",
+        conflicts_with = "tpm",
+        required_unless_present = "tpm"
+    )]
     pub key: Option<PathBuf>,
     /// Sign with the node key held in the TPM (`gco node init --tpm`); needs a gco built
     /// with the `tpm` feature

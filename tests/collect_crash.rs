@@ -20,12 +20,28 @@ fn gco() -> Command {
 /// Starts the collector; returns the child and its span API base URL.
 fn start(store: &str, key: &Path, spool: &Path) -> (Child, String) {
     let mut child = gco()
-        .args(["--store", store, "--json", "collect", "--node", "crash-node", "--simulate", "2"])
+        .args([
+            "--store",
+            store,
+            "--json",
+            "collect",
+            "--node",
+            "crash-node",
+            "--simulate",
+            "2",
+        ])
         .arg("--key")
         .arg(key)
         .arg("--spool")
         .arg(spool)
-        .args(["--sample-interval", "10ms", "--seal-max-age", "200ms", "--idle-window", "1s"])
+        .args([
+            "--sample-interval",
+            "10ms",
+            "--seal-max-age",
+            "200ms",
+            "--idle-window",
+            "1s",
+        ])
         .args(["--span-listen", "127.0.0.1:0", "--upload-backoff-max", "1s"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -52,8 +68,24 @@ async fn kill_9_and_restart_lose_no_acknowledged_span() {
     let pub_path = dir.path().join("crash-node.pub");
     std::fs::write(&pub_path, signer.public_key().to_pem()).unwrap();
     let st = gco()
-        .args(["--store", &store_url, "node", "register", "--node", "crash-node", "--zone", "FR"])
-        .args(["--site", "paris", "--valid-from", "2026-01-01", "--now", "2026-01-01T00:00:00Z"])
+        .args([
+            "--store",
+            &store_url,
+            "node",
+            "register",
+            "--node",
+            "crash-node",
+            "--zone",
+            "FR",
+        ])
+        .args([
+            "--site",
+            "paris",
+            "--valid-from",
+            "2026-01-01",
+            "--now",
+            "2026-01-01T00:00:00Z",
+        ])
         .arg("--public-key")
         .arg(&pub_path)
         .status()
@@ -67,15 +99,27 @@ async fn kill_9_and_restart_lose_no_acknowledged_span() {
         let (mut child, api) = start(&store_url, &key, &spool);
         // Spans left open by the previous incarnation survive the crash: end them now.
         for id in left_open.drain(..) {
-            let r = client.post(format!("{api}/v1/spans/{id}/end")).body("{\"completion_tokens\":3}").send().await.unwrap();
-            assert_eq!(r.status(), 200, "span {id} opened before the kill is still open");
+            let r = client
+                .post(format!("{api}/v1/spans/{id}/end"))
+                .body("{\"completion_tokens\":3}")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                r.status(),
+                200,
+                "span {id} opened before the kill is still open"
+            );
             acked.push(id);
         }
         for i in 0..40 {
             let id = format!("r{round}-s{i}");
             let r = client
                 .post(format!("{api}/v1/spans"))
-                .body(format!("{{\"inference_id\":\"{id}\",\"model\":\"m{}\"}}", i % 3))
+                .body(format!(
+                    "{{\"inference_id\":\"{id}\",\"model\":\"m{}\"}}",
+                    i % 3
+                ))
                 .send()
                 .await
                 .unwrap();
@@ -100,11 +144,18 @@ async fn kill_9_and_restart_lose_no_acknowledged_span() {
             child.wait().unwrap();
         } else {
             for id in left_open.drain(..) {
-                client.post(format!("{api}/v1/spans/{id}/end")).send().await.unwrap();
+                client
+                    .post(format!("{api}/v1/spans/{id}/end"))
+                    .send()
+                    .await
+                    .unwrap();
                 acked.push(id);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
-            let st = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+            let st = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .unwrap();
             assert!(st.success());
             let status = child.wait().unwrap();
             assert!(status.success(), "{status:?}");
@@ -125,11 +176,18 @@ async fn kill_9_and_restart_lose_no_acknowledged_span() {
         }
     }
     seqs.sort_unstable();
-    assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>(), "no record twice, no gap");
+    assert_eq!(
+        seqs,
+        (0..seqs.len() as u64).collect::<Vec<_>>(),
+        "no record twice, no gap"
+    );
     for id in &acked {
         assert_eq!(count.get(id), Some(&1), "acknowledged span {id}");
     }
     assert!(count.values().all(|&n| n == 1));
-    let st = gco().args(["--store", &store_url, "ledger", "verify"]).status().unwrap();
+    let st = gco()
+        .args(["--store", &store_url, "ledger", "verify"])
+        .status()
+        .unwrap();
     assert!(st.success(), "the ledger verifies after three kills");
 }

@@ -16,7 +16,10 @@ use gco_ledger::keys::KeyType;
 use gco_ledger::{ChainHead, KeyFileSigner, Signer};
 
 fn main() -> anyhow::Result<()> {
-    let secs: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let secs: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
     let cuda = std::env::var("CUDA_VISIBLE_DEVICES").ok();
     let mut src = NvmlSource::open(None, cuda.as_deref())?;
     println!("measurement: {}", src.measurement().as_str());
@@ -36,7 +39,10 @@ fn main() -> anyhow::Result<()> {
             last = r.energy_mj;
         }
     }
-    println!("counter: {changes} changes in {reads} reads over 1 s; read cost {:.1} us", 1e6 / reads as f64);
+    println!(
+        "counter: {changes} changes in {reads} reads over 1 s; read cost {:.1} us",
+        1e6 / reads as f64
+    );
     let spool = tempfile::tempdir()?;
     let signer: Arc<dyn Signer> = Arc::new(KeyFileSigner::generate(KeyType::Ed25519)?);
     let ids: Vec<String> = src.gpus().iter().map(|g| g.id.clone()).collect();
@@ -44,7 +50,10 @@ fn main() -> anyhow::Result<()> {
         EngineConfig {
             node_id: "gpu-check".into(),
             spool: spool.path().into(),
-            attribution: AttributionConfig { idle_window_us: 1_000_000, max_span_us: 600_000_000 },
+            attribution: AttributionConfig {
+                idle_window_us: 1_000_000,
+                max_span_us: 600_000_000,
+            },
             seal_max_records: 10_000,
             seal_max_age_us: 3_600_000_000,
             spool_max_bytes: 1 << 30,
@@ -61,36 +70,69 @@ fn main() -> anyhow::Result<()> {
     while start.elapsed() < Duration::from_secs(secs) {
         let t = wall_clock();
         let readings = src.read(t)?;
-        e.handle(Command::Sample { t, readings }, t)?.map_err(anyhow::Error::msg)?;
-        if n % 3 == 0 {
-            if let Reply::Started { id, .. } = e
-                .handle(Command::Start { id: None, model_id: Some("check".into()), model_version: None, gpus: vec![] }, wall_clock())?
+        e.handle(Command::Sample { t, readings }, t)?
+            .map_err(anyhow::Error::msg)?;
+        if n.is_multiple_of(3)
+            && let Reply::Started { id, .. } = e
+                .handle(
+                    Command::Start {
+                        id: None,
+                        model_id: Some("check".into()),
+                        model_version: None,
+                        gpus: vec![],
+                    },
+                    wall_clock(),
+                )?
                 .map_err(anyhow::Error::msg)?
-            {
-                open.push(id);
-            }
+        {
+            open.push(id);
         }
-        if n % 3 == 2 && let Some(id) = open.pop() {
-            e.handle(Command::End { id, prompt_tokens: Some(10), completion_tokens: Some(n) }, wall_clock())?
-                .map_err(anyhow::Error::msg)?;
+        if n % 3 == 2
+            && let Some(id) = open.pop()
+        {
+            e.handle(
+                Command::End {
+                    id,
+                    prompt_tokens: Some(10),
+                    completion_tokens: Some(n),
+                },
+                wall_clock(),
+            )?
+            .map_err(anyhow::Error::msg)?;
         }
         n += 1;
         std::thread::sleep(Duration::from_millis(100));
     }
     for id in open {
-        e.handle(Command::End { id, prompt_tokens: None, completion_tokens: None }, wall_clock())?.map_err(anyhow::Error::msg)?;
+        e.handle(
+            Command::End {
+                id,
+                prompt_tokens: None,
+                completion_tokens: None,
+            },
+            wall_clock(),
+        )?
+        .map_err(anyhow::Error::msg)?;
     }
     std::thread::sleep(Duration::from_millis(200));
     let t = wall_clock();
     let readings = src.read(t)?;
-    e.handle(Command::Sample { t, readings }, t)?.map_err(anyhow::Error::msg)?;
+    e.handle(Command::Sample { t, readings }, t)?
+        .map_err(anyhow::Error::msg)?;
     for (g, id) in ids.iter().enumerate() {
         let tt = e.attributor().totals(g);
         println!(
             "gpu {id}: measured {} mJ = attributed {} + idle {} ({}), intervals {}, resets {}",
-            tt.measured_mj, tt.attributed_mj, tt.idle_mj,
-            if tt.measured_mj == tt.attributed_mj + tt.idle_mj { "exact" } else { "MISMATCH" },
-            tt.intervals, tt.counter_resets
+            tt.measured_mj,
+            tt.attributed_mj,
+            tt.idle_mj,
+            if tt.measured_mj == tt.attributed_mj + tt.idle_mj {
+                "exact"
+            } else {
+                "MISMATCH"
+            },
+            tt.intervals,
+            tt.counter_resets
         );
     }
     e.shutdown()?;
@@ -98,7 +140,8 @@ fn main() -> anyhow::Result<()> {
     let mut recs = 0;
     let mut energy = 0;
     for x in &b {
-        let (seal, r) = gco_ledger::batch::read_batch(&x.store_path, std::fs::read(&x.file)?.into())?;
+        let (seal, r) =
+            gco_ledger::batch::read_batch(&x.store_path, std::fs::read(&x.file)?.into())?;
         recs += r.len();
         energy += seal.energy_mj;
     }

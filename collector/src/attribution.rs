@@ -241,7 +241,11 @@ impl Attributor {
             .ok_or_else(|| {
                 SpanError::BadGpu(
                     g.to_string(),
-                    self.gpus.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", "),
+                    self.gpus
+                        .iter()
+                        .map(|s| s.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 )
             })
     }
@@ -255,7 +259,10 @@ impl Attributor {
             return Err(SpanError::Duplicate(s.id.clone()));
         }
         if let Some(&g) = s.gpus.iter().find(|&&g| g as usize >= self.gpus.len()) {
-            return Err(SpanError::BadGpu(g.to_string(), format!("{} GPUs", self.gpus.len())));
+            return Err(SpanError::BadGpu(
+                g.to_string(),
+                format!("{} GPUs", self.gpus.len()),
+            ));
         }
         Ok(())
     }
@@ -568,7 +575,11 @@ impl Attributor {
             end: s.end.unwrap_or(s.start),
             energy: Millijoules(s.energy_mj as i64),
             measurement: self.measurement,
-            gpus: s.gpus.iter().map(|&g| self.gpus[g as usize].id.clone()).collect(),
+            gpus: s
+                .gpus
+                .iter()
+                .map(|&g| self.gpus[g as usize].id.clone())
+                .collect(),
             prompt_tokens: s.prompt_tokens,
             completion_tokens: s.completion_tokens,
         });
@@ -647,10 +658,14 @@ mod tests {
     /// Span a: 0.5 s..2.5 s, 100 tokens; span b: 1.0 s..1.5 s, 50 tokens.
     #[test]
     fn hand_computed_split() {
-        let mut a = Attributor::new(vec!["0".into()], Measurement::Simulated, AttributionConfig {
-            idle_window_us: 10_000_000,
-            ..Default::default()
-        });
+        let mut a = Attributor::new(
+            vec!["0".into()],
+            Measurement::Simulated,
+            AttributionConfig {
+                idle_window_us: 10_000_000,
+                ..Default::default()
+            },
+        );
         a.enable_audit();
         a.sample(0, &[reading(0)]);
         start(&mut a, 500_000, "a", &[0]);
@@ -681,7 +696,10 @@ mod tests {
         assert_eq!(energy("a"), 1_500);
         assert_eq!(energy("b"), 500);
         let t = a.totals(0);
-        assert_eq!((t.measured_mj, t.attributed_mj, t.idle_mj), (3_000, 2_000, 1_000));
+        assert_eq!(
+            (t.measured_mj, t.attributed_mj, t.idle_mj),
+            (3_000, 2_000, 1_000)
+        );
     }
 
     #[test]
@@ -695,13 +713,26 @@ mod tests {
             gpus: vec![0],
         };
         assert_eq!(a.start(1, s.clone()), Err(SpanError::Duplicate("x".into())));
-        let bad = SpanStart { id: "y".into(), gpus: vec![3], ..s.clone() };
+        let bad = SpanStart {
+            id: "y".into(),
+            gpus: vec![3],
+            ..s.clone()
+        };
         assert!(matches!(a.start(1, bad), Err(SpanError::BadGpu(..))));
-        let bad = SpanStart { id: "has space".into(), ..s };
+        let bad = SpanStart {
+            id: "has space".into(),
+            ..s
+        };
         assert_eq!(a.start(1, bad), Err(SpanError::BadId));
-        assert_eq!(a.end(2, "nope", None, None), Err(SpanError::Unknown("nope".into())));
+        assert_eq!(
+            a.end(2, "nope", None, None),
+            Err(SpanError::Unknown("nope".into()))
+        );
         a.end(3, "x", None, None).unwrap();
-        assert_eq!(a.end(4, "x", None, None), Err(SpanError::Unknown("x".into())));
+        assert_eq!(
+            a.end(4, "x", None, None),
+            Err(SpanError::Unknown("x".into()))
+        );
     }
 
     #[test]
@@ -717,7 +748,10 @@ mod tests {
             a.sample(k * 1_000_000, &[reading(k as u64 * 100)]);
         }
         let recs = a.take_records();
-        let r = recs.iter().find(|r| r.kind == RecordKind::Inference).unwrap();
+        let r = recs
+            .iter()
+            .find(|r| r.kind == RecordKind::Inference)
+            .unwrap();
         assert_eq!((r.start, r.end, r.energy.0), (0, 2_000_000, 200));
         assert_eq!(a.timed_out_spans, 1);
     }

@@ -210,7 +210,11 @@ impl Engine {
         let ckpt = if fresh {
             let head = initial_head()?;
             if head.node_id != cfg.node_id {
-                bail!("chain head is for node {}, not {}", head.node_id, cfg.node_id);
+                bail!(
+                    "chain head is for node {}, not {}",
+                    head.node_id,
+                    cfg.node_id
+                );
             }
             let first = segments(&cfg.spool)?.last().map_or(0, |n| n + 1);
             Checkpoint {
@@ -283,7 +287,11 @@ impl Engine {
         for (i, &n) in segs.iter().enumerate() {
             let (events, torn) = read_segment(&e.cfg.spool, n, i + 1 == segs.len())?;
             if torn > 0 {
-                tracing::warn!(segment = n, bytes = torn, "cut off a torn write at the end of the spool log");
+                tracing::warn!(
+                    segment = n,
+                    bytes = torn,
+                    "cut off a torn write at the end of the spool log"
+                );
             }
             e.stats.torn_bytes += torn;
             for ev in &events {
@@ -493,11 +501,17 @@ impl Engine {
         match r.kind {
             RecordKind::Inference => {
                 self.stats.inference_records += 1;
-                self.metrics.records.get_or_create(&label("kind", "inference")).inc();
+                self.metrics
+                    .records
+                    .get_or_create(&label("kind", "inference"))
+                    .inc();
             }
             RecordKind::Idle => {
                 self.stats.idle_records += 1;
-                self.metrics.records.get_or_create(&label("kind", "idle")).inc();
+                self.metrics
+                    .records
+                    .get_or_create(&label("kind", "idle"))
+                    .inc();
             }
         }
         self.pending_since.get_or_insert(self.att.now());
@@ -558,7 +572,10 @@ impl Engine {
                      per-model overflow rows until the backlog is uploaded"
                 );
             } else {
-                tracing::warn!(spool_bytes = bytes, "spool back under its bound: per-inference rows resume");
+                tracing::warn!(
+                    spool_bytes = bytes,
+                    "spool back under its bound: per-inference rows resume"
+                );
             }
             let ev = Event::Overflow {
                 t: self.att.now(),
@@ -618,12 +635,23 @@ fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
     }
     let (body, crc) = bytes.split_at(bytes.len() - 4);
     if crc32fast::hash(body).to_le_bytes() != crc {
-        bail!("{} fails its checksum; the spool is damaged", path.display());
+        bail!(
+            "{} fails its checksum; the spool is damaged",
+            path.display()
+        );
     }
-    let ck: Checkpoint = postcard::from_bytes(body)
-        .with_context(|| format!("decoding {} (written by another gco version?)", path.display()))?;
+    let ck: Checkpoint = postcard::from_bytes(body).with_context(|| {
+        format!(
+            "decoding {} (written by another gco version?)",
+            path.display()
+        )
+    })?;
     if ck.format != CHECKPOINT_FORMAT {
-        bail!("{} has checkpoint format {}, this gco reads {CHECKPOINT_FORMAT}", path.display(), ck.format);
+        bail!(
+            "{} has checkpoint format {}, this gco reads {CHECKPOINT_FORMAT}",
+            path.display(),
+            ck.format
+        );
     }
     Ok(ck)
 }

@@ -98,9 +98,10 @@ impl EnergyTracker {
             }
             // Power only, or a counter that appears after power-only readings: the
             // interval is bridged with power.
-            (_, None, Some(_)) | (None, Some(_), Some(_)) => {
-                (Some(power_estimate(&mut self.remainder).unwrap_or(0)), Step::Delta)
-            }
+            (_, None, Some(_)) | (None, Some(_), Some(_)) => (
+                Some(power_estimate(&mut self.remainder).unwrap_or(0)),
+                Step::Delta,
+            ),
         };
         self.last_t = Some(t);
         self.last_counter = r.energy_mj;
@@ -141,15 +142,25 @@ pub fn select_gpus(
                 .map(|(i, _)| i)
                 .collect();
             if hits.len() > 1 {
-                anyhow::bail!("{what}: {entry:?} matches {} GPUs; give more of the UUID", hits.len());
+                anyhow::bail!(
+                    "{what}: {entry:?} matches {} GPUs; give more of the UUID",
+                    hits.len()
+                );
             }
             hits.first().copied()
         };
         let Some(pos) = pos else {
-            let known: Vec<String> = all.iter().map(|g| format!("{} ({})", g.index, g.id)).collect();
+            let known: Vec<String> = all
+                .iter()
+                .map(|g| format!("{} ({})", g.index, g.id))
+                .collect();
             anyhow::bail!(
                 "{what}: no GPU {entry:?} on this node; GPUs present: {}",
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             );
         };
         if !out.contains(&pos) {
@@ -178,12 +189,21 @@ mod tests {
     fn counter_deltas_resets_and_wraps() {
         let mut t = EnergyTracker::default();
         assert_eq!(t.step(0, &counter(1_000)), (None, Step::First));
-        assert_eq!(t.step(1_000_000, &counter(301_000)), (Some(300_000), Step::Delta));
+        assert_eq!(
+            t.step(1_000_000, &counter(301_000)),
+            (Some(300_000), Step::Delta)
+        );
         // Driver reload: the counter restarts; 0.5 s at 300 W = 150,000 mJ estimated,
         // the counter shows 20,000 mJ since the reset: the larger is taken.
-        assert_eq!(t.step(1_500_000, &counter(20_000)), (Some(150_000), Step::Reset));
+        assert_eq!(
+            t.step(1_500_000, &counter(20_000)),
+            (Some(150_000), Step::Reset)
+        );
         // Counting goes on from the new value.
-        assert_eq!(t.step(2_500_000, &counter(320_000)), (Some(300_000), Step::Delta));
+        assert_eq!(
+            t.step(2_500_000, &counter(320_000)),
+            (Some(300_000), Step::Delta)
+        );
         assert_eq!(t.resets, 1);
         let mut w = EnergyTracker::default();
         w.step(0, &counter(u64::MAX - 99));
@@ -218,10 +238,15 @@ mod tests {
             .collect();
         assert_eq!(select_gpus(&all, None, None).unwrap(), vec![0, 1, 2, 3]);
         assert_eq!(select_gpus(&all, None, Some("2,0")).unwrap(), vec![2, 0]);
-        assert_eq!(select_gpus(&all, Some("GPU-3a3b"), Some("0")).unwrap(), vec![3]);
+        assert_eq!(
+            select_gpus(&all, Some("GPU-3a3b"), Some("0")).unwrap(),
+            vec![3]
+        );
         let e = select_gpus(&all, Some("7"), None).unwrap_err().to_string();
         assert!(e.contains("no GPU \"7\""), "{e}");
-        let e = select_gpus(&all, None, Some("GPU-")).unwrap_err().to_string();
+        let e = select_gpus(&all, None, Some("GPU-"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("matches 4 GPUs"), "{e}");
     }
 }

@@ -61,18 +61,18 @@ struct EndBody {
     completion_tokens: Option<u64>,
 }
 
-fn parse_json<T: for<'de> Deserialize<'de> + Default>(body: &Bytes) -> Result<T, Response> {
+fn parse_json<T: for<'de> Deserialize<'de> + Default>(body: &Bytes) -> Result<T, Box<Response>> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(T::default());
     }
     serde_json::from_slice(body)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("request body: {e}")))
+        .map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, format!("request body: {e}"))))
 }
 
 async fn start_span(State(h): State<Handle>, body: Bytes) -> Response {
     let b: StartBody = match parse_json(&body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let gpus = b
         .gpus
@@ -82,7 +82,10 @@ async fn start_span(State(h): State<Handle>, body: Bytes) -> Response {
             GpuRef::Id(s) => s,
         })
         .collect();
-    match h.start(b.inference_id, b.model, b.model_version, gpus).await {
+    match h
+        .start(b.inference_id, b.model, b.model_version, gpus)
+        .await
+    {
         Ok((id, t)) => (
             StatusCode::CREATED,
             axum::Json(json!({"inference_id": id, "start": gco_ledger::time::format_utc(t)})),
@@ -95,9 +98,12 @@ async fn start_span(State(h): State<Handle>, body: Bytes) -> Response {
 async fn end_span(State(h): State<Handle>, Path(id): Path<String>, body: Bytes) -> Response {
     let b: EndBody = match parse_json(&body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
-    match h.end(id.clone(), b.prompt_tokens, b.completion_tokens).await {
+    match h
+        .end(id.clone(), b.prompt_tokens, b.completion_tokens)
+        .await
+    {
         Ok(t) => axum::Json(json!({"inference_id": id, "end": gco_ledger::time::format_utc(t)}))
             .into_response(),
         Err(e) => call_error(e),
@@ -121,7 +127,10 @@ pub fn span_api(h: Handle) -> Router {
         .route("/v1/spans", post(start_span))
         .route("/v1/spans/{id}/end", post(end_span))
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(json!({"status": "ok"})) }),
+        )
         .with_state(h)
 }
 
@@ -287,7 +296,10 @@ async fn proxy_request(State(p): State<Proxy>, req: Request) -> Response {
                 .proxy_requests
                 .get_or_create(&label("status", "unreachable"))
                 .inc();
-            return error(StatusCode::BAD_GATEWAY, format!("upstream {}: {e}", p.upstream));
+            return error(
+                StatusCode::BAD_GATEWAY,
+                format!("upstream {}: {e}", p.upstream),
+            );
         }
     };
     let status = up.status();

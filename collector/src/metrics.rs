@@ -58,28 +58,112 @@ impl Metrics {
             }};
         }
         Metrics {
-            gpu_energy_mj: reg!("gpu_energy_millijoules", "Energy measured per GPU", Family::default()),
-            gpu_power_mw: reg!("gpu_power_milliwatts", "Last power reading per GPU", Family::default()),
-            gpu_read_errors: reg!("gpu_read_errors", "Failed GPU readings (the interval grows)", Counter::default()),
-            counter_resets: reg!("gpu_counter_resets", "Energy counter resets (driver reloads)", Family::default()),
-            spans_started: reg!("spans_started", "Inference spans started", Counter::default()),
+            gpu_energy_mj: reg!(
+                "gpu_energy_millijoules",
+                "Energy measured per GPU",
+                Family::default()
+            ),
+            gpu_power_mw: reg!(
+                "gpu_power_milliwatts",
+                "Last power reading per GPU",
+                Family::default()
+            ),
+            gpu_read_errors: reg!(
+                "gpu_read_errors",
+                "Failed GPU readings (the interval grows)",
+                Counter::default()
+            ),
+            counter_resets: reg!(
+                "gpu_counter_resets",
+                "Energy counter resets (driver reloads)",
+                Family::default()
+            ),
+            spans_started: reg!(
+                "spans_started",
+                "Inference spans started",
+                Counter::default()
+            ),
             spans_ended: reg!("spans_ended", "Inference spans ended", Counter::default()),
-            spans_rejected: reg!("spans_rejected", "Span calls refused, by reason", Family::default()),
-            spans_timed_out: reg!("spans_timed_out", "Spans ended by --max-span without tokens", Counter::default()),
-            spans_open: reg!("spans_open", "Spans started and not yet ended", Gauge::default()),
-            attributed_mj: reg!("attributed_energy_millijoules", "Energy attributed to inferences", Counter::default()),
-            idle_mj: reg!("idle_energy_millijoules", "Energy no inference claimed (idle/overhead)", Counter::default()),
-            records: reg!("records", "Records written to the spool, by kind", Family::default()),
-            batches_sealed: reg!("batches_sealed", "Signed batches sealed", Counter::default()),
-            spool_bytes: reg!("spool_bytes", "Bytes in the local spool (log and sealed batches)", Gauge::default()),
-            spool_batches: reg!("spool_batches", "Sealed batches waiting for upload", Gauge::default()),
-            spool_overflow: reg!("spool_overflow", "1 while the spool is over --spool-max-bytes", Gauge::default()),
-            overflow_spans: reg!("spool_overflow_spans", "Inferences folded into per-model overflow rows while the spool was full", Counter::default()),
-            overflow_mj: reg!("spool_overflow_energy_millijoules", "Energy of inferences folded into overflow rows", Counter::default()),
-            uploads: reg!("uploads", "Batches confirmed by the store", Counter::default()),
-            upload_failures: reg!("upload_failures", "Failed upload attempts", Counter::default()),
-            last_upload: reg!("last_upload_timestamp_seconds", "Unix time of the last confirmed upload", Gauge::<i64, AtomicI64>::default()),
-            proxy_requests: reg!("proxy_requests", "Requests through the proxy, by upstream status class", Family::default()),
+            spans_rejected: reg!(
+                "spans_rejected",
+                "Span calls refused, by reason",
+                Family::default()
+            ),
+            spans_timed_out: reg!(
+                "spans_timed_out",
+                "Spans ended by --max-span without tokens",
+                Counter::default()
+            ),
+            spans_open: reg!(
+                "spans_open",
+                "Spans started and not yet ended",
+                Gauge::default()
+            ),
+            attributed_mj: reg!(
+                "attributed_energy_millijoules",
+                "Energy attributed to inferences",
+                Counter::default()
+            ),
+            idle_mj: reg!(
+                "idle_energy_millijoules",
+                "Energy no inference claimed (idle/overhead)",
+                Counter::default()
+            ),
+            records: reg!(
+                "records",
+                "Records written to the spool, by kind",
+                Family::default()
+            ),
+            batches_sealed: reg!(
+                "batches_sealed",
+                "Signed batches sealed",
+                Counter::default()
+            ),
+            spool_bytes: reg!(
+                "spool_bytes",
+                "Bytes in the local spool (log and sealed batches)",
+                Gauge::default()
+            ),
+            spool_batches: reg!(
+                "spool_batches",
+                "Sealed batches waiting for upload",
+                Gauge::default()
+            ),
+            spool_overflow: reg!(
+                "spool_overflow",
+                "1 while the spool is over --spool-max-bytes",
+                Gauge::default()
+            ),
+            overflow_spans: reg!(
+                "spool_overflow_spans",
+                "Inferences folded into per-model overflow rows while the spool was full",
+                Counter::default()
+            ),
+            overflow_mj: reg!(
+                "spool_overflow_energy_millijoules",
+                "Energy of inferences folded into overflow rows",
+                Counter::default()
+            ),
+            uploads: reg!(
+                "uploads",
+                "Batches confirmed by the store",
+                Counter::default()
+            ),
+            upload_failures: reg!(
+                "upload_failures",
+                "Failed upload attempts",
+                Counter::default()
+            ),
+            last_upload: reg!(
+                "last_upload_timestamp_seconds",
+                "Unix time of the last confirmed upload",
+                Gauge::<i64, AtomicI64>::default()
+            ),
+            proxy_requests: reg!(
+                "proxy_requests",
+                "Requests through the proxy, by upstream status class",
+                Family::default()
+            ),
             registry: r,
         }
     }

@@ -70,7 +70,11 @@ impl NvmlSource {
                     );
                     counter = false;
                 }
-                Err(e) => bail!("reading the energy counter of GPU {} ({}): {e}", g.index, g.id),
+                Err(e) => bail!(
+                    "reading the energy counter of GPU {} ({}): {e}",
+                    g.index,
+                    g.id
+                ),
             }
         }
         Ok(NvmlSource {

@@ -222,7 +222,9 @@ pub fn start(
                         .gpu_energy_mj
                         .get_or_create(&label("gpu", id.clone()))
                         .inc_by(t.measured_mj - l.measured_mj);
-                    eng_metrics.attributed_mj.inc_by(t.attributed_mj - l.attributed_mj);
+                    eng_metrics
+                        .attributed_mj
+                        .inc_by(t.attributed_mj - l.attributed_mj);
                     eng_metrics.idle_mj.inc_by(t.idle_mj - l.idle_mj);
                     eng_metrics
                         .counter_resets
@@ -231,7 +233,9 @@ pub fn start(
                     *l = t;
                 }
                 eng_metrics.spans_open.set(att.open_spans() as i64);
-                eng_metrics.spans_timed_out.inc_by(att.timed_out_spans - seen_timeouts);
+                eng_metrics
+                    .spans_timed_out
+                    .inc_by(att.timed_out_spans - seen_timeouts);
                 seen_timeouts = att.timed_out_spans;
                 if engine.seal_due() || stop.is_some() {
                     match engine.seal() {
@@ -247,7 +251,11 @@ pub fn start(
                 }
                 if let Some(ack) = stop {
                     let r = engine.shutdown();
-                    let _ = ack.send(r.as_ref().map(|_| engine.stats.batches as usize).map_err(|e| format!("{e:#}")));
+                    let _ = ack.send(
+                        r.as_ref()
+                            .map(|_| engine.stats.batches as usize)
+                            .map_err(|e| format!("{e:#}")),
+                    );
                     return r.map(|_| ());
                 }
             }
@@ -279,14 +287,19 @@ pub fn start(
                                     .set(p as i64);
                             }
                         }
-                        if s_tx.send(Msg::Cmd(Command::Sample { t, readings }, None)).is_err() {
+                        if s_tx
+                            .send(Msg::Cmd(Command::Sample { t, readings }, None))
+                            .is_err()
+                        {
                             break;
                         }
                     }
                     Err(e) => {
                         s_metrics.gpu_read_errors.inc();
                         if last_err.is_none_or(|l| l.elapsed() > Duration::from_secs(60)) {
-                            tracing::warn!("GPU reading failed (the interval will be longer): {e:#}");
+                            tracing::warn!(
+                                "GPU reading failed (the interval will be longer): {e:#}"
+                            );
                             last_err = Some(std::time::Instant::now());
                         }
                     }
@@ -327,7 +340,10 @@ pub fn start(
                 }
                 Err(e) => {
                     u_metrics.upload_failures.inc();
-                    tracing::warn!("upload to {} failed, retrying in {backoff:?}: {e:#}", store.url());
+                    tracing::warn!(
+                        "upload to {} failed, retrying in {backoff:?}: {e:#}",
+                        store.url()
+                    );
                     if stopping {
                         return;
                     }

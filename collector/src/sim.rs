@@ -102,14 +102,13 @@ impl GpuSource for SimGpus {
             let from = tick.map_or(k_now, |k| k + 1);
             let mut add = 0u64;
             let mut p = self.gpus[g].last_power_mw;
-            // Each completed tick adds power x 100 ms; a long gap is summed in closed
-            // form per tick so a restart after hours stays cheap enough.
-            for k in from..=k_now {
-                if tick.is_none() {
-                    break;
+            // Each completed 100 ms tick adds its power x 100 ms: p mW x 0.1 s = p/10 mJ.
+            // The first reading only sets the tick.
+            if tick.is_some() {
+                for k in from..=k_now {
+                    p = self.power_mw(g, k, active);
+                    add += p as u64 / 10;
                 }
-                p = self.power_mw(g, k, active);
-                add += p as u64 / 10; // mW x 0.1 s = mJ / 10... exactly: p mW * 100 ms = p/10 mJ
             }
             let s = &mut self.gpus[g];
             s.counter_mj = s.counter_mj.wrapping_add(add);
@@ -119,7 +118,7 @@ impl GpuSource for SimGpus {
                 energy_mj: Some(s.counter_mj),
                 power_mw: Some(p),
                 utilization_pct: Some((active.min(4) * 25) as u8),
-                memory_used: Some(active as u64 * 20 << 30),
+                memory_used: Some((active as u64 * 20) << 30),
             });
         }
         Ok(out)
@@ -150,8 +149,14 @@ mod tests {
         let r2 = a.read(2_000_000).unwrap();
         let idle_sum: u64 = (11..=20).map(|k| a.power_mw(1, k, 0) as u64 / 10).sum();
         let busy_sum: u64 = (11..=20).map(|k| a.power_mw(0, k, 2) as u64 / 10).sum();
-        assert_eq!(r2[1].energy_mj.unwrap() - r0[1].energy_mj.unwrap(), idle_sum);
-        assert_eq!(r2[0].energy_mj.unwrap() - r0[0].energy_mj.unwrap(), busy_sum);
+        assert_eq!(
+            r2[1].energy_mj.unwrap() - r0[1].energy_mj.unwrap(),
+            idle_sum
+        );
+        assert_eq!(
+            r2[0].energy_mj.unwrap() - r0[0].energy_mj.unwrap(),
+            busy_sum
+        );
         // 10 ticks of an idle H100: 70-75 W for 1 s.
         assert!((70_000..75_000).contains(&idle_sum), "{idle_sum}");
         assert!((300_000..400_000).contains(&busy_sum), "{busy_sum}");
@@ -169,7 +174,10 @@ mod tests {
         assert_eq!(step, crate::gpu::Step::Reset);
         // After the reset the counter holds one second of idle energy; the power
         // estimate (last 100 ms power x 1 s) is the larger, as it covers the whole interval.
-        assert_eq!(e2.unwrap(), (r.power_mw.unwrap() as u64).max(r.energy_mj.unwrap()));
+        assert_eq!(
+            e2.unwrap(),
+            (r.power_mw.unwrap() as u64).max(r.energy_mj.unwrap())
+        );
         assert!(e1 > 0);
     }
 }

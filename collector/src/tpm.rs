@@ -131,7 +131,8 @@ fn sign_with(ctx: &mut Context, key: KeyHandle, message: &[u8]) -> Result<Vec<u8
     let mut out = pad32(s.signature_r().value())?.to_vec();
     out.extend_from_slice(&pad32(s.signature_s().value())?);
     // Low-S form, as the ledger's verifier (and most JOSE libraries) expect.
-    let sig = p256::ecdsa::Signature::from_slice(&out).map_err(|e| anyhow!("TPM signature: {e}"))?;
+    let sig =
+        p256::ecdsa::Signature::from_slice(&out).map_err(|e| anyhow!("TPM signature: {e}"))?;
     Ok(sig.normalize_s().to_bytes().to_vec())
 }
 
@@ -154,7 +155,8 @@ impl TpmSigner {
                 };
                 let _ = ready_tx.send(Ok(public));
                 for (msg, reply) in rx {
-                    let _ = reply.send(sign_with(&mut ctx, key, &msg).map_err(|e| format!("{e:#}")));
+                    let _ =
+                        reply.send(sign_with(&mut ctx, key, &msg).map_err(|e| format!("{e:#}")));
                 }
                 // Transient objects use TPM slots: give it back.
                 let _ = ctx.flush_context(key.into());

@@ -138,7 +138,10 @@ pub fn read_segment(dir: &Path, n: u64, last: bool) -> Result<(Vec<Event>, u64)>
         if last {
             return Ok((Vec::new(), buf.len() as u64));
         }
-        bail!("spool segment {} is truncated before its header", path.display());
+        bail!(
+            "spool segment {} is truncated before its header",
+            path.display()
+        );
     }
     if &buf[..8] != MAGIC {
         bail!("{} is not a gco spool segment (bad magic)", path.display());
@@ -231,7 +234,10 @@ mod tests {
         }
         w.flush().unwrap();
         drop(w);
-        assert_eq!(read_segment(dir.path(), 1, true).unwrap(), (events.clone(), 0));
+        assert_eq!(
+            read_segment(dir.path(), 1, true).unwrap(),
+            (events.clone(), 0)
+        );
         // A crash mid-frame leaves a torn tail: cut off in the newest segment...
         let p = segment_path(dir.path(), 1);
         let mut f = OpenOptions::new().append(true).open(&p).unwrap();

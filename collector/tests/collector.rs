@@ -91,21 +91,30 @@ fn attribution_invariant_under_overlapping_spans() {
         measured_by_gpu[al.gpu] += al.measured_mj;
         token_split += al.by_tokens as usize;
     }
-    assert!(token_split > 100, "token weighting used in {token_split} intervals");
+    assert!(
+        token_split > 100,
+        "token weighting used in {token_split} intervals"
+    );
     let records = a.take_records();
-    let inference: Vec<&Record> = records.iter().filter(|r| r.kind == RecordKind::Inference).collect();
+    let inference: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.kind == RecordKind::Inference)
+        .collect();
     assert_eq!(inference.len(), 600, "every span became exactly one record");
     let ids: HashSet<_> = inference.iter().map(|r| r.inference_id.clone()).collect();
     assert_eq!(ids.len(), 600);
     let mut attributed = 0u64;
-    for g in 0..4 {
+    for (g, &measured) in measured_by_gpu.iter().enumerate() {
         let t = a.totals(g);
-        assert_eq!(t.measured_mj, measured_by_gpu[g]);
+        assert_eq!(t.measured_mj, measured);
         assert_eq!(t.attributed_mj + t.idle_mj, t.measured_mj);
         attributed += t.attributed_mj;
     }
     let inf_sum: u64 = inference.iter().map(|r| r.energy.0 as u64).sum();
-    assert_eq!(inf_sum, attributed, "span records hold exactly the attributed energy");
+    assert_eq!(
+        inf_sum, attributed,
+        "span records hold exactly the attributed energy"
+    );
     // Idle rows of closed windows (the last 10 s window is still open).
     let idle_closed: u64 = audit
         .iter()
@@ -221,7 +230,11 @@ fn spooled_records(spool: &std::path::Path) -> Vec<Record> {
     let mut out = Vec::new();
     for b in spooled_batches(spool, "node-a").unwrap() {
         let bytes = std::fs::read(&b.file).unwrap();
-        out.extend(gco_ledger::batch::read_batch(&b.store_path, bytes.into()).unwrap().1);
+        out.extend(
+            gco_ledger::batch::read_batch(&b.store_path, bytes.into())
+                .unwrap()
+                .1,
+        );
     }
     out
 }
@@ -257,9 +270,16 @@ async fn crash_and_replay_lose_nothing_and_duplicate_nothing() {
     assert!(replayed > 0, "the crashes left events to replay");
     let got = spooled_records(crashy.path());
     assert_eq!(got.len(), want.len());
-    assert_eq!(got, want, "records after crashes equal the uninterrupted run");
+    assert_eq!(
+        got, want,
+        "records after crashes equal the uninterrupted run"
+    );
     let seqs: Vec<u64> = got.iter().map(|r| r.seq).collect();
-    assert_eq!(seqs, (0..got.len() as u64).collect::<Vec<_>>(), "contiguous, no duplicates");
+    assert_eq!(
+        seqs,
+        (0..got.len() as u64).collect::<Vec<_>>(),
+        "contiguous, no duplicates"
+    );
     let ids: Vec<_> = got.iter().filter_map(|r| r.inference_id.clone()).collect();
     assert_eq!(ids.len(), 300);
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 300);
@@ -312,16 +332,26 @@ async fn store_outage_then_recovery() {
     let durable = e.durable_seq();
     let err = upload_once(&store, spool.path(), "node-a", &durable, &metrics).await;
     assert!(err.is_err());
-    assert_eq!(spooled_batches(spool.path(), "node-a").unwrap().len(), waiting);
+    assert_eq!(
+        spooled_batches(spool.path(), "node-a").unwrap().len(),
+        waiting
+    );
     // Recovery.
     std::fs::remove_file(&blocked).unwrap();
     std::fs::create_dir(&blocked).unwrap();
-    let n = upload_once(&store, spool.path(), "node-a", &durable, &metrics).await.unwrap();
+    let n = upload_once(&store, spool.path(), "node-a", &durable, &metrics)
+        .await
+        .unwrap();
     assert_eq!(n, waiting);
     assert!(spooled_batches(spool.path(), "node-a").unwrap().is_empty());
     assert_eq!(metrics.uploads.get(), waiting as u64);
     // A second pass (a retry after a lost acknowledgement) writes nothing new.
-    assert_eq!(upload_once(&store, spool.path(), "node-a", &durable, &metrics).await.unwrap(), 0);
+    assert_eq!(
+        upload_once(&store, spool.path(), "node-a", &durable, &metrics)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 /// Over the spool bound, inferences are folded into per-model overflow rows: the
@@ -354,7 +384,11 @@ fn spool_bound_folds_inferences_and_keeps_energy() {
     assert_eq!(sum(&a), sum(&b), "no energy lost at the bound");
     let overflow: Vec<&Record> = b
         .iter()
-        .filter(|r| r.model_version.as_deref().is_some_and(|v| v.starts_with("overflow:")))
+        .filter(|r| {
+            r.model_version
+                .as_deref()
+                .is_some_and(|v| v.starts_with("overflow:"))
+        })
         .collect();
     assert!(!overflow.is_empty());
     assert!(b.len() < a.len());

@@ -21,7 +21,11 @@ use gco_ledger::{ChainHead, KeyFileSigner, Measurement, Record, Signer, Store};
 async fn chat(body: String) -> Response {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     if v["model"] == "broken" {
-        return (StatusCode::SERVICE_UNAVAILABLE, "{\"error\":\"model overloaded\"}").into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{\"error\":\"model overloaded\"}",
+        )
+            .into_response();
     }
     tokio::time::sleep(Duration::from_millis(30)).await;
     if v["stream"] == true {
@@ -32,7 +36,11 @@ async fn chat(body: String) -> Response {
             "data: [DONE]\n\n".to_string(),
         ];
         let s = futures::stream::iter(chunks.into_iter().map(Ok::<_, std::io::Error>));
-        return ([(header::CONTENT_TYPE, "text/event-stream")], Body::from_stream(s)).into_response();
+        return (
+            [(header::CONTENT_TYPE, "text/event-stream")],
+            Body::from_stream(s),
+        )
+            .into_response();
     }
     (
         [(header::CONTENT_TYPE, "application/json")],
@@ -122,9 +130,15 @@ async fn proxy_and_span_api_end_to_end() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let json_id = r.headers()[INFERENCE_ID_HEADER].to_str().unwrap().to_string();
+    let json_id = r.headers()[INFERENCE_ID_HEADER]
+        .to_str()
+        .unwrap()
+        .to_string();
     let body = r.text().await.unwrap();
-    assert!(body.contains("\"prompt_tokens\":17"), "body passes through: {body}");
+    assert!(
+        body.contains("\"prompt_tokens\":17"),
+        "body passes through: {body}"
+    );
 
     // Streamed: the chunks arrive as sent; usage from the final chunk.
     let r = c
@@ -188,13 +202,27 @@ async fn proxy_and_span_api_end_to_end() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let unknown = c.post(format!("{api}/v1/spans/nope/end")).send().await.unwrap();
+    let unknown = c
+        .post(format!("{api}/v1/spans/nope/end"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unknown.status(), 404);
-    c.post(format!("{api}/v1/spans/{gen_id}/end")).send().await.unwrap();
+    c.post(format!("{api}/v1/spans/{gen_id}/end"))
+        .send()
+        .await
+        .unwrap();
 
     // Let readings close the spans' intervals and the age-based seal upload them.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let metrics_text = c.get(format!("{api}/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics_text = c
+        .get(format!("{api}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for m in [
         "gco_spans_started_total 5",
         "gco_spans_ended_total 5",

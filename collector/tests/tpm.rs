@@ -6,7 +6,9 @@
 use gco_collector::tpm::TpmSigner;
 use gco_ledger::registry::{Registration, register};
 use gco_ledger::verify::{VerifyOptions, verify};
-use gco_ledger::{Algorithm, ChainHead, ChainWriter, Measurement, Millijoules, Record, RecordKind, Signer, Store};
+use gco_ledger::{
+    Algorithm, ChainHead, ChainWriter, Measurement, Millijoules, Record, RecordKind, Signer, Store,
+};
 
 fn tcti() -> String {
     std::env::var("GCO_TEST_TCTI").expect(
@@ -82,9 +84,17 @@ async fn tpm_signed_batches_verify_and_another_tpm_key_fails() {
     let report = verify(&store, &VerifyOptions::default()).await.unwrap();
     assert!(!report.ok);
     assert!(
-        report.problems.iter().any(|p| p.object.contains("node=tpm-node-2")),
+        report
+            .problems
+            .iter()
+            .any(|p| p.object.contains("node=tpm-node-2")),
         "{:?}",
         report.problems
     );
-    assert!(report.problems.iter().all(|p| !p.object.contains("node=tpm-node-1")));
+    assert!(
+        report
+            .problems
+            .iter()
+            .all(|p| !p.object.contains("node=tpm-node-1"))
+    );
 }

@@ -70,7 +70,9 @@ pub async fn run(a: CollectArgs, g: &Global) -> Result<u8> {
         Some(
             gco_ledger::batch::chain_head(&store, &a.node)
                 .await
-                .with_context(|| format!("reading the chain head of {} from {}", a.node, store.url()))?,
+                .with_context(|| {
+                    format!("reading the chain head of {} from {}", a.node, store.url())
+                })?,
         )
     };
     let engine = Engine::open(
@@ -103,7 +105,8 @@ pub async fn run(a: CollectArgs, g: &Global) -> Result<u8> {
     tokio::spawn(async move { axum::serve(api, api_app).await });
     let mut proxy_addr = None;
     if let (Some(listen), Some(upstream)) = (a.listen, &a.upstream) {
-        let upstream = reqwest::Url::parse(upstream).with_context(|| format!("--upstream {upstream:?}"))?;
+        let upstream =
+            reqwest::Url::parse(upstream).with_context(|| format!("--upstream {upstream:?}"))?;
         let l = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("--listen {listen}"))?;
@@ -138,7 +141,12 @@ pub async fn run(a: CollectArgs, g: &Global) -> Result<u8> {
             a.node,
             gpu_ids.len(),
             gpu_ids.join(", "),
-            proxy_addr.map(|p| format!("\n  proxy: http://{p} -> {}", a.upstream.as_deref().unwrap_or(""))).unwrap_or_default(),
+            proxy_addr
+                .map(|p| format!(
+                    "\n  proxy: http://{p} -> {}",
+                    a.upstream.as_deref().unwrap_or("")
+                ))
+                .unwrap_or_default(),
             a.spool.display(),
             recovered.replayed_events,
             store.url()
@@ -149,7 +157,9 @@ pub async fn run(a: CollectArgs, g: &Global) -> Result<u8> {
         let term = async {
             #[cfg(unix)]
             {
-                if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                if let Ok(mut s) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                {
                     s.recv().await;
                     return;
                 }

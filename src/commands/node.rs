@@ -96,7 +96,9 @@ pub async fn run(cmd: NodeCommand, g: &Global) -> Result<u8> {
             std::fs::write(&out, pk.to_pem())
                 .with_context(|| format!("writing {}", out.display()))?;
             if g.json {
-                print_json(&json!({"key_id": pk.key_id(), "algorithm": pk.algorithm().as_str(), "public_key": out}))?;
+                print_json(
+                    &json!({"key_id": pk.key_id(), "algorithm": pk.algorithm().as_str(), "public_key": out}),
+                )?;
             } else {
                 eprintln!(
                     "TPM node key {:?}: {} {}, public key written to {}
