@@ -247,7 +247,7 @@ async fn proxy_and_span_api_end_to_end() {
     assert_eq!((j.prompt_tokens, j.completion_tokens), (Some(17), Some(5)));
     assert_eq!(j.model_id.as_deref(), Some("llama-3.1-8b"));
     assert_eq!(j.gpus, vec!["1".to_string()]);
-    assert!(j.energy.0 > 0);
+    // (Energy may be 0 for a 30 ms span: the counter moves every 100 ms, like NVML's.)
     let s = by_id("client-chosen-id-1");
     assert_eq!((s.prompt_tokens, s.completion_tokens), (Some(21), Some(2)));
     let a = by_id("api-1");
