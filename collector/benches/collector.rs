@@ -43,6 +43,33 @@ fn engine(spool: &std::path::Path, gpus: usize) -> Engine {
     .unwrap()
 }
 
+/// Feeds readings every 100 ms up to `t`.
+fn sample_until(e: &mut Engine, sim: &mut SimGpus, next: &mut i64, t: i64) {
+    while *next <= t {
+        let readings = sim.read(*next).unwrap();
+        e.handle(Command::Sample { t: *next, readings }, *next)
+            .unwrap()
+            .unwrap();
+        *next += 100_000;
+    }
+}
+
+/// Ends span `id` at `t`; returns the time the engine took.
+fn end_span(e: &mut Engine, id: &str, t: i64) -> Duration {
+    let t0 = Instant::now();
+    e.handle(
+        Command::End {
+            id: id.to_string(),
+            prompt_tokens: Some(200),
+            completion_tokens: Some(100),
+        },
+        t,
+    )
+    .unwrap()
+    .unwrap();
+    t0.elapsed()
+}
+
 /// Drives `spans` spans over 8 GPUs, ~400 concurrent, 100 ms readings; returns
 /// (seconds in End handling, total seconds, records sealed).
 fn run(spans: usize) -> (f64, f64, u64) {
@@ -58,33 +85,10 @@ fn run(spans: usize) -> (f64, f64, u64) {
     let mut ended = 0usize;
     for i in 0..spans {
         let t = T0 + (i as i64) * gap;
-        while next_sample <= t {
-            let r = sim.read(next_sample).unwrap();
-            e.handle(
-                Command::Sample {
-                    t: next_sample,
-                    readings: r,
-                },
-                next_sample,
-            )
-            .unwrap()
-            .unwrap();
-            next_sample += 100_000;
-        }
+        sample_until(&mut e, &mut sim, &mut next_sample, t);
         // End the spans whose time has come.
         while ended < i && T0 + ended as i64 * gap + dur <= t {
-            let t0 = Instant::now();
-            e.handle(
-                Command::End {
-                    id: ids[ended].clone(),
-                    prompt_tokens: Some(200),
-                    completion_tokens: Some(100),
-                },
-                T0 + ended as i64 * gap + dur,
-            )
-            .unwrap()
-            .unwrap();
-            end_time += t0.elapsed();
+            end_time += end_span(&mut e, &ids[ended], T0 + ended as i64 * gap + dur);
             ended += 1;
         }
         e.handle(
@@ -107,34 +111,11 @@ fn run(spans: usize) -> (f64, f64, u64) {
     }
     while ended < spans {
         let t = T0 + ended as i64 * gap + dur;
-        let t0 = Instant::now();
-        e.handle(
-            Command::End {
-                id: ids[ended].clone(),
-                prompt_tokens: Some(200),
-                completion_tokens: Some(100),
-            },
-            t,
-        )
-        .unwrap()
-        .unwrap();
-        end_time += t0.elapsed();
+        end_time += end_span(&mut e, &ids[ended], t);
         ended += 1;
     }
     let t = T0 + spans as i64 * gap + 2 * dur + 200_000;
-    while next_sample <= t {
-        let r = sim.read(next_sample).unwrap();
-        e.handle(
-            Command::Sample {
-                t: next_sample,
-                readings: r,
-            },
-            next_sample,
-        )
-        .unwrap()
-        .unwrap();
-        next_sample += 100_000;
-    }
+    sample_until(&mut e, &mut sim, &mut next_sample, t);
     e.shutdown().unwrap();
     let secs = all.elapsed().as_secs_f64();
     let recs = e.stats.inference_records + e.stats.idle_records;

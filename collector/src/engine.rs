@@ -466,7 +466,7 @@ impl Engine {
     /// Inferences folded while the spool was full become one idle/overhead row per model
     /// (energy kept, per-inference detail lost, counted in the metrics).
     fn flush_overflow(&mut self) {
-        let measurement = self.att_measurement();
+        let measurement = self.att.measurement();
         for (model, o) in std::mem::take(&mut self.overflow) {
             self.stats.overflow_records += 1;
             self.push(Record {
@@ -485,10 +485,6 @@ impl Engine {
                 completion_tokens: None,
             });
         }
-    }
-
-    fn att_measurement(&self) -> Measurement {
-        self.att.measurement()
     }
 
     fn push(&mut self, mut r: Record) {
