@@ -1,21 +1,28 @@
 //! `gco demo`: the whole chain on a simulated fleet, in one directory.
 //!
-//! Steps: derive node keys from the seed and register the nodes; simulate a fleet of
-//! 8-GPU nodes serving four models with a daily load curve; seal each node-hour into a
-//! signed batch and upload it create-only; verify the ledger; print a summary. The same
-//! seed and flags give byte-identical objects, so a rerun finds everything already there.
+//! Steps: derive node keys from the seed and register the nodes; run each node's
+//! collector engine (the code `gco collect` runs) over simulated time: simulated H100s
+//! read every 10 s, a request load over four models with a daily curve sent as spans,
+//! attribution into inference and idle records, a seal at every hour; upload the sealed
+//! batches create-only with the collector's uploader; verify the ledger; store a grid
+//! series; print a summary. The same seed and flags give byte-identical objects, so a
+//! rerun finds everything already there.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
+use gco_collector::engine::{Command, Engine, EngineConfig, EngineStats};
+use gco_collector::gpu::GpuSource;
+use gco_collector::metrics::Metrics;
+use gco_collector::runtime::upload_once;
+use gco_collector::{AttributionConfig, SimGpus};
 use gco_ledger::keys::{KeyType, write_private_key_file};
 use gco_ledger::registry::{Registration, register};
 use gco_ledger::time::{MICROS_PER_SECOND, Micros, date_start};
-use gco_ledger::{
-    ChainHead, ChainWriter, KeyFileSigner, Measurement, Millijoules, Record, RecordKind, Signer,
-    Store,
-};
+use gco_ledger::{ChainHead, KeyFileSigner, Measurement, Signer, Store};
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use seeds::seed_for;
@@ -24,7 +31,7 @@ use serde_json::json;
 use crate::cli::{DemoArgs, Global};
 use crate::output::{kwh, print_json, progress};
 
-/// A served model: GPUs per replica, mix weight, latency and power profile.
+/// A served model: GPUs per replica, mix weight and latency profile.
 struct Model {
     id: &'static str,
     version: &'static str,
@@ -32,7 +39,6 @@ struct Model {
     weight: u32,
     base_ms: u64,
     ms_per_token: u64,
-    watts: (u64, u64),
 }
 
 const MODELS: [Model; 4] = [
@@ -43,7 +49,6 @@ const MODELS: [Model; 4] = [
         weight: 30,
         base_ms: 300,
         ms_per_token: 25,
-        watts: (450, 650),
     },
     Model {
         id: "llama-3.1-8b-instruct",
@@ -52,7 +57,6 @@ const MODELS: [Model; 4] = [
         weight: 40,
         base_ms: 80,
         ms_per_token: 8,
-        watts: (250, 450),
     },
     Model {
         id: "mistral-7b-instruct",
@@ -61,7 +65,6 @@ const MODELS: [Model; 4] = [
         weight: 20,
         base_ms: 70,
         ms_per_token: 7,
-        watts: (230, 420),
     },
     Model {
         id: "mixtral-8x7b-instruct",
@@ -70,7 +73,6 @@ const MODELS: [Model; 4] = [
         weight: 10,
         base_ms: 200,
         ms_per_token: 15,
-        watts: (350, 600),
     },
 ];
 
@@ -79,10 +81,8 @@ const DIURNAL: [u64; 24] = [
     35, 30, 28, 27, 28, 33, 45, 60, 75, 88, 95, 100, 98, 97, 99, 100, 96, 90, 82, 72, 62, 52, 45,
     40,
 ];
-/// Simulated GPUs per node and their idle draw (H100 SXM idles near 70 W).
+/// Simulated GPUs per node (H100s: about 70 W idle to 700 W, see `gco_collector::sim`).
 const GPUS_PER_NODE: usize = 8;
-const IDLE_WATTS: u64 = 70;
-const HOUR_MS: u64 = 3_600_000;
 
 /// Demo node sites: (grid zone, site).
 const SITES: [(&str, &str); 6] = [
@@ -117,21 +117,31 @@ fn node_id(i: u32) -> String {
     format!("demo-node-{:02}", i + 1)
 }
 
-/// Simulates one node-hour: the inferences that started in it and the idle remainder.
-fn simulate_hour(
+/// One simulated request, as the load generator sends it to a node's collector.
+struct Request {
+    id: String,
+    model: &'static Model,
+    gpus: Vec<String>,
+    start: Micros,
+    end: Micros,
+    prompt: u64,
+    completion: u64,
+}
+
+/// The requests that arrive at one node in one hour, with their durations.
+fn requests_for_hour(
     seed: u64,
     node: u32,
     hour_index: u64,
     hour_start: Micros,
     peak_rate: u32,
-) -> Vec<Record> {
+) -> Vec<Request> {
     let mut rng = ChaCha8Rng::from_seed(seed_for(seed, node as u64, hour_index));
     let hour_of_day = ((hour_start / (3600 * MICROS_PER_SECOND)) % 24) as usize;
     let mean = peak_rate as u64 * DIURNAL[hour_of_day] / 100;
     let count = rng.random_range(mean * 9 / 10..=mean * 11 / 10 + 1);
     let total_weight: u32 = MODELS.iter().map(|m| m.weight).sum();
-    let mut busy_gpu_ms: u64 = 0;
-    let mut records = Vec::with_capacity(count as usize + 1);
+    let mut out = Vec::with_capacity(count as usize);
     for _ in 0..count {
         let mut pick = rng.random_range(0..total_weight);
         let model = MODELS.iter().find(|m| {
@@ -146,59 +156,163 @@ fn simulate_hour(
         let prompt: u64 = rng.random_range(32..4096);
         let completion: u64 = rng.random_range(16..1024);
         let duration_ms = model.base_ms + completion * model.ms_per_token + prompt / 50;
-        let watts = rng.random_range(model.watts.0..=model.watts.1);
         let first_gpu = rng.random_range(0..GPUS_PER_NODE / model.gpus) * model.gpus;
-        let start = hour_start + rng.random_range(0..HOUR_MS as i64 * 1000);
+        let start = hour_start + rng.random_range(0..HOUR_US);
         let mut id = [0u8; 16];
         rng.fill_bytes(&mut id);
         id[6] = (id[6] & 0x0f) | 0x40; // UUID version 4
         id[8] = (id[8] & 0x3f) | 0x80;
-        let h = hex_string(&id);
-        busy_gpu_ms += duration_ms * model.gpus as u64;
-        records.push(Record {
-            seq: 0,
-            kind: RecordKind::Inference,
-            inference_id: Some(format!(
-                "{}-{}-{}-{}-{}",
-                &h[..8],
-                &h[8..12],
-                &h[12..16],
-                &h[16..20],
-                &h[20..]
-            )),
-            node_id: node_id(node),
-            model_id: Some(model.id.to_string()),
-            model_version: Some(model.version.to_string()),
-            start,
-            end: start + duration_ms as i64 * 1000,
-            // W x ms = mJ, exactly.
-            energy: Millijoules((watts * model.gpus as u64 * duration_ms) as i64),
-            measurement: Measurement::Simulated,
+        out.push(Request {
+            id: {
+                let h = hex_string(&id);
+                format!(
+                    "{}-{}-{}-{}-{}",
+                    &h[..8],
+                    &h[8..12],
+                    &h[12..16],
+                    &h[16..20],
+                    &h[20..]
+                )
+            },
+            model,
             gpus: (first_gpu..first_gpu + model.gpus)
                 .map(|g| g.to_string())
                 .collect(),
-            prompt_tokens: Some(prompt),
-            completion_tokens: Some(completion),
+            start,
+            end: start + duration_ms as i64 * 1000,
+            prompt,
+            completion,
         });
     }
-    let capacity_ms = GPUS_PER_NODE as u64 * HOUR_MS;
-    records.push(Record {
-        seq: 0,
-        kind: RecordKind::Idle,
-        inference_id: None,
-        node_id: node_id(node),
-        model_id: None,
-        model_version: None,
-        start: hour_start,
-        end: hour_start + HOUR_MS as i64 * 1000,
-        energy: Millijoules((IDLE_WATTS * capacity_ms.saturating_sub(busy_gpu_ms)) as i64),
-        measurement: Measurement::Simulated,
-        gpus: (0..GPUS_PER_NODE).map(|g| g.to_string()).collect(),
-        prompt_tokens: None,
-        completion_tokens: None,
-    });
-    records.sort_by(|a, b| (a.start, &a.inference_id).cmp(&(b.start, &b.inference_id)));
-    records
+    out
+}
+
+/// Seconds between GPU readings in the demo (simulated time).
+const SAMPLE_US: i64 = 10 * MICROS_PER_SECOND;
+const HOUR_US: i64 = 3600 * MICROS_PER_SECOND;
+
+/// What one node's collector did.
+struct NodeRun {
+    stats: EngineStats,
+    /// Sequence number below which the sealed batches are checkpointed (uploadable).
+    durable: Arc<AtomicU64>,
+    requests: u64,
+    /// Requests dropped because they would end after the simulated period.
+    after_end: u64,
+}
+
+/// Runs one node's collector engine over simulated time: simulated GPUs read every
+/// 10 s, the node's requests as span start/end events, attribution, and a seal at
+/// every hour boundary. The sealed, signed batches are left in the spool's `sealed/`
+/// for the uploader. Everything is a function of the seed, so a rerun seals the same
+/// bytes.
+fn collect_node(
+    spool: &Path,
+    signer: Arc<dyn Signer>,
+    args: &DemoArgs,
+    n: u32,
+    t0: Micros,
+    on_hour: &(dyn Fn() + Sync),
+) -> Result<NodeRun> {
+    if spool.exists() {
+        std::fs::remove_dir_all(spool)
+            .with_context(|| format!("clearing the demo spool {}", spool.display()))?;
+    }
+    let node = node_id(n);
+    let hours = args.days as i64 * 24;
+    let t_end = t0 + hours * HOUR_US;
+    let gpu_ids: Vec<String> = (0..GPUS_PER_NODE).map(|g| g.to_string()).collect();
+    let mut engine = Engine::open(
+        EngineConfig {
+            node_id: node.clone(),
+            spool: spool.to_path_buf(),
+            attribution: AttributionConfig {
+                idle_window_us: HOUR_US,
+                max_span_us: HOUR_US,
+            },
+            seal_max_records: 50_000,
+            seal_max_age_us: HOUR_US,
+            spool_max_bytes: u64::MAX,
+        },
+        signer,
+        gpu_ids,
+        Measurement::Simulated,
+        || Ok(ChainHead::genesis(node.clone())),
+        Arc::new(Metrics::new()),
+    )?;
+    let mut sim = SimGpus::new(GPUS_PER_NODE, gco_collector::sim::mix(args.seed ^ n as u64));
+
+    let mut requests = Vec::new();
+    for h in 0..hours {
+        requests.extend(requests_for_hour(
+            args.seed,
+            n,
+            h as u64,
+            t0 + h * HOUR_US,
+            args.peak_rate,
+        ));
+    }
+    let total = requests.len() as u64;
+    requests.retain(|r| r.end <= t_end);
+    let after_end = total - requests.len() as u64;
+    // Span events in time order; at equal times ends go first, then by request.
+    let mut events: Vec<(Micros, bool, usize)> = Vec::with_capacity(requests.len() * 2);
+    for (i, r) in requests.iter().enumerate() {
+        events.push((r.start, true, i));
+        events.push((r.end, false, i));
+    }
+    events.sort_unstable();
+    let mut events = events.into_iter().peekable();
+
+    let refused = |e: gco_collector::attribution::SpanError| {
+        anyhow::anyhow!("the demo's collector on {node} refused a span: {e}")
+    };
+    // Readings from t0 to one reading past the end: that last one closes the final
+    // hour's idle window.
+    let samples = hours * (HOUR_US / SAMPLE_US) + 1;
+    for k in 0..=samples {
+        let ts = t0 + k * SAMPLE_US;
+        while let Some((t, is_start, i)) = events.next_if(|e| e.0 <= ts) {
+            let r = &requests[i];
+            // The GPUs draw power by how many spans they run: bring the counters up to
+            // `t` with the old load before the span changes it.
+            sim.read(t)?;
+            let cmd = if is_start {
+                Command::Start {
+                    id: Some(r.id.clone()),
+                    model_id: Some(r.model.id.to_string()),
+                    model_version: Some(r.model.version.to_string()),
+                    gpus: r.gpus.clone(),
+                }
+            } else {
+                Command::End {
+                    id: r.id.clone(),
+                    prompt_tokens: Some(r.prompt),
+                    completion_tokens: Some(r.completion),
+                }
+            };
+            engine.handle(cmd, t)?.map_err(refused)?;
+            for g in &r.gpus {
+                let g: usize = g.parse()?;
+                sim.set_activity(g, engine.attributor().active_on(g));
+            }
+        }
+        let readings = sim.read(ts)?;
+        engine
+            .handle(Command::Sample { t: ts, readings }, ts)?
+            .map_err(refused)?;
+        if (k > 0 && k % (HOUR_US / SAMPLE_US) == 0) || engine.seal_due() {
+            engine.seal()?;
+            on_hour();
+        }
+    }
+    engine.shutdown()?;
+    Ok(NodeRun {
+        durable: engine.durable_seq(),
+        stats: engine.stats,
+        requests: requests.len() as u64,
+        after_end,
+    })
 }
 
 fn hex_string(b: &[u8]) -> String {
@@ -268,7 +382,7 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
             valid_to: None,
         };
         register(&store, &reg, t0).await?;
-        signers.push(signer);
+        signers.push(Arc::new(signer));
     }
     say(format!(
         "[1/5] keys: {} Ed25519 node keys in {}, registered in the store",
@@ -276,70 +390,104 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
         args.dir.join("node-keys").display()
     ));
 
-    // 2. Simulate and seal, node by node (each node's chain is sequential).
+    // 2. Each node's collector engine: simulated GPUs, the request load as spans,
+    //    attribution, hourly seals into the node's spool. Nodes run in parallel.
     let hours = args.days as u64 * 24;
-    let pb = progress(args.nodes as u64 * hours, "seal", g.json);
-    let mut batches = Vec::new();
-    let (mut inferences, mut idle_rows, mut energy) = (0u64, 0u64, 0i64);
-    let mut per_node = Vec::new();
-    for (n, signer) in signers.iter().enumerate() {
-        let mut writer = ChainWriter::new(signer, ChainHead::genesis(node_id(n as u32)));
-        let mut node_energy = 0i64;
-        let mut node_records = 0u64;
-        for h in 0..hours {
-            let records = simulate_hour(
-                args.seed,
-                n as u32,
-                h,
-                t0 + (h * HOUR_MS * 1000) as i64,
-                args.peak_rate,
-            );
-            for r in &records {
-                match r.kind {
-                    RecordKind::Inference => inferences += 1,
-                    RecordKind::Idle => idle_rows += 1,
-                }
-                node_energy += r.energy.0;
-            }
-            node_records += records.len() as u64;
-            batches.extend(writer.seal(records)?);
-            pb.inc(1);
-        }
-        energy += node_energy;
-        per_node.push((
-            node_id(n as u32),
-            SITES[n % SITES.len()].0,
-            node_records,
-            node_energy,
-        ));
-        // A directory holding a different chain for this node would fork it: refuse.
-        let stored = gco_ledger::batch::chain_head(&store, &node_id(n as u32)).await?;
-        if stored.next_seq > 0
-            && !batches.iter().any(|b| {
-                b.seal.node_id == node_id(n as u32)
-                    && b.seal.seq_last as u64 + 1 == stored.next_seq
-                    && b.seal.batch_hash_bytes().ok() == Some(stored.prev_batch_hash)
-            })
-        {
-            anyhow::bail!(
-                "the store already holds a different ledger for {}; use a fresh --dir or the same --seed/--start",
-                node_id(n as u32)
-            );
-        }
-    }
+    let spool_root = args.dir.join("spool");
+    let pb = progress(args.nodes as u64 * hours, "collect", g.json);
+    let runs: Vec<NodeRun> = {
+        let (args, signers, pb, spool_root) = (&args, &signers, &pb, &spool_root);
+        let on_hour = || pb.inc(1);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = signers
+                .iter()
+                .enumerate()
+                .map(|(n, signer)| {
+                    let on_hour = &on_hour;
+                    s.spawn(move || {
+                        let signer: Arc<dyn Signer> = signer.clone();
+                        collect_node(
+                            &spool_root.join(node_id(n as u32)),
+                            signer,
+                            args,
+                            n as u32,
+                            t0,
+                            on_hour,
+                        )
+                        .with_context(|| format!("simulating {}", node_id(n as u32)))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a node simulation panicked")))
+                })
+                .collect::<Result<Vec<_>>>()
+        })?
+    };
     pb.finish_and_clear();
+    let sum = |f: fn(&NodeRun) -> u64| runs.iter().map(f).sum::<u64>();
+    let inferences = sum(|r| r.stats.inference_records);
+    let idle_rows = sum(|r| r.stats.idle_records);
     let records = inferences + idle_rows;
+    let batch_count = sum(|r| r.stats.batches);
+    let inference_mj: i64 = runs.iter().map(|r| r.stats.inference_mj).sum();
+    let idle_mj: i64 = runs.iter().map(|r| r.stats.idle_mj).sum();
+    let energy = inference_mj + idle_mj;
+    let dropped = sum(|r| r.after_end);
+    let per_node: Vec<(String, &str, u64, i64)> = runs
+        .iter()
+        .enumerate()
+        .map(|(n, r)| {
+            (
+                node_id(n as u32),
+                SITES[n % SITES.len()].0,
+                r.stats.inference_records + r.stats.idle_records,
+                r.stats.inference_mj + r.stats.idle_mj,
+            )
+        })
+        .collect();
     say(format!(
-        "[2/5] sealed: {records} records ({inferences} inferences, {idle_rows} idle/overhead) into {} signed batches",
-        batches.len()
+        "[2/5] collected: {} requests sent as spans to each node's collector ({dropped} that \
+         would end after the period not sent); {records} records sealed into {batch_count} \
+         signed batches:\n      {inferences} inferences {} kWh, {idle_rows} idle/overhead {} kWh",
+        sum(|r| r.requests),
+        kwh(inference_mj),
+        kwh(idle_mj),
     ));
 
-    // 3. Upload create-only.
-    let pb = progress(batches.len() as u64, "upload", g.json);
-    let (created, present) =
-        gco_ledger::batch::upload(&store, &batches, 16, &|_| pb.inc(1)).await?;
+    // 3. The collector's uploader: create-only puts of the sealed batches, each removed
+    //    from the spool once the store confirmed it.
+    let pb = progress(args.nodes as u64, "upload", g.json);
+    let metrics = Metrics::new();
+    let mut up = gco_collector::runtime::Uploaded::default();
+    for (n, run) in runs.iter().enumerate() {
+        let node = node_id(n as u32);
+        let done = upload_once(
+            &store,
+            &spool_root.join(&node),
+            &node,
+            &run.durable,
+            &metrics,
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "uploading {node}'s batches (if the store already holds a different ledger for \
+                 it, use a fresh --dir or --store, or the same --seed, --start and --days)"
+            )
+        })?;
+        up.created += done.created;
+        up.present += done.present;
+        up.bytes += done.bytes;
+        pb.inc(1);
+    }
+    let (created, present, bytes) = (up.created, up.present, up.bytes);
     pb.finish_and_clear();
-    let bytes: u64 = batches.iter().map(|b| b.bytes.len() as u64).sum();
+    std::fs::remove_dir_all(&spool_root)
+        .with_context(|| format!("removing the demo spool {}", spool_root.display()))?;
     say(format!(
         "[3/5] stored: {created} batches written, {present} already present; {bytes} bytes, {:.1} bytes/record",
         bytes as f64 / records.max(1) as f64
@@ -349,7 +497,7 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
     let report = gco_ledger::verify::verify(&store, &gco_ledger::VerifyOptions::default()).await?;
     // 5. Grid intensity: a synthetic hourly series per demo zone, stored in the cache the
     //    way provider fetches are (marked synthetic), then resolved through the cascade.
-    let t_end = t0 + hours as i64 * HOUR_MS as i64 * 1000;
+    let t_end = t0 + hours as i64 * HOUR_US;
     let mut zones: Vec<&str> = per_node.iter().map(|n| n.1).collect();
     zones.sort();
     zones.dedup();
@@ -370,7 +518,7 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
     let resolver = gco_grid_data::Resolver::new(
         gco_grid_data::series::SeriesIndex::load(&store, t0, t_end).await?,
     )?;
-    let noon = t0 + 12 * HOUR_MS as i64 * 1000;
+    let noon = t0 + 12 * HOUR_US;
     let mut intensities = Vec::new();
     for zone in &zones {
         intensities.push(resolver.resolve(zone, noon, gco_grid_data::Signal::Average)?);
@@ -422,7 +570,11 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
             "inferences": inferences,
             "idle_records": idle_rows,
             "energy_mj": energy,
-            "batches": batches.len(),
+            "batches": batch_count,
+            "requests": sum(|r| r.requests),
+            "requests_after_period": dropped,
+            "inference_energy_mj": inference_mj,
+            "idle_energy_mj": idle_mj,
             "batches_created": created,
             "batches_already_present": present,
             "bytes": bytes,

@@ -300,14 +300,23 @@ fn demo_is_reproducible_and_verify_catches_tampering() {
     };
     let first = run();
     assert_eq!(first["verified"], true);
-    assert_eq!(first["batches"], 96);
-    assert_eq!(first["batches_created"], 96);
-    // Exact figures for seed 7: the simulation is deterministic.
-    assert_eq!(first["records"], 19_062);
-    assert_eq!(first["energy_mj"], 363_987_520_860i64);
+    // Exact figures for seed 7: the simulation is deterministic. 96 node-hours, plus a
+    // batch per node where a day's last idle rows follow the next day's first records,
+    // plus the final idle rows sealed at shutdown.
+    assert_eq!(first["batches"], 100);
+    assert_eq!(first["batches_created"], 100);
+    assert_eq!(first["requests"], 18_965);
+    assert_eq!(first["requests_after_period"], 1);
+    assert_eq!(first["inferences"], 18_965);
+    // One idle/overhead row per GPU per hour: 2 nodes x 8 GPUs x 48 h.
+    assert_eq!(first["idle_records"], 768);
+    assert_eq!(first["records"], 19_733);
+    assert_eq!(first["inference_energy_mj"], 66_670_742_730i64);
+    assert_eq!(first["idle_energy_mj"], 187_917_688_039i64);
+    assert_eq!(first["energy_mj"], 254_588_430_769i64);
     let second = run();
     assert_eq!(second["batches_created"], 0);
-    assert_eq!(second["batches_already_present"], 96);
+    assert_eq!(second["batches_already_present"], 100);
     assert_eq!(second["bytes"], first["bytes"]);
 
     // Flip one byte in the middle of one batch: verify exits 1 and names the object.
@@ -337,7 +346,7 @@ fn demo_is_reproducible_and_verify_catches_tampering() {
             .all(|p| p["object"].as_str().unwrap().ends_with(name)),
         "{v}"
     );
-    assert_eq!(v["batches_valid"], 95);
+    assert_eq!(v["batches_valid"], 99);
 }
 
 #[test]

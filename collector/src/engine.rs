@@ -97,6 +97,9 @@ pub struct EngineStats {
     pub inference_records: u64,
     pub idle_records: u64,
     pub overflow_records: u64,
+    /// Energy in the inference and idle/overhead records emitted since start.
+    pub inference_mj: i64,
+    pub idle_mj: i64,
     pub batches: u64,
     pub replayed_events: u64,
     pub torn_bytes: u64,
@@ -497,6 +500,7 @@ impl Engine {
         match r.kind {
             RecordKind::Inference => {
                 self.stats.inference_records += 1;
+                self.stats.inference_mj += r.energy.0;
                 self.metrics
                     .records
                     .get_or_create(&label("kind", "inference"))
@@ -504,6 +508,7 @@ impl Engine {
             }
             RecordKind::Idle => {
                 self.stats.idle_records += 1;
+                self.stats.idle_mj += r.energy.0;
                 self.metrics
                     .records
                     .get_or_create(&label("kind", "idle"))

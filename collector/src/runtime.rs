@@ -365,34 +365,52 @@ pub fn start(
     })
 }
 
+/// What one upload pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Uploaded {
+    /// Batches written by this pass.
+    pub created: u64,
+    /// Batches the store already held with the same bytes (a retry after a lost
+    /// acknowledgement, or a rerun).
+    pub present: u64,
+    pub bytes: u64,
+}
+
+impl Uploaded {
+    pub fn batches(&self) -> u64 {
+        self.created + self.present
+    }
+}
+
 /// Uploads every sealed batch the checkpoint covers, oldest first; removes each from
-/// the spool once the store confirmed it. Returns how many went up.
+/// the spool once the store confirmed it.
 pub async fn upload_once(
     store: &Store,
     spool: &std::path::Path,
     node_id: &str,
     durable: &AtomicU64,
     metrics: &Metrics,
-) -> Result<usize> {
+) -> Result<Uploaded> {
     let batches = spooled_batches(spool, node_id)?;
     metrics.spool_batches.set(batches.len() as i64);
-    let mut n = 0;
+    let mut done = Uploaded::default();
     for b in batches {
         if b.seq_last >= durable.load(Ordering::SeqCst) {
             break;
         }
         let bytes = tokio::fs::read(&b.file).await?;
+        done.bytes += bytes.len() as u64;
         match store.put_create(&b.store_path, bytes.into()).await? {
-            PutOutcome::Created | PutOutcome::AlreadyPresent => {}
+            PutOutcome::Created => done.created += 1,
+            PutOutcome::AlreadyPresent => done.present += 1,
         }
         tokio::fs::remove_file(&b.file).await?;
-        n += 1;
         metrics.uploads.inc();
         metrics.last_upload.set(wall_clock() / 1_000_000);
         metrics.spool_batches.dec();
     }
     metrics.spool_bytes.set(spool_bytes(spool) as i64);
-    Ok(n)
+    Ok(done)
 }
 
 impl Running {

@@ -303,7 +303,8 @@ async fn crash_and_replay_lose_nothing_and_duplicate_nothing() {
     let durable = AtomicU64::new(u64::MAX);
     let n = upload_once(&store, crashy.path(), "node-a", &durable, &Metrics::new())
         .await
-        .unwrap();
+        .unwrap()
+        .batches();
     assert!(n > 5);
     assert!(spooled_batches(crashy.path(), "node-a").unwrap().is_empty());
     let report = verify(&store, &VerifyOptions::default()).await.unwrap();
@@ -342,14 +343,16 @@ async fn store_outage_then_recovery() {
     let n = upload_once(&store, spool.path(), "node-a", &durable, &metrics)
         .await
         .unwrap();
-    assert_eq!(n, waiting);
+    assert_eq!(n.created, waiting as u64);
+    assert_eq!(n.present, 0);
     assert!(spooled_batches(spool.path(), "node-a").unwrap().is_empty());
     assert_eq!(metrics.uploads.get(), waiting as u64);
     // A second pass (a retry after a lost acknowledgement) writes nothing new.
     assert_eq!(
         upload_once(&store, spool.path(), "node-a", &durable, &metrics)
             .await
-            .unwrap(),
+            .unwrap()
+            .batches(),
         0
     );
 }
