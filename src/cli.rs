@@ -54,8 +54,67 @@ pub enum Command {
     Grid(GridCommand),
     /// Run the node agent: measure GPU energy, attribute it to inferences, seal and upload
     Collect(Box<CollectArgs>),
+    /// Compute a month's emissions from the ledger (verify, join with grid intensity,
+    /// location/market/marginal/embodied/SCI, aggregates, run manifest)
+    Run(RunArgs),
+    /// Run every month of a range, oldest first; resumable, skips months already done
+    Backfill(BackfillArgs),
     /// Run the whole chain on a simulated GPU fleet in a local directory
     Demo(DemoArgs),
+}
+
+fn parse_shard(s: &str) -> Result<(u32, u32), String> {
+    let (i, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("{s:?} is not i/N (e.g. 0/4)"))?;
+    let (i, n): (u32, u32) = (
+        i.parse()
+            .map_err(|_| format!("{s:?}: {i:?} is not a number"))?,
+        n.parse()
+            .map_err(|_| format!("{s:?}: {n:?} is not a number"))?,
+    );
+    if n == 0 || i >= n {
+        return Err(format!(
+            "{s:?}: need 0 <= i < N (shards are numbered from 0)"
+        ));
+    }
+    Ok((i, n))
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Reporting month, YYYY-MM (UTC)
+    #[arg(long)]
+    pub period: String,
+    /// Read only inputs written by this time (RFC 3339); default: now. The same ledger,
+    /// configuration and --as-of give byte-identical outputs
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Stage one disjoint part of the month (days with index % N == i); combine with --merge
+    #[arg(long, value_parser = parse_shard, conflicts_with = "merge")]
+    pub shard: Option<(u32, u32)>,
+    /// Combine the staged shards into a new version
+    #[arg(long)]
+    pub merge: bool,
+    /// Write a new version even when the latest one has exactly these inputs
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BackfillArgs {
+    /// First month, YYYY-MM
+    #[arg(long)]
+    pub from: String,
+    /// Last month (inclusive), YYYY-MM
+    #[arg(long)]
+    pub to: String,
+    /// Read only inputs written by this time (RFC 3339); default: now
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Rerun months whose latest version already has exactly these inputs
+    #[arg(long)]
+    pub force: bool,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

@@ -24,6 +24,9 @@ pub struct Config {
     /// Grid data providers.
     #[serde(default)]
     pub providers: Providers,
+    /// The emissions pipeline: sites, hardware, instruments, residual mixes, policy.
+    #[serde(default)]
+    pub pipeline: gco_pipelines::PipelineConfig,
 }
 
 /// `[providers.*]`: endpoints and credentials. Environment variables override the file:

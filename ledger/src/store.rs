@@ -273,6 +273,20 @@ impl Store {
         Ok(out)
     }
 
+    /// Deletes a pipeline staging object (`runs/.../staging/...`): the only deletion
+    /// outside tests. Ledger, registry and output objects are never deleted.
+    pub async fn delete_staging(&self, path: &str) -> Result<()> {
+        if !(path.starts_with("runs/") && path.contains("/staging/")) {
+            return Err(LedgerError::Input(format!(
+                "refusing to delete {path}: only runs/.../staging/ objects are scratch"
+            )));
+        }
+        self.inner
+            .delete(&Path::from(path))
+            .await
+            .map_err(|e| LedgerError::store(path, e))
+    }
+
     /// Writes an object unconditionally. Only for tests that tamper with a ledger.
     #[doc(hidden)]
     pub async fn put_overwrite_for_tests(&self, path: &str, bytes: Bytes) -> Result<()> {

@@ -5,6 +5,7 @@ mod grid;
 mod keys;
 mod ledger;
 mod node;
+mod run;
 
 pub use ledger::print_verify;
 
@@ -22,6 +23,8 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Ledger(cmd) => ledger::run(cmd, &g).await,
         Command::Grid(cmd) => grid::run(cmd, &g).await,
         Command::Collect(args) => collect::run(*args, &g).await,
+        Command::Run(args) => run::run(args, &g).await,
+        Command::Backfill(args) => run::backfill(args, &g).await,
         Command::Demo(args) => crate::demo::run(args, &g).await,
     }
 }

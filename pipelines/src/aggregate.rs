@@ -1,0 +1,370 @@
+//! Aggregates (sums of row figures, in i128 so no total can overflow), the run summary
+//! with coverage, and what changed against the previous version.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use gco_ledger::time::MICROS_PER_DAY;
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::job::{BatchEntry, Issue};
+use crate::market::Allocation;
+use crate::rows::{ChunkTotals, Quarantined};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Sums {
+    pub rows: u64,
+    pub inferences: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub it_energy_mj: i128,
+    pub facility_energy_mj: i128,
+    pub location_ng: i128,
+    pub market_ng: i128,
+    /// Over the rows with a marginal figure (`marginal_rows`).
+    pub marginal_ng: i128,
+    pub marginal_rows: u64,
+    pub embodied_ng: i128,
+    /// Over inference rows.
+    pub sci_ng: i128,
+}
+
+impl Sums {
+    fn add(&mut self, o: &Sums) {
+        self.rows += o.rows;
+        self.inferences += o.inferences;
+        self.prompt_tokens += o.prompt_tokens;
+        self.completion_tokens += o.completion_tokens;
+        self.it_energy_mj += o.it_energy_mj;
+        self.facility_energy_mj += o.facility_energy_mj;
+        self.location_ng += o.location_ng;
+        self.market_ng += o.market_ng;
+        self.marginal_ng += o.marginal_ng;
+        self.marginal_rows += o.marginal_rows;
+        self.embodied_ng += o.embodied_ng;
+        self.sci_ng += o.sci_ng;
+    }
+}
+
+type Key = Vec<String>;
+
+/// The aggregate tables and their key columns.
+pub const TABLES: [(&str, &[&str]); 5] = [
+    ("model_day", &["date", "model_id", "scope"]),
+    ("node_day", &["date", "node_id", "zone", "scope"]),
+    ("zone_month", &["zone", "scope"]),
+    ("model_month", &["model_id", "scope"]),
+    ("organisation_month", &["organisation", "scope"]),
+];
+
+#[derive(Debug, Clone, Default)]
+pub struct Aggregates {
+    organisation: String,
+    pub tables: [BTreeMap<Key, Sums>; 5],
+}
+
+fn col_i64(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
+    Ok(df
+        .column(name)?
+        .cast(&DataType::Int64)?
+        .i64()?
+        .iter()
+        .collect())
+}
+
+/// Sums of one frame of final rows, by every table's key.
+pub fn fold(df: &DataFrame) -> Result<Aggregates> {
+    let mut a = Aggregates::default();
+    let s = |n: &str| -> Result<StringChunked> { Ok(df.column(n)?.str()?.clone()) };
+    let (node, kind, model, zone, scope) = (
+        s("node_id")?,
+        s("kind")?,
+        s("model_id")?,
+        s("zone")?,
+        s("scope")?,
+    );
+    let start = col_i64(df, "start")?;
+    let cols: Vec<Vec<Option<i64>>> = [
+        "prompt_tokens",
+        "completion_tokens",
+        "it_energy_mj",
+        "facility_energy_mj",
+        "location_ng",
+        "market_ng",
+        "marginal_ng",
+        "embodied_ng",
+        "sci_ng",
+    ]
+    .iter()
+    .map(|c| col_i64(df, c))
+    .collect::<Result<_>>()?;
+    for i in 0..df.height() {
+        let inference = kind.get(i) == Some("inference");
+        let v = |k: usize| cols[k][i].unwrap_or(0) as i128;
+        let row = Sums {
+            rows: 1,
+            inferences: inference as u64,
+            prompt_tokens: cols[0][i].unwrap_or(0) as u64,
+            completion_tokens: cols[1][i].unwrap_or(0) as u64,
+            it_energy_mj: v(2),
+            facility_energy_mj: v(3),
+            location_ng: v(4),
+            market_ng: v(5),
+            marginal_ng: v(6),
+            marginal_rows: cols[6][i].is_some() as u64,
+            embodied_ng: v(7),
+            sci_ng: v(8),
+        };
+        let date = chrono::DateTime::from_timestamp_micros(
+            start[i].unwrap_or(0).div_euclid(MICROS_PER_DAY) * MICROS_PER_DAY,
+        )
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default();
+        let model = model
+            .get(i)
+            .map(str::to_string)
+            .unwrap_or_else(|| "(idle/overhead)".into());
+        let (node, zone, scope) = (
+            node.get(i).unwrap_or("").to_string(),
+            zone.get(i).unwrap_or("").to_string(),
+            scope.get(i).unwrap_or("").to_string(),
+        );
+        let keys: [Key; 5] = [
+            vec![date.clone(), model.clone(), scope.clone()],
+            vec![date, node, zone.clone(), scope.clone()],
+            vec![zone, scope.clone()],
+            vec![model, scope.clone()],
+            vec![String::new(), scope],
+        ];
+        for (t, k) in keys.into_iter().enumerate() {
+            a.tables[t].entry(k).or_default().add(&row);
+        }
+    }
+    Ok(a)
+}
+
+impl Aggregates {
+    pub fn new(organisation: &str) -> Self {
+        Aggregates {
+            organisation: organisation.to_string(),
+            ..Default::default()
+        }
+    }
+
+    pub fn merge(&mut self, o: Aggregates) {
+        for (t, table) in o.tables.into_iter().enumerate() {
+            for (k, s) in table {
+                self.tables[t].entry(k).or_default().add(&s);
+            }
+        }
+    }
+
+    /// Totals by scope and overall.
+    pub fn totals(&self) -> BTreeMap<String, Sums> {
+        let mut out = BTreeMap::new();
+        let mut all = Sums::default();
+        for (k, s) in &self.tables[4] {
+            out.insert(k[1].clone(), *s);
+            all.add(s);
+        }
+        out.insert("all".into(), all);
+        out
+    }
+
+    /// One frame per table, sorted by key; sums as Int128 columns.
+    pub fn frames(&self) -> Result<Vec<(&'static str, DataFrame)>> {
+        let mut out = Vec::new();
+        for (t, (name, keys)) in TABLES.iter().enumerate() {
+            let table = &self.tables[t];
+            let mut cols: Vec<Column> = Vec::new();
+            for (j, k) in keys.iter().enumerate() {
+                let v: Vec<String> = table
+                    .keys()
+                    .map(|key| {
+                        if *k == "organisation" {
+                            self.organisation.clone()
+                        } else {
+                            key[j].clone()
+                        }
+                    })
+                    .collect();
+                cols.push(Column::new((*k).into(), v));
+            }
+            let u = |f: fn(&Sums) -> u64| table.values().map(f).collect::<Vec<u64>>();
+            let w = |f: fn(&Sums) -> i128| table.values().map(f).collect::<Vec<i128>>();
+            cols.push(Column::new("rows".into(), u(|s| s.rows)));
+            cols.push(Column::new("inferences".into(), u(|s| s.inferences)));
+            cols.push(Column::new("prompt_tokens".into(), u(|s| s.prompt_tokens)));
+            cols.push(Column::new(
+                "completion_tokens".into(),
+                u(|s| s.completion_tokens),
+            ));
+            cols.push(Column::new("it_energy_mj".into(), w(|s| s.it_energy_mj)));
+            cols.push(Column::new(
+                "facility_energy_mj".into(),
+                w(|s| s.facility_energy_mj),
+            ));
+            cols.push(Column::new("location_ng".into(), w(|s| s.location_ng)));
+            cols.push(Column::new("market_ng".into(), w(|s| s.market_ng)));
+            cols.push(Column::new("marginal_ng".into(), w(|s| s.marginal_ng)));
+            cols.push(Column::new("marginal_rows".into(), u(|s| s.marginal_rows)));
+            cols.push(Column::new("embodied_ng".into(), w(|s| s.embodied_ng)));
+            cols.push(Column::new("sci_ng".into(), w(|s| s.sci_ng)));
+            out.push((*name, DataFrame::new_infer_height(cols)?));
+        }
+        Ok(out)
+    }
+}
+
+/// i128 sums as JSON strings (JSON numbers lose precision past 2^53 in many readers).
+#[derive(Debug, Clone, Serialize)]
+pub struct TotalsJson {
+    pub rows: u64,
+    pub inferences: u64,
+    pub it_energy_mj: String,
+    pub facility_energy_mj: String,
+    pub location_ng: String,
+    pub market_ng: String,
+    pub marginal_ng: String,
+    pub marginal_rows: u64,
+    pub embodied_ng: String,
+    pub sci_ng: String,
+}
+
+impl From<&Sums> for TotalsJson {
+    fn from(s: &Sums) -> Self {
+        TotalsJson {
+            rows: s.rows,
+            inferences: s.inferences,
+            it_energy_mj: s.it_energy_mj.to_string(),
+            facility_energy_mj: s.facility_energy_mj.to_string(),
+            location_ng: s.location_ng.to_string(),
+            market_ng: s.market_ng.to_string(),
+            marginal_ng: s.marginal_ng.to_string(),
+            marginal_rows: s.marginal_rows,
+            embodied_ng: s.embodied_ng.to_string(),
+            sci_ng: s.sci_ng.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Coverage {
+    pub batches: u64,
+    pub batches_verified: u64,
+    pub batches_excluded: u64,
+    /// Records and energy the readable seals declare, and the verified part.
+    pub records_sealed: u64,
+    pub records_verified: u64,
+    pub energy_mj_sealed: i64,
+    pub energy_mj_verified: i64,
+    /// Verified records = accounted + quarantined.
+    pub records_accounted: u64,
+    pub records_quarantined: u64,
+    pub quarantine_reasons: BTreeMap<String, u64>,
+    pub chain_issues: u64,
+    pub excluded: Vec<Issue>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub coverage: Coverage,
+    pub totals: BTreeMap<String, TotalsJson>,
+    pub residual_mix_unknown: Vec<String>,
+    #[serde(skip)]
+    pub sums: BTreeMap<String, Sums>,
+}
+
+impl RunSummary {
+    pub fn new(
+        batches: &[BatchEntry],
+        chain: &[Issue],
+        quarantine: &[Quarantined],
+        totals: &ChunkTotals,
+        agg: &Aggregates,
+        alloc: &Allocation,
+    ) -> RunSummary {
+        let verified: Vec<&BatchEntry> = batches.iter().filter(|b| b.verified).collect();
+        let mut reasons = BTreeMap::new();
+        for q in quarantine {
+            *reasons.entry(q.reason.clone()).or_default() += 1;
+        }
+        let sums = agg.totals();
+        RunSummary {
+            coverage: Coverage {
+                batches: batches.len() as u64,
+                batches_verified: verified.len() as u64,
+                batches_excluded: (batches.len() - verified.len()) as u64,
+                records_sealed: batches.iter().map(|b| b.records).sum(),
+                records_verified: verified.iter().map(|b| b.records).sum(),
+                energy_mj_sealed: batches.iter().map(|b| b.energy_mj).sum(),
+                energy_mj_verified: verified.iter().map(|b| b.energy_mj).sum(),
+                records_accounted: totals.rows,
+                records_quarantined: totals.quarantined,
+                quarantine_reasons: reasons,
+                chain_issues: chain.len() as u64,
+                excluded: batches
+                    .iter()
+                    .filter(|b| !b.verified)
+                    .flat_map(|b| b.problems.iter().take(3).cloned())
+                    .collect(),
+            },
+            totals: sums.iter().map(|(k, v)| (k.clone(), v.into())).collect(),
+            residual_mix_unknown: alloc
+                .zones
+                .iter()
+                .filter(|(_, z)| z.residual_mg_per_kwh.is_none() && z.covered_mj < z.consumption_mj)
+                .map(|(k, _)| k.clone())
+                .collect(),
+            sums,
+        }
+    }
+}
+
+/// What a new version changes against the previous one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Changes {
+    pub previous_version: u32,
+    pub inputs_added: Vec<String>,
+    pub inputs_removed: Vec<String>,
+    pub records_accounted_before: u64,
+    pub records_accounted_after: u64,
+    pub location_ng_before: String,
+    pub location_ng_after: String,
+    pub market_ng_before: String,
+    pub market_ng_after: String,
+}
+
+impl Changes {
+    pub fn between(
+        prev: u32,
+        m: &serde_json::Value,
+        now: &RunSummary,
+        batches: &[BatchEntry],
+    ) -> Changes {
+        let before: std::collections::BTreeSet<String> = m["inputs"]["ledger"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|b| b["object"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let after: std::collections::BTreeSet<String> =
+            batches.iter().map(|b| b.object.clone()).collect();
+        let all = &now.totals["all"];
+        let s = |v: &serde_json::Value| v.as_str().unwrap_or("0").to_string();
+        Changes {
+            previous_version: prev,
+            inputs_added: after.difference(&before).cloned().collect(),
+            inputs_removed: before.difference(&after).cloned().collect(),
+            records_accounted_before: m["coverage"]["records_accounted"].as_u64().unwrap_or(0),
+            records_accounted_after: now.coverage.records_accounted,
+            location_ng_before: s(&m["totals"]["all"]["location_ng"]),
+            location_ng_after: all.location_ng.clone(),
+            market_ng_before: s(&m["totals"]["all"]["market_ng"]),
+            market_ng_after: all.market_ng.clone(),
+        }
+    }
+}

@@ -1,0 +1,662 @@
+//! The monthly run: plan -> stage (verify, enrich, join, per-row figures; shardable by
+//! day) -> finalise (chain checks, instrument allocation, market-based figures,
+//! aggregates, outputs, manifest) as a new version beside earlier ones.
+//!
+//! Store layout (all create-only; staging is the only scratch):
+//! ```text
+//! emissions/period=P/version=NNNN/rows/date=D/part-KKKKK.parquet
+//! emissions/period=P/version=NNNN/aggregates/<name>.parquet
+//! runs/period=P/version=NNNN/manifest.json
+//! runs/period=P/staging/<plan>/shard=I-of-N/{summary.json, rows/date=D/part-KKKKK.parquet}
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use futures::StreamExt;
+use gco_ledger::store::{RECORDS_PREFIX, parse_batch_path};
+use gco_ledger::time::{Micros, format_utc};
+use gco_ledger::{Record, Registry, Store};
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::{OnUnverified, PipelineConfig};
+use crate::period::Period;
+use crate::rows::{ChunkTotals, Grid, Quarantined, chunk_rows};
+use crate::{aggregate, market};
+
+/// Bumped when the output format or a method changes.
+pub const METHOD_VERSION: &str = "gco-pipeline/1";
+
+/// Progress callback: (stage, done, total).
+pub type Progress = Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct InputObject {
+    pub path: String,
+    pub size: u64,
+}
+
+/// What a run reads. Its id names the staging area and decides whether a rerun is a
+/// no-op: the same inputs, configuration and code give the same id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    pub id: String,
+    pub period: String,
+    pub ledger: Vec<InputObject>,
+    pub grid: Vec<InputObject>,
+    pub registry: Vec<InputObject>,
+    pub config_sha256: String,
+    pub code_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Issue {
+    pub object: String,
+    pub row: Option<u64>,
+    pub code: String,
+    pub message: String,
+}
+
+/// One input batch and what verification said.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BatchEntry {
+    pub object: String,
+    pub size: u64,
+    pub sha256: String,
+    pub verified: bool,
+    pub problems: Vec<Issue>,
+    pub node_id: Option<String>,
+    pub seq_first: Option<i64>,
+    pub seq_last: Option<i64>,
+    pub prev_batch_hash: Option<String>,
+    pub batch_hash: Option<String>,
+    /// From the seal (0 when the seal is unreadable).
+    pub records: u64,
+    pub energy_mj: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChunkEntry {
+    pub date: String,
+    pub part: u32,
+    pub staged: String,
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShardSummary {
+    pub plan_id: String,
+    pub shard: u32,
+    pub shards: u32,
+    pub batches: Vec<BatchEntry>,
+    pub chunks: Vec<ChunkEntry>,
+    pub quarantine: Vec<Quarantined>,
+    pub totals: ChunkTotals,
+}
+
+pub struct Job<'a> {
+    pub store: &'a Store,
+    pub cfg: &'a PipelineConfig,
+    pub period: Period,
+    /// Inputs written after this time are not read (passed in, never the clock).
+    pub as_of: Micros,
+    pub code_version: String,
+    pub progress: Option<Progress>,
+}
+
+/// What `run` did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// The latest version already has exactly these inputs: nothing written.
+    UpToDate { version: u32, manifest: String },
+    /// A new version was written.
+    Created {
+        version: u32,
+        manifest: String,
+        summary: Box<aggregate::RunSummary>,
+        changes: Option<aggregate::Changes>,
+    },
+    /// This shard's partial results are staged.
+    Staged {
+        shard: u32,
+        shards: u32,
+        plan: String,
+        batches: u64,
+        rows: u64,
+    },
+}
+
+pub fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+fn version_dir(period: Period, v: u32) -> (String, String) {
+    (
+        format!("emissions/period={period}/version={v:04}"),
+        format!("runs/period={period}/version={v:04}/manifest.json"),
+    )
+}
+
+/// The latest version's number and manifest, if any.
+pub async fn latest_version(
+    store: &Store,
+    period: Period,
+) -> Result<Option<(u32, serde_json::Value)>> {
+    let mut best = None;
+    for m in store.list(&format!("runs/period={period}")).await? {
+        let p = m.location.to_string();
+        let Some(v) = p
+            .split('/')
+            .find_map(|s| s.strip_prefix("version="))
+            .and_then(|v| v.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if p.ends_with("/manifest.json") && best.as_ref().is_none_or(|(b, _)| v > *b) {
+            best = Some((v, p));
+        }
+    }
+    let Some((v, path)) = best else {
+        return Ok(None);
+    };
+    let bytes = store.get(&path).await?;
+    let m: serde_json::Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{path} is not a readable run manifest"))?;
+    Ok(Some((v, m)))
+}
+
+impl Job<'_> {
+    fn tick(&self, stage: &str, done: u64, total: u64) {
+        if let Some(p) = &self.progress {
+            p(stage, done, total);
+        }
+    }
+
+    /// Lists the inputs the run would read.
+    pub async fn plan(&self) -> Result<Plan> {
+        let as_of = self.as_of;
+        let fresh = |m: &object_store::ObjectMeta| m.last_modified.timestamp_micros() <= as_of;
+        let mut ledger = Vec::new();
+        for d in self.period.days() {
+            for m in self
+                .store
+                .list(&format!("{RECORDS_PREFIX}/date={}", d.format("%Y-%m-%d")))
+                .await?
+            {
+                if fresh(&m) {
+                    ledger.push(InputObject {
+                        path: m.location.to_string(),
+                        size: m.size,
+                    });
+                }
+            }
+        }
+        let (first, last) = (self.period.to_string(), self.period.to_string());
+        let mut grid = Vec::new();
+        for m in self.store.list(gco_grid_data::series::GRID_PREFIX).await? {
+            let path = m.location.to_string();
+            let month = path.split('/').find_map(|s| s.strip_prefix("month="));
+            if month.is_some_and(|mo| mo >= first.as_str() && mo <= last.as_str()) && fresh(&m) {
+                grid.push(InputObject { path, size: m.size });
+            }
+        }
+        let registry = self
+            .store
+            .list("keys")
+            .await?
+            .into_iter()
+            .map(|m| InputObject {
+                path: m.location.to_string(),
+                size: m.size,
+            })
+            .collect();
+        let config_sha256 = sha256_hex(&serde_json::to_vec(self.cfg)?);
+        let mut plan = Plan {
+            id: String::new(),
+            period: self.period.to_string(),
+            ledger,
+            grid,
+            registry,
+            config_sha256,
+            code_version: self.code_version.clone(),
+        };
+        plan.id = sha256_hex(&serde_json::to_vec(&plan)?)[..16].to_string();
+        Ok(plan)
+    }
+
+    fn staging(&self, plan: &Plan, shard: u32, shards: u32) -> String {
+        format!(
+            "runs/period={}/staging/{}/shard={shard}-of-{shards}",
+            self.period, plan.id
+        )
+    }
+
+    async fn grid(&self, plan: &Plan) -> Result<Grid> {
+        let mut points = Vec::new();
+        for o in &plan.grid {
+            points.extend(gco_grid_data::series::read_object(
+                &o.path,
+                self.store.get(&o.path).await?,
+            )?);
+        }
+        let mut index = gco_grid_data::series::SeriesIndex::default();
+        index.insert(points);
+        Grid::new(index, self.as_of)
+    }
+
+    /// The whole run in one process: stage every day, then finalise.
+    pub async fn run(&self, force: bool) -> Result<Outcome> {
+        let plan = self.plan().await?;
+        if !force
+            && let Some((v, m)) = latest_version(self.store, self.period).await?
+            && m["plan"]["id"] == plan.id.as_str()
+        {
+            return Ok(Outcome::UpToDate {
+                version: v,
+                manifest: version_dir(self.period, v).1,
+            });
+        }
+        self.stage(&plan, 0, 1).await?;
+        self.finalize(&plan, 1).await
+    }
+
+    /// Stages the days `d` with `d.index % shards == shard`.
+    pub async fn run_shard(&self, shard: u32, shards: u32) -> Result<Outcome> {
+        if shards == 0 || shard >= shards {
+            bail!("--shard {shard}/{shards}: the index must be below the count (0-based)");
+        }
+        let plan = self.plan().await?;
+        let s = self.stage(&plan, shard, shards).await?;
+        Ok(Outcome::Staged {
+            shard,
+            shards,
+            plan: plan.id.clone(),
+            batches: s.batches.len() as u64,
+            rows: s.totals.rows,
+        })
+    }
+
+    /// Combines staged shards of the current plan into a new version.
+    pub async fn merge(&self) -> Result<Outcome> {
+        let plan = self.plan().await?;
+        let prefix = format!("runs/period={}/staging/{}", self.period, plan.id);
+        let mut counts = BTreeSet::new();
+        for m in self.store.list(&prefix).await? {
+            let p = m.location.to_string();
+            if let Some(n) = p
+                .split('/')
+                .find_map(|s| s.strip_prefix("shard="))
+                .and_then(|s| s.split_once("-of-"))
+                .and_then(|(_, n)| n.parse::<u32>().ok())
+            {
+                counts.insert(n);
+            }
+        }
+        let Some(&n) = counts.iter().next_back() else {
+            bail!(
+                "no staged shards for period {} with the current inputs (plan {}); run `gco run --period {} --shard i/N` for every i first (new ledger or grid data since changes the plan)",
+                self.period,
+                plan.id,
+                self.period
+            );
+        };
+        if counts.len() > 1 {
+            bail!(
+                "staging for plan {} holds shards of several counts {:?}; rerun the shards with one N",
+                plan.id,
+                counts
+            );
+        }
+        self.finalize(&plan, n).await
+    }
+
+    async fn stage(&self, plan: &Plan, shard: u32, shards: u32) -> Result<ShardSummary> {
+        let dir = self.staging(plan, shard, shards);
+        let summary_path = format!("{dir}/summary.json");
+        // A shard already staged for this plan (a retry after a crash) is reused.
+        if let Ok(bytes) = self.store.get(&summary_path).await
+            && let Ok(s) = serde_json::from_slice::<ShardSummary>(&bytes)
+        {
+            return Ok(s);
+        }
+        let registry = Arc::new(Registry::load(self.store).await?);
+        let grid = Arc::new(self.grid(plan).await?);
+        let cfg = Arc::new(self.cfg.clone());
+        let days: Vec<_> = self
+            .period
+            .days()
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| *i as u32 % shards == shard)
+            .map(|(_, d)| d.format("%Y-%m-%d").to_string())
+            .collect();
+        let mut by_day: BTreeMap<String, Vec<InputObject>> = BTreeMap::new();
+        for o in &plan.ledger {
+            match parse_batch_path(&o.path) {
+                Some(loc) if days.contains(&loc.date) => {
+                    by_day.entry(loc.date).or_default().push(o.clone())
+                }
+                _ => {}
+            }
+        }
+        let total: u64 = by_day.values().map(|v| v.len() as u64).sum();
+        let mut summary = ShardSummary {
+            plan_id: plan.id.clone(),
+            shard,
+            shards,
+            batches: Vec::new(),
+            chunks: Vec::new(),
+            quarantine: Vec::new(),
+            totals: ChunkTotals::default(),
+        };
+        let mut done = 0u64;
+        for (date, objects) in by_day {
+            let mut checked = futures::stream::iter(objects.into_iter().map(|o| {
+                let registry = registry.clone();
+                async move {
+                    let bytes = self.store.get(&o.path).await?;
+                    tokio::task::spawn_blocking(move || check(o, bytes, &registry))
+                        .await
+                        .context("verifying a batch")
+                }
+            }))
+            .buffered(4);
+            let mut pending: Vec<(String, Vec<Record>)> = Vec::new();
+            let mut pending_rows = 0usize;
+            let mut part = 0u32;
+            loop {
+                let next = checked.next().await;
+                let last = next.is_none();
+                if let Some(r) = next {
+                    let (entry, records) = r??;
+                    if let Some(recs) = records {
+                        pending_rows += recs.len();
+                        pending.push((entry.object.clone(), recs));
+                    }
+                    summary.batches.push(entry);
+                    done += 1;
+                    self.tick("verify", done, total);
+                }
+                if !pending.is_empty() && (last || pending_rows >= self.cfg.chunk_records) {
+                    let batch = std::mem::take(&mut pending);
+                    pending_rows = 0;
+                    let (registry, grid, cfg) = (registry.clone(), grid.clone(), cfg.clone());
+                    let (df, totals, quarantine) = tokio::task::spawn_blocking(move || {
+                        let mut q = Vec::new();
+                        chunk_rows(&batch, &registry, &cfg, &grid, &mut q).map(|(df, t)| (df, t, q))
+                    })
+                    .await
+                    .context("computing emission rows")??;
+                    let staged = format!("{dir}/rows/date={date}/part-{part:05}.parquet");
+                    self.store.put_create(&staged, write_parquet(df)?).await?;
+                    summary.chunks.push(ChunkEntry {
+                        date: date.clone(),
+                        part,
+                        staged,
+                        rows: totals.rows,
+                    });
+                    add_totals(&mut summary.totals, &totals);
+                    summary.quarantine.extend(quarantine);
+                    part += 1;
+                }
+                if last {
+                    break;
+                }
+            }
+        }
+        self.store
+            .put_create(
+                &summary_path,
+                Bytes::from(serde_json::to_vec_pretty(&summary)?),
+            )
+            .await?;
+        Ok(summary)
+    }
+
+    async fn finalize(&self, plan: &Plan, shards: u32) -> Result<Outcome> {
+        let mut parts = Vec::new();
+        let mut missing = Vec::new();
+        for i in 0..shards {
+            let path = format!("{}/summary.json", self.staging(plan, i, shards));
+            match self.store.get(&path).await {
+                Ok(b) => parts.push(
+                    serde_json::from_slice::<ShardSummary>(&b)
+                        .with_context(|| format!("reading {path}"))?,
+                ),
+                Err(_) => missing.push(i),
+            }
+        }
+        if !missing.is_empty() {
+            bail!(
+                "shards {missing:?} of {shards} are not staged for plan {}; run them (`gco run --period {} --shard i/{shards}`) before --merge",
+                plan.id,
+                self.period
+            );
+        }
+        let mut batches: Vec<BatchEntry> = parts.iter().flat_map(|p| p.batches.clone()).collect();
+        batches.sort_by(|a, b| a.object.cmp(&b.object));
+        let mut chunks: Vec<ChunkEntry> = parts.iter().flat_map(|p| p.chunks.clone()).collect();
+        chunks.sort_by(|a, b| (&a.date, a.part).cmp(&(&b.date, b.part)));
+        let mut quarantine: Vec<Quarantined> =
+            parts.iter().flat_map(|p| p.quarantine.clone()).collect();
+        quarantine.sort();
+        let mut totals = ChunkTotals::default();
+        for p in &parts {
+            add_totals(&mut totals, &p.totals);
+        }
+        let chain = chain_issues(&batches);
+        let unverified: Vec<&BatchEntry> = batches.iter().filter(|b| !b.verified).collect();
+        if self.cfg.on_unverified == OnUnverified::Abort
+            && (!unverified.is_empty() || !chain.is_empty())
+        {
+            let mut lines: Vec<String> = unverified
+                .iter()
+                .flat_map(|b| b.problems.iter())
+                .chain(chain.iter())
+                .take(20)
+                .map(|p| format!("  {} [{}] {}", p.object, p.code, p.message))
+                .collect();
+            lines.sort();
+            bail!(
+                "{} batches failed verification and {} chain links are broken in {}; the policy on_unverified = \"abort\" stops the run:\n{}",
+                unverified.len(),
+                chain.len(),
+                self.period,
+                lines.join("\n")
+            );
+        }
+        let allocation = market::allocate(self.cfg, self.period, &totals.scope2_facility_mj);
+
+        let version = latest_version(self.store, self.period)
+            .await?
+            .map_or(1, |(v, _)| v + 1);
+        let (out_dir, manifest_path) = version_dir(self.period, version);
+        let mut agg = aggregate::Aggregates::new(&self.cfg.organisation);
+        let mut outputs = Vec::new();
+        for (k, c) in chunks.iter().enumerate() {
+            let bytes = self.store.get(&c.staged).await?;
+            let alloc = allocation.clone();
+            let (df, agg_part) = tokio::task::spawn_blocking(move || -> Result<_> {
+                let df = ParquetReader::new(std::io::Cursor::new(bytes)).finish()?;
+                let df = market::add_market(df, &alloc)?;
+                let a = aggregate::fold(&df)?;
+                Ok((df, a))
+            })
+            .await??;
+            agg.merge(agg_part);
+            let rows = df.height() as u64;
+            let bytes = write_parquet(df)?;
+            let path = format!("{out_dir}/rows/date={}/part-{:05}.parquet", c.date, c.part);
+            outputs.push(output_entry(&path, &bytes, rows));
+            self.store.put_create(&path, bytes).await?;
+            self.tick("write", k as u64 + 1, chunks.len() as u64);
+        }
+        for (name, df) in agg.frames()? {
+            let rows = df.height() as u64;
+            let bytes = write_parquet(df)?;
+            let path = format!("{out_dir}/aggregates/{name}.parquet");
+            outputs.push(output_entry(&path, &bytes, rows));
+            self.store.put_create(&path, bytes).await?;
+        }
+
+        let summary =
+            aggregate::RunSummary::new(&batches, &chain, &quarantine, &totals, &agg, &allocation);
+        let previous = latest_version(self.store, self.period).await?;
+        let changes = previous
+            .as_ref()
+            .map(|(v, m)| aggregate::Changes::between(*v, m, &summary, &batches));
+        let manifest = serde_json::json!({
+            "format": "gco-run-manifest/1",
+            "method": METHOD_VERSION,
+            "period": self.period.to_string(),
+            "version": version,
+            "as_of": format_utc(self.as_of),
+            "code_version": self.code_version,
+            "plan": plan,
+            "config": self.cfg,
+            "shards": shards,
+            "inputs": {
+                "ledger": batches,
+                "grid": plan.grid,
+                "registry": plan.registry,
+            },
+            "coverage": summary.coverage,
+            "chain_issues": chain,
+            "quarantine": quarantine.iter().take(1000).collect::<Vec<_>>(),
+            "instruments": allocation.report(),
+            "totals": summary.totals,
+            "outputs": outputs,
+        });
+        self.store
+            .put_create(
+                &manifest_path,
+                Bytes::from(serde_json::to_vec_pretty(&manifest)?),
+            )
+            .await?;
+        // Staging is scratch once the version is written.
+        let staging = format!("runs/period={}/staging/{}", self.period, plan.id);
+        for m in self.store.list(&staging).await? {
+            self.store.delete_staging(m.location.as_ref()).await?;
+        }
+        Ok(Outcome::Created {
+            version,
+            manifest: manifest_path,
+            summary: Box::new(summary),
+            changes,
+        })
+    }
+}
+
+fn output_entry(path: &str, bytes: &Bytes, rows: u64) -> serde_json::Value {
+    serde_json::json!({
+        "path": path,
+        "bytes": bytes.len(),
+        "rows": rows,
+        "sha256": sha256_hex(bytes),
+    })
+}
+
+fn add_totals(into: &mut ChunkTotals, t: &ChunkTotals) {
+    into.rows += t.rows;
+    into.quarantined += t.quarantined;
+    for (z, e) in &t.scope2_facility_mj {
+        *into.scope2_facility_mj.entry(z.clone()).or_default() += e;
+    }
+}
+
+/// Verifies one object; the records come back only when it verified.
+fn check(
+    o: InputObject,
+    bytes: Bytes,
+    registry: &Registry,
+) -> Result<(BatchEntry, Option<Vec<Record>>)> {
+    let sha256 = sha256_hex(&bytes);
+    let c = gco_ledger::verify::check_object(&o.path, bytes.clone(), registry);
+    let problems: Vec<Issue> = c
+        .problems
+        .iter()
+        .map(|p| Issue {
+            object: p.object.clone(),
+            row: p.row,
+            code: p.code.to_string(),
+            message: p.message.clone(),
+        })
+        .collect();
+    let verified = problems.is_empty() && c.seal.is_some();
+    let records = if verified {
+        Some(gco_ledger::batch::read_batch(&o.path, bytes)?.1)
+    } else {
+        None
+    };
+    let seal = c.seal.as_ref();
+    Ok((
+        BatchEntry {
+            object: o.path,
+            size: o.size,
+            sha256,
+            verified,
+            problems,
+            node_id: seal.map(|s| s.node_id.clone()),
+            seq_first: seal.map(|s| s.seq_first),
+            seq_last: seal.map(|s| s.seq_last),
+            prev_batch_hash: seal.map(|s| s.prev_batch_hash.clone()),
+            batch_hash: seal.map(|s| s.batch_hash.clone()),
+            records: seal.map_or(0, |s| s.record_count.max(0) as u64),
+            energy_mj: seal.map_or(0, |s| s.energy_mj),
+        },
+        records,
+    ))
+}
+
+/// Breaks in each node's chain inside the period (a missing or unverifiable batch
+/// between two verified ones). The period's first batch links to one before the
+/// period, which the ledger verifier checks.
+fn chain_issues(batches: &[BatchEntry]) -> Vec<Issue> {
+    let mut by_node: BTreeMap<&str, Vec<&BatchEntry>> = BTreeMap::new();
+    for b in batches.iter().filter(|b| b.verified) {
+        if let Some(n) = &b.node_id {
+            by_node.entry(n).or_default().push(b);
+        }
+    }
+    let mut out = Vec::new();
+    for (node, mut bs) in by_node {
+        bs.sort_by_key(|b| b.seq_first);
+        for w in bs.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            let contiguous = a.seq_last.map(|s| s + 1) == b.seq_first;
+            let linked = a.batch_hash == b.prev_batch_hash;
+            if !(contiguous && linked) {
+                out.push(Issue {
+                    object: b.object.clone(),
+                    row: None,
+                    code: "chain_gap".into(),
+                    message: format!(
+                        "{node}: this batch (seq {}..) does not follow the previous verified batch {} (seq ..{}); records in between are missing or failed verification",
+                        b.seq_first.unwrap_or(-1),
+                        a.object,
+                        a.seq_last.unwrap_or(-1)
+                    ),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Parquet bytes with fixed settings (zstd, statistics, 128k-row groups), so equal
+/// frames give equal bytes.
+pub fn write_parquet(mut df: DataFrame) -> Result<Bytes> {
+    let mut buf = Vec::new();
+    ParquetWriter::new(&mut buf)
+        .with_compression(ParquetCompression::Zstd(None))
+        .with_statistics(StatisticsOptions::default())
+        .with_row_group_size(Some(131_072))
+        .finish(&mut df)
+        .map_err(|e| anyhow::anyhow!("encoding Parquet: {e}"))?;
+    Ok(Bytes::from(buf))
+}

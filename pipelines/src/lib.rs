@@ -1,0 +1,16 @@
+//! gco batch jobs: the monthly emissions run over the ledger (verify, enrich through the
+//! registry, as-of join with grid intensity, location/market/marginal/embodied/SCI
+//! figures, aggregates, run manifest), backfills, and sharded runs with a merge.
+//! Methods and formats: docs/pipeline.md.
+
+pub mod aggregate;
+pub mod config;
+pub mod job;
+pub mod market;
+pub mod math;
+pub mod period;
+pub mod rows;
+
+pub use config::PipelineConfig;
+pub use job::{Job, Outcome, Plan};
+pub use period::Period;

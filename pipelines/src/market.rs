@@ -1,0 +1,156 @@
+//! Market-based Scope 2: contractual instruments (GOs, RECs, PPAs, supplier rates)
+//! allocated to the period's Scope 2 consumption per zone, the remainder at the zone's
+//! residual-mix factor (or, flagged, the grid average where no residual mix is known).
+//!
+//! Allocation, per zone: an instrument's energy is spread evenly over the days it
+//! covers; the part falling in the period is available. Instruments are applied in
+//! (from, id) order until the zone's facility energy is covered; what is left over is
+//! reported as unallocated, never carried. Each Scope 2 row then gets its pro-rata
+//! share: with D the zone's consumption, C the covered energy and N = sum(allocated x
+//! factor), market_ng = round(fac x N / (D x 3600)) + round(fac x (D - C) x R /
+//! (D x 3600)). Scope 3 (cloud) rows carry their location-based figure.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::config::PipelineConfig;
+use crate::math::round_div;
+use crate::period::Period;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ZoneAllocation {
+    pub consumption_mj: i64,
+    pub covered_mj: i64,
+    /// Sum of allocated mJ x instrument mg/kWh.
+    #[serde(skip)]
+    pub instrument_weight: i128,
+    pub residual_mg_per_kwh: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InstrumentUse {
+    pub id: String,
+    pub kind: String,
+    pub zone: String,
+    pub available_mj: i64,
+    pub allocated_mj: i64,
+    pub unallocated_mj: i64,
+    pub factor_mg_per_kwh: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Allocation {
+    pub zones: BTreeMap<String, ZoneAllocation>,
+    pub instruments: Vec<InstrumentUse>,
+}
+
+impl Allocation {
+    pub fn report(&self) -> serde_json::Value {
+        serde_json::json!({
+            "zones": self.zones,
+            "instruments": self.instruments,
+            "residual_mix_unknown": self.zones.iter()
+                .filter(|(_, z)| z.residual_mg_per_kwh.is_none() && z.covered_mj < z.consumption_mj)
+                .map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+        })
+    }
+}
+
+pub fn allocate(
+    cfg: &PipelineConfig,
+    period: Period,
+    consumption: &BTreeMap<String, i64>,
+) -> Allocation {
+    let mut out = Allocation::default();
+    for (zone, d) in consumption {
+        out.zones.insert(
+            zone.clone(),
+            ZoneAllocation {
+                consumption_mj: *d,
+                residual_mg_per_kwh: cfg.residual_mg_per_kwh(zone),
+                ..Default::default()
+            },
+        );
+    }
+    let (p0, p1) = (period.first_day(), period.next().first_day());
+    let mut instruments = cfg.instruments();
+    instruments.sort_by(|a, b| (a.from, &a.id).cmp(&(b.from, &b.id)));
+    for i in instruments {
+        let days = (i.to - i.from).num_days() + 1;
+        let from = i.from.max(p0);
+        let to_excl = (i.to + chrono::Days::new(1)).min(p1);
+        let overlap = (to_excl - from).num_days().max(0);
+        if overlap == 0 {
+            continue;
+        }
+        let available = (i.energy_mj as i128 * overlap as i128 / days as i128) as i64;
+        let z = out.zones.entry(i.zone.clone()).or_default();
+        let allocated = available.min(z.consumption_mj - z.covered_mj).max(0);
+        z.covered_mj += allocated;
+        z.instrument_weight += allocated as i128 * i.factor_mg_per_kwh as i128;
+        out.instruments.push(InstrumentUse {
+            id: i.id,
+            kind: i.kind,
+            zone: i.zone,
+            available_mj: available,
+            allocated_mj: allocated,
+            unallocated_mj: available - allocated,
+            factor_mg_per_kwh: i.factor_mg_per_kwh,
+        });
+    }
+    out
+}
+
+/// Adds `market_ng`, `market_covered_mj`, `market_method` to staged rows.
+pub fn add_market(mut df: DataFrame, alloc: &Allocation) -> Result<DataFrame> {
+    let fac: Vec<Option<i64>> = df.column("facility_energy_mj")?.i64()?.iter().collect();
+    let loc: Vec<Option<i64>> = df.column("location_ng")?.i64()?.iter().collect();
+    let avg: Vec<Option<i64>> = df.column("intensity_mg_per_kwh")?.i64()?.iter().collect();
+    let zone = df.column("zone")?.str()?.clone();
+    let scope = df.column("scope")?.str()?.clone();
+    let h = df.height();
+    let (mut ng, mut covered, mut method) = (
+        Vec::with_capacity(h),
+        Vec::with_capacity(h),
+        Vec::with_capacity(h),
+    );
+    for i in 0..h {
+        let f = fac[i].unwrap_or(0) as i128;
+        let z = zone.get(i).and_then(|z| alloc.zones.get(z));
+        match (scope.get(i), z) {
+            (Some("scope2"), Some(z)) if z.consumption_mj > 0 => {
+                let d = z.consumption_mj as i128;
+                let c = z.covered_mj as i128;
+                let r = z.residual_mg_per_kwh.unwrap_or(avg[i].unwrap_or(0)) as i128;
+                let v = round_div(f * z.instrument_weight, d * 3600)
+                    + round_div(f * (d - c) * r, d * 3600);
+                ng.push(v as i64);
+                covered.push(round_div(f * c, d) as i64);
+                method.push(match (c == d, c > 0, z.residual_mg_per_kwh.is_some()) {
+                    (true, _, _) => "instruments",
+                    (false, true, true) => "instruments+residual_mix",
+                    (false, true, false) => "instruments+grid_average(no_residual_mix)",
+                    (false, false, true) => "residual_mix",
+                    (false, false, false) => "grid_average(no_residual_mix)",
+                });
+            }
+            (Some("scope2"), _) => {
+                ng.push(0);
+                covered.push(0);
+                method.push("no_consumption");
+            }
+            _ => {
+                ng.push(loc[i].unwrap_or(0));
+                covered.push(0);
+                method.push("scope3_location_based");
+            }
+        }
+    }
+    df.with_column(Column::new("market_ng".into(), ng))?;
+    df.with_column(Column::new("market_covered_mj".into(), covered))?;
+    df.with_column(Column::new("market_method".into(), method))?;
+    Ok(df)
+}

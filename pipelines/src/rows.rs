@@ -1,0 +1,439 @@
+//! One chunk of verified records -> emission rows (everything but the market-based
+//! figures, which need the whole period's consumption and are added at finalisation).
+//!
+//! Polars does the relational part: the records frame is as-of joined with the cached
+//! grid series by zone on time (backward, exact matches allowed: the Rust
+//! `AsOfOptions::default()` has `allow_eq = false`, unlike Python's
+//! `allow_exact_matches=True`), once for the average and once for the marginal signal.
+//! A point answers only inside its own period; rows it does not cover fall back through
+//! the cascade (regional, country, world annual figures). The per-row figures are
+//! integer arithmetic (`math`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::{Context, Result};
+use gco_grid_data::series::SeriesIndex;
+use gco_grid_data::{Intensity, Resolver, Signal};
+use gco_ledger::time::Micros;
+use gco_ledger::{Record, RecordKind, Registry};
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{PipelineConfig, SiteFigures};
+use crate::math;
+
+/// A row that could not be accounted, with its reason.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Quarantined {
+    pub object: String,
+    pub node_id: String,
+    pub seq: u64,
+    /// `node_not_registered` (no registration valid at the record's start) or
+    /// `zone_unknown` (the registered zone is not in the catalog).
+    pub reason: String,
+}
+
+/// Grid series as frames, and the cascade's annual answers per zone.
+pub struct Grid {
+    average: DataFrame,
+    marginal: DataFrame,
+    resolver: Resolver,
+    fallback: std::sync::Mutex<HashMap<String, Option<Intensity>>>,
+}
+
+fn series_frame(
+    index: &SeriesIndex,
+    signal: Signal,
+    prefix: &str,
+    as_of: Micros,
+) -> Result<DataFrame> {
+    let (mut zone, mut time, mut end, mut value, mut basis, mut est, mut source) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for (z, points) in index.iter(signal) {
+        for p in points.iter().filter(|p| p.fetched_at <= as_of) {
+            zone.push(z.to_string());
+            time.push(p.start);
+            end.push(p.end);
+            value.push(p.value.0);
+            basis.push(p.basis.as_str());
+            est.push(p.estimated);
+            source.push(index.source_name(p).to_string());
+        }
+    }
+    let n = |s: &str| PlSmallStr::from(format!("{prefix}_{s}"));
+    let df = DataFrame::new_infer_height(vec![
+        Column::new("zone".into(), zone),
+        Column::new(n("time"), time),
+        Column::new(n("end"), end),
+        Column::new(n("value"), value),
+        Column::new(n("basis"), basis),
+        Column::new(n("estimated"), est),
+        Column::new(n("source"), source),
+    ])?;
+    Ok(df.sort([format!("{prefix}_time")], SortMultipleOptions::default())?)
+}
+
+impl Grid {
+    /// Frames over the cached points fetched by `as_of`.
+    pub fn new(index: SeriesIndex, as_of: Micros) -> Result<Grid> {
+        Ok(Grid {
+            average: series_frame(&index, Signal::Average, "g", as_of)?,
+            marginal: series_frame(&index, Signal::Marginal, "m", as_of)?,
+            // The cascade below the cached series: bundled annual figures only.
+            resolver: Resolver::new(SeriesIndex::default())?,
+            fallback: Default::default(),
+        })
+    }
+
+    fn fallback(&self, zone: &str, at: Micros) -> Option<Intensity> {
+        let mut m = self.fallback.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(zone.to_string())
+            .or_insert_with(|| self.resolver.resolve(zone, at, Signal::Average).ok())
+            .clone()
+    }
+}
+
+/// Consumption and counts of a chunk, summed at finalisation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkTotals {
+    pub rows: u64,
+    pub quarantined: u64,
+    /// Facility energy of Scope 2 rows by zone (what instruments are allocated to).
+    pub scope2_facility_mj: BTreeMap<String, i64>,
+}
+
+fn asof(left: LazyFrame, right: &DataFrame, prefix: &str) -> LazyFrame {
+    left.join(
+        right.clone().lazy(),
+        [col("start_us")],
+        [col(format!("{prefix}_time"))],
+        JoinArgs::new(JoinType::AsOf(Box::new(AsOfOptions {
+            strategy: AsofStrategy::Backward,
+            left_by: Some(vec!["zone".into()]),
+            right_by: Some(vec!["zone".into()]),
+            allow_eq: true,
+            check_sortedness: true,
+            ..Default::default()
+        }))),
+    )
+}
+
+/// Builds the emission rows of `batches` (object path, verified records).
+pub fn chunk_rows(
+    batches: &[(String, Vec<Record>)],
+    registry: &Registry,
+    cfg: &PipelineConfig,
+    grid: &Grid,
+    quarantine: &mut Vec<Quarantined>,
+) -> Result<(DataFrame, ChunkTotals)> {
+    let n: usize = batches.iter().map(|b| b.1.len()).sum();
+    let mut node = Vec::with_capacity(n);
+    let mut seq = Vec::with_capacity(n);
+    let mut iid: Vec<Option<&str>> = Vec::with_capacity(n);
+    let mut kind = Vec::with_capacity(n);
+    let mut model: Vec<Option<&str>> = Vec::with_capacity(n);
+    let mut version: Vec<Option<&str>> = Vec::with_capacity(n);
+    let mut start = Vec::with_capacity(n);
+    let mut end = Vec::with_capacity(n);
+    let mut prompt = Vec::with_capacity(n);
+    let mut completion = Vec::with_capacity(n);
+    let mut gpus = Vec::with_capacity(n);
+    let mut energy = Vec::with_capacity(n);
+    let mut zone = Vec::with_capacity(n);
+    let mut site = Vec::with_capacity(n);
+    let mut measurement = Vec::with_capacity(n);
+    let mut totals = ChunkTotals::default();
+    for (object, records) in batches {
+        for r in records {
+            let Some(key) = registry.node_at(&r.node_id, r.start) else {
+                quarantine.push(Quarantined {
+                    object: object.clone(),
+                    node_id: r.node_id.clone(),
+                    seq: r.seq,
+                    reason: "node_not_registered".into(),
+                });
+                continue;
+            };
+            if grid.fallback(&key.zone, r.start).is_none() {
+                quarantine.push(Quarantined {
+                    object: object.clone(),
+                    node_id: r.node_id.clone(),
+                    seq: r.seq,
+                    reason: "zone_unknown".into(),
+                });
+                continue;
+            }
+            node.push(r.node_id.as_str());
+            seq.push(r.seq);
+            iid.push(r.inference_id.as_deref());
+            kind.push(match r.kind {
+                RecordKind::Inference => "inference",
+                RecordKind::Idle => "idle",
+            });
+            model.push(r.model_id.as_deref());
+            version.push(r.model_version.as_deref());
+            start.push(r.start);
+            end.push(r.end);
+            prompt.push(r.prompt_tokens);
+            completion.push(r.completion_tokens);
+            gpus.push(r.gpus.len() as u32);
+            energy.push(r.energy.0);
+            zone.push(key.zone.as_str());
+            site.push(key.site.as_str());
+            measurement.push(r.measurement.as_str());
+        }
+    }
+    totals.quarantined = (n - node.len()) as u64;
+    let base = DataFrame::new_infer_height(vec![
+        Column::new("node_id".into(), node),
+        Column::new("seq".into(), seq),
+        Column::new("inference_id".into(), iid),
+        Column::new("kind".into(), kind),
+        Column::new("model_id".into(), model),
+        Column::new("model_version".into(), version),
+        Column::new("start_us".into(), start),
+        Column::new("end_us".into(), end),
+        Column::new("prompt_tokens".into(), prompt),
+        Column::new("completion_tokens".into(), completion),
+        Column::new("gpu_count".into(), gpus),
+        Column::new("measurement".into(), measurement),
+        Column::new("it_energy_mj".into(), energy),
+        Column::new("zone".into(), zone),
+        Column::new("site".into(), site),
+    ])?;
+    let joined = asof(
+        asof(
+            base.lazy()
+                .sort(["start_us"], SortMultipleOptions::default()),
+            &grid.average,
+            "g",
+        ),
+        &grid.marginal,
+        "m",
+    )
+    .sort(["node_id", "seq"], SortMultipleOptions::default())
+    .collect()
+    .map_err(|e| anyhow::anyhow!("joining records with the grid series: {e}"))?;
+    let out = figures(joined, cfg, grid, &mut totals)?;
+    totals.rows = out.height() as u64;
+    Ok((out, totals))
+}
+
+fn i64s(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
+    Ok(df
+        .column(name)?
+        .cast(&DataType::Int64)?
+        .i64()?
+        .iter()
+        .collect())
+}
+
+fn strs(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
+    Ok(df
+        .column(name)?
+        .str()?
+        .iter()
+        .map(|s| s.map(str::to_string))
+        .collect())
+}
+
+/// The per-row figures after the joins.
+fn figures(
+    df: DataFrame,
+    cfg: &PipelineConfig,
+    grid: &Grid,
+    totals: &mut ChunkTotals,
+) -> Result<DataFrame> {
+    let h = df.height();
+    let start = i64s(&df, "start_us")?;
+    let end = i64s(&df, "end_us")?;
+    let it = i64s(&df, "it_energy_mj")?;
+    let gpus = i64s(&df, "gpu_count")?;
+    let prompt = i64s(&df, "prompt_tokens")?;
+    let completion = i64s(&df, "completion_tokens")?;
+    let kinds = strs(&df, "kind")?;
+    let zones = strs(&df, "zone")?;
+    let sites = strs(&df, "site")?;
+    let (g_time, g_end, g_value) = (
+        i64s(&df, "g_time")?,
+        i64s(&df, "g_end")?,
+        i64s(&df, "g_value")?,
+    );
+    let (g_basis, g_source) = (strs(&df, "g_basis")?, strs(&df, "g_source")?);
+    let g_est: Vec<Option<bool>> = df.column("g_estimated")?.bool()?.iter().collect();
+    let (m_time, m_end, m_value, m_source) = (
+        i64s(&df, "m_time")?,
+        i64s(&df, "m_end")?,
+        i64s(&df, "m_value")?,
+        strs(&df, "m_source")?,
+    );
+
+    let mut site_cache: HashMap<String, SiteFigures> = HashMap::new();
+    let mut c_scope = Vec::with_capacity(h);
+    let mut c_pue = Vec::with_capacity(h);
+    let mut c_pue_default = Vec::with_capacity(h);
+    let mut c_fac = Vec::with_capacity(h);
+    let mut c_int = Vec::with_capacity(h);
+    let mut c_basis = Vec::with_capacity(h);
+    let mut c_source = Vec::with_capacity(h);
+    let mut c_level = Vec::with_capacity(h);
+    let mut c_figure_zone = Vec::with_capacity(h);
+    let mut c_data_time = Vec::with_capacity(h);
+    let mut c_period = Vec::with_capacity(h);
+    let mut c_loc = Vec::with_capacity(h);
+    let mut c_mint: Vec<Option<i64>> = Vec::with_capacity(h);
+    let mut c_msrc: Vec<Option<String>> = Vec::with_capacity(h);
+    let mut c_mng: Vec<Option<i64>> = Vec::with_capacity(h);
+    let mut c_emb = Vec::with_capacity(h);
+    let mut c_emb_src = Vec::with_capacity(h);
+    let mut c_sci = Vec::with_capacity(h);
+    let mut c_sci_signal = Vec::with_capacity(h);
+    let mut c_sci_1k: Vec<Option<i64>> = Vec::with_capacity(h);
+    for i in 0..h {
+        let (t, zone) = (start[i].unwrap_or(0), zones[i].as_deref().unwrap_or(""));
+        let site = sites[i].as_deref().unwrap_or("");
+        let sf = site_cache
+            .entry(site.to_string())
+            .or_insert_with(|| cfg.site(site));
+        let fac = math::facility_mj(it[i].unwrap_or(0), sf.pue_milli);
+        // Average intensity: the joined point if it covers t, else the cascade.
+        let covered = matches!((g_time[i], g_end[i]), (Some(a), Some(b)) if a <= t && t < b);
+        let avg = if covered {
+            let v = g_value[i].unwrap_or(0);
+            c_basis.push(g_basis[i].clone().unwrap_or_default());
+            c_source.push(g_source[i].clone().unwrap_or_default());
+            c_level.push(if g_est[i] == Some(true) {
+                "provider_estimated".to_string()
+            } else {
+                "provider_measured".to_string()
+            });
+            c_figure_zone.push(zone.to_string());
+            c_data_time.push(g_time[i].unwrap_or(0));
+            c_period.push(format!(
+                "PT{}S",
+                (g_end[i].unwrap_or(0) - g_time[i].unwrap_or(0)) / 1_000_000
+            ));
+            v
+        } else {
+            let f = grid
+                .fallback(zone, t)
+                .context("a row's zone lost its figure")?;
+            c_basis.push(f.basis.to_string());
+            c_source.push(f.source.clone());
+            c_level.push(
+                serde_json::to_value(f.fallback_level)?
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            );
+            c_figure_zone.push(f.figure_zone.clone());
+            c_data_time.push(gco_ledger::time::parse_utc(&f.data_time).unwrap_or(0));
+            c_period.push(f.data_period.clone());
+            f.value_mg_per_kwh
+        };
+        let loc = math::emissions_ng(fac, avg);
+        let m_covered = matches!((m_time[i], m_end[i]), (Some(a), Some(b)) if a <= t && t < b)
+            && m_value[i].is_some();
+        let (mint, mng) = if m_covered {
+            let v = m_value[i].unwrap_or(0);
+            (Some(v), Some(math::emissions_ng(fac, v)))
+        } else {
+            (None, None)
+        };
+        let inference = kinds[i].as_deref() == Some("inference");
+        let emb = if inference {
+            math::embodied_ng(
+                gpus[i].unwrap_or(0),
+                end[i].unwrap_or(0) - t,
+                sf.embodied_g_per_gpu,
+                sf.lifetime_us,
+            )
+        } else {
+            0
+        };
+        // SCI: E x I + M, with I the marginal intensity where cached, else the average.
+        let (sci_i, sci_sig) = match mint {
+            Some(v) => (v, "marginal"),
+            None => (avg, "average"),
+        };
+        let sci = math::emissions_ng(fac, sci_i) + emb;
+        let tokens = (prompt[i].unwrap_or(0) + completion[i].unwrap_or(0)) as u64;
+        c_scope.push(sf.scope.as_str());
+        c_pue.push(sf.pue_milli);
+        c_pue_default.push(sf.pue_default);
+        c_fac.push(fac);
+        c_int.push(avg);
+        c_loc.push(loc);
+        c_mint.push(mint);
+        c_msrc.push(if m_covered { m_source[i].clone() } else { None });
+        c_mng.push(mng);
+        c_emb.push(emb);
+        c_emb_src.push(if inference {
+            Some(sf.embodied_source.clone())
+        } else {
+            None
+        });
+        c_sci.push(if inference { Some(sci) } else { None });
+        c_sci_signal.push(sci_sig);
+        c_sci_1k.push(if inference {
+            math::per_1k_tokens(sci, tokens)
+        } else {
+            None
+        });
+        if sf.scope == crate::config::Scope::Scope2 {
+            *totals
+                .scope2_facility_mj
+                .entry(zone.to_string())
+                .or_default() += fac;
+        }
+    }
+    let ts = |name: &str, v: Vec<Option<i64>>| -> Result<Column> {
+        Ok(Series::new(name.into(), v)
+            .cast(&DataType::Datetime(
+                TimeUnit::Microseconds,
+                Some(TimeZone::UTC),
+            ))?
+            .into())
+    };
+    let out = DataFrame::new_infer_height(vec![
+        df.column("node_id")?.clone(),
+        df.column("seq")?.clone(),
+        df.column("inference_id")?.clone(),
+        df.column("kind")?.clone(),
+        df.column("model_id")?.clone(),
+        df.column("model_version")?.clone(),
+        ts("start", start)?,
+        ts("end", end)?,
+        df.column("prompt_tokens")?.clone(),
+        df.column("completion_tokens")?.clone(),
+        df.column("gpu_count")?.clone(),
+        df.column("measurement")?.clone(),
+        df.column("zone")?.clone(),
+        df.column("site")?.clone(),
+        Column::new("scope".into(), c_scope),
+        df.column("it_energy_mj")?.clone(),
+        Column::new("pue_milli".into(), c_pue),
+        Column::new("pue_default".into(), c_pue_default),
+        Column::new("facility_energy_mj".into(), c_fac),
+        Column::new("intensity_mg_per_kwh".into(), c_int),
+        Column::new("intensity_basis".into(), c_basis),
+        Column::new("intensity_source".into(), c_source),
+        Column::new("intensity_fallback_level".into(), c_level),
+        Column::new("intensity_figure_zone".into(), c_figure_zone),
+        ts(
+            "intensity_data_time",
+            c_data_time.into_iter().map(Some).collect(),
+        )?,
+        Column::new("intensity_data_period".into(), c_period),
+        Column::new("location_ng".into(), c_loc),
+        Column::new("marginal_mg_per_kwh".into(), c_mint),
+        Column::new("marginal_source".into(), c_msrc),
+        Column::new("marginal_ng".into(), c_mng),
+        Column::new("embodied_ng".into(), c_emb),
+        Column::new("embodied_source".into(), c_emb_src),
+        Column::new("sci_ng".into(), c_sci),
+        Column::new("sci_intensity_signal".into(), c_sci_signal),
+        Column::new("sci_ng_per_1k_tokens".into(), c_sci_1k),
+    ])?;
+    Ok(out)
+}
