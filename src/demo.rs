@@ -315,6 +315,47 @@ fn collect_node(
     })
 }
 
+fn utc_month(t: Micros) -> String {
+    gco_ledger::time::utc_date(t).format("%Y-%m").to_string()
+}
+
+/// The demo's pipeline configuration: a PUE and reporting scope per demo site (the two
+/// cloud regions are Scope 3), default embodied figures, and one guarantee-of-origin
+/// certificate for the Paris site. No residual mixes: the run flags that and uses the
+/// grid average for uncovered energy.
+fn demo_pipeline_config() -> gco_pipelines::PipelineConfig {
+    use gco_pipelines::config::{Instrument, Scope, Site};
+    let site = |pue: f64, scope: Scope| Site {
+        pue,
+        scope,
+        hardware: None,
+    };
+    gco_pipelines::PipelineConfig {
+        organisation: "gco demo".into(),
+        sites: [
+            ("paris-dc1", site(1.2, Scope::Scope2)),
+            ("frankfurt-dc2", site(1.3, Scope::Scope2)),
+            ("gcp-us-west2", site(1.1, Scope::Scope3)),
+            ("stockholm-dc1", site(1.15, Scope::Scope2)),
+            ("warsaw-dc1", site(1.4, Scope::Scope2)),
+            ("aws-eu-west-1", site(1.15, Scope::Scope3)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect(),
+        instruments: vec![Instrument {
+            id: "DEMO-GO-FR-0001".into(),
+            kind: "go".into(),
+            zone: "FR".into(),
+            from: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
+            to: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap_or_default(),
+            mwh: 1.0,
+            factor_g_per_kwh: 0.0,
+        }],
+        ..Default::default()
+    }
+}
+
 fn hex_string(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -385,7 +426,7 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
         signers.push(Arc::new(signer));
     }
     say(format!(
-        "[1/5] keys: {} Ed25519 node keys in {}, registered in the store",
+        "[1/6] keys: {} Ed25519 node keys in {}, registered in the store",
         args.nodes,
         args.dir.join("node-keys").display()
     ));
@@ -450,7 +491,7 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
         })
         .collect();
     say(format!(
-        "[2/5] collected: {} requests sent as spans to each node's collector ({dropped} that \
+        "[2/6] collected: {} requests sent as spans to each node's collector ({dropped} that \
          would end after the period not sent); {records} records sealed into {batch_count} \
          signed batches:\n      {inferences} inferences {} kWh, {idle_rows} idle/overhead {} kWh",
         sum(|r| r.requests),
@@ -489,7 +530,7 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
     std::fs::remove_dir_all(&spool_root)
         .with_context(|| format!("removing the demo spool {}", spool_root.display()))?;
     say(format!(
-        "[3/5] stored: {created} batches written, {present} already present; {bytes} bytes, {:.1} bytes/record",
+        "[3/6] stored: {created} batches written, {present} already present; {bytes} bytes, {:.1} bytes/record",
         bytes as f64 / records.max(1) as f64
     ));
 
@@ -524,17 +565,56 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
         intensities.push(resolver.resolve(zone, noon, gco_grid_data::Signal::Average)?);
     }
 
+    // 6. The monthly emissions run over every month the demo touches. The demo's
+    //    configuration is written to DIR/gco.toml so `gco --config DIR/gco.toml run`
+    //    reproduces it.
+    let pipeline = demo_pipeline_config();
+    #[derive(serde::Serialize)]
+    struct DemoToml<'a> {
+        store: &'a str,
+        pipeline: &'a gco_pipelines::PipelineConfig,
+    }
+    let config_path = args.dir.join("gco.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "# Written by `gco demo`: the demo's store and pipeline configuration.\n{}",
+            toml::to_string(&DemoToml {
+                store: store.url(),
+                pipeline: &pipeline,
+            })?
+        ),
+    )
+    .with_context(|| format!("writing {}", config_path.display()))?;
+    let as_of = crate::commands::time_or_now(None, "as-of")?;
+    let mut emissions = Vec::new();
+    let months = gco_pipelines::Period::range(
+        gco_pipelines::Period::parse(&utc_month(t0))?,
+        gco_pipelines::Period::parse(&utc_month(t_end - 1))?,
+    );
+    for period in months {
+        let job = gco_pipelines::Job {
+            store: &store,
+            cfg: &pipeline,
+            period,
+            as_of,
+            code_version: crate::commands::CODE_VERSION.into(),
+            progress: None,
+        };
+        emissions.push((period, job.run(false).await?));
+    }
+
     if !g.json {
         if report.ok {
             eprintln!(
-                "[4/5] verified: {} batches, {} records, every hash, signature and chain link holds",
+                "[4/6] verified: {} batches, {} records, every hash, signature and chain link holds",
                 report.batches_valid, report.records_valid
             );
         } else {
             crate::commands::print_verify(&report, false)?;
         }
         eprintln!(
-            "[5/5] grid: {grid_points} synthetic hourly intensity points for {} in the cache",
+            "[5/6] grid: {grid_points} synthetic hourly intensity points for {} in the cache",
             zones.join(", ")
         );
         for i in &intensities {
@@ -547,6 +627,10 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
                 i.fallback_level
             );
         }
+        for (period, outcome) in &emissions {
+            eprint!("[6/6] emissions ");
+            crate::commands::describe_run(*period, outcome);
+        }
         eprintln!(
             "\n{:<14} {:<7} {:>9} {:>12}",
             "node", "zone", "records", "energy_kWh"
@@ -556,8 +640,10 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
         }
         eprintln!("{:<14} {:<7} {records:>9} {:>12}", "total", "", kwh(energy));
         eprintln!(
-            "\nledger: {}\nnext:   gco ledger verify --store {0}\n        gco ledger stats --store {0}",
-            store.url()
+            "\nledger: {}\nnext:   gco ledger verify --store {0}\n        gco ledger stats --store {0}\n        gco --config {1} run --period {2} --force",
+            store.url(),
+            config_path.display(),
+            utc_month(t0)
         );
         eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
     } else {
@@ -582,6 +668,7 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
             "grid_points": grid_points,
             "intensity_at_first_noon": intensities,
             "problems": report.problems,
+            "emissions": emissions.iter().map(|(p, o)| json!({"period": p.to_string(), "result": o})).collect::<Vec<_>>(),
         }))?;
     }
     Ok(if report.ok { 0 } else { 1 })

@@ -534,3 +534,109 @@ fn grid_show_answers_offline_with_provenance() {
         (Some("provider_measured"), Some("synthetic"), Some("PT1H"))
     );
 }
+
+/// `gco run` over the demo's ledger: the same ledger, configuration and --as-of give
+/// byte-identical outputs with one Polars thread and with the default pool; a rerun is
+/// a no-op.
+#[test]
+fn run_is_byte_identical_across_thread_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outputs = Vec::new();
+    for (name, threads) in [("a", Some("1")), ("b", None)] {
+        let d = dir.path().join(name);
+        let demo = Command::cargo_bin("gco")
+            .unwrap()
+            .env_remove("GCO_STORE")
+            .args([
+                "--json", "demo", "--days", "2", "--nodes", "2", "--seed", "3", "--dir",
+            ])
+            .arg(&d)
+            .output()
+            .unwrap();
+        assert!(
+            demo.status.success(),
+            "{}",
+            String::from_utf8_lossy(&demo.stderr)
+        );
+        let v = json(&demo.stdout);
+        assert_eq!(v["emissions"][0]["period"], "2026-10");
+        assert_eq!(v["emissions"][0]["result"]["outcome"], "created");
+        let run = || {
+            let mut c = Command::cargo_bin("gco").unwrap();
+            c.env_remove("GCO_STORE")
+                .env_remove("POLARS_MAX_THREADS")
+                .arg("--config")
+                .arg(d.join("gco.toml"))
+                .args([
+                    "--json",
+                    "run",
+                    "--period",
+                    "2026-10",
+                    "--as-of",
+                    "2100-01-01T00:00:00Z",
+                ]);
+            if let Some(t) = threads {
+                c.env("POLARS_MAX_THREADS", t);
+            }
+            c.output().unwrap()
+        };
+        // The demo's own run has these inputs already: nothing to do.
+        let out = run();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(json(&out.stdout)["outcome"], "up_to_date");
+        let forced = Command::cargo_bin("gco")
+            .unwrap()
+            .env_remove("GCO_STORE")
+            .envs(threads.map(|t| ("POLARS_MAX_THREADS", t)))
+            .arg("--config")
+            .arg(d.join("gco.toml"))
+            .args([
+                "--json",
+                "run",
+                "--period",
+                "2026-10",
+                "--as-of",
+                "2100-01-01T00:00:00Z",
+                "--force",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            forced.status.success(),
+            "{}",
+            String::from_utf8_lossy(&forced.stderr)
+        );
+        let v = json(&forced.stdout);
+        assert_eq!(v["version"], 2);
+        let mut files = std::collections::BTreeMap::new();
+        for sub in [
+            "emissions/period=2026-10",
+            "runs/period=2026-10/version=0002",
+        ] {
+            for e in walk(&d.join(sub)) {
+                let rel = e.strip_prefix(&d).unwrap().to_string_lossy().to_string();
+                files.insert(rel, std::fs::read(&e).unwrap());
+            }
+        }
+        outputs.push(files);
+    }
+    assert_eq!(outputs[0].len(), 2 * (2 + 5) + 1, "{:?}", outputs[0].keys());
+    assert_eq!(outputs[0], outputs[1]);
+}
+
+fn walk(p: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(p).unwrap() {
+        let path = e.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

@@ -186,7 +186,8 @@ impl PipelineConfig {
             }
         }
         for (name, h) in &self.hardware {
-            if !(h.embodied_kg_per_gpu >= 0.0 && h.lifetime_years > 0.0) {
+            let usable = h.embodied_kg_per_gpu >= 0.0 && h.lifetime_years > 0.0;
+            if !usable {
                 bail!(
                     "[pipeline.hardware.{name:?}] needs embodied_kg_per_gpu >= 0 and lifetime_years > 0"
                 );

@@ -119,7 +119,7 @@ pub enum Outcome {
         version: u32,
         manifest: String,
         summary: Box<aggregate::RunSummary>,
-        changes: Option<aggregate::Changes>,
+        changes: Option<Box<aggregate::Changes>>,
     },
     /// This shard's partial results are staged.
     Staged {
@@ -509,7 +509,7 @@ impl Job<'_> {
         let previous = latest_version(self.store, self.period).await?;
         let changes = previous
             .as_ref()
-            .map(|(v, m)| aggregate::Changes::between(*v, m, &summary, &batches));
+            .map(|(v, m)| Box::new(aggregate::Changes::between(*v, m, &summary, &batches)));
         let manifest = serde_json::json!({
             "format": "gco-run-manifest/1",
             "method": METHOD_VERSION,

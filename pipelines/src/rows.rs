@@ -238,6 +238,7 @@ fn strs(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
 }
 
 /// The per-row figures after the joins.
+#[allow(clippy::needless_range_loop)] // one index over many parallel columns
 fn figures(
     df: DataFrame,
     cfg: &PipelineConfig,

@@ -8,6 +8,7 @@ mod node;
 mod run;
 
 pub use ledger::print_verify;
+pub use run::{CODE_VERSION, describe as describe_run};
 
 use anyhow::{Context, Result};
 
