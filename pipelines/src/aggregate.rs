@@ -3,9 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use anyhow::Result;
+use arrow_array::{ArrayRef, Decimal128Array, RecordBatch, StringArray, UInt64Array};
+use arrow_schema::{DataType, Field, Schema};
 use gco_ledger::time::MICROS_PER_DAY;
-use polars::prelude::*;
+use polars::prelude::{DataFrame, StringChunked};
 use serde::Serialize;
 
 use crate::job::{BatchEntry, Issue};
@@ -67,7 +71,7 @@ pub struct Aggregates {
 fn col_i64(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
     Ok(df
         .column(name)?
-        .cast(&DataType::Int64)?
+        .cast(&polars::prelude::DataType::Int64)?
         .i64()?
         .iter()
         .collect())
@@ -172,12 +176,15 @@ impl Aggregates {
         out
     }
 
-    /// One frame per table, sorted by key; sums as Int128 columns.
-    pub fn frames(&self) -> Result<Vec<(&'static str, DataFrame)>> {
+    /// One Arrow batch per table, sorted by key. Sums are Decimal128(38, 0): exact
+    /// integers every Parquet reader knows (pyarrow and DuckDB do not read 128-bit
+    /// integer columns).
+    pub fn batches(&self) -> Result<Vec<(&'static str, RecordBatch)>> {
         let mut out = Vec::new();
         for (t, (name, keys)) in TABLES.iter().enumerate() {
             let table = &self.tables[t];
-            let mut cols: Vec<Column> = Vec::new();
+            let mut fields = Vec::new();
+            let mut cols: Vec<ArrayRef> = Vec::new();
             for (j, k) in keys.iter().enumerate() {
                 let v: Vec<String> = table
                     .keys()
@@ -189,29 +196,40 @@ impl Aggregates {
                         }
                     })
                     .collect();
-                cols.push(Column::new((*k).into(), v));
+                fields.push(Field::new(*k, DataType::Utf8, false));
+                cols.push(Arc::new(StringArray::from(v)));
             }
-            let u = |f: fn(&Sums) -> u64| table.values().map(f).collect::<Vec<u64>>();
-            let w = |f: fn(&Sums) -> i128| table.values().map(f).collect::<Vec<i128>>();
-            cols.push(Column::new("rows".into(), u(|s| s.rows)));
-            cols.push(Column::new("inferences".into(), u(|s| s.inferences)));
-            cols.push(Column::new("prompt_tokens".into(), u(|s| s.prompt_tokens)));
-            cols.push(Column::new(
-                "completion_tokens".into(),
-                u(|s| s.completion_tokens),
+            let mut count = |n: &str, f: fn(&Sums) -> u64| {
+                fields.push(Field::new(n, DataType::UInt64, false));
+                cols.push(Arc::new(UInt64Array::from(
+                    table.values().map(f).collect::<Vec<u64>>(),
+                )));
+            };
+            count("rows", |s| s.rows);
+            count("inferences", |s| s.inferences);
+            count("prompt_tokens", |s| s.prompt_tokens);
+            count("completion_tokens", |s| s.completion_tokens);
+            count("marginal_rows", |s| s.marginal_rows);
+            let sums: [(&str, fn(&Sums) -> i128); 7] = [
+                ("it_energy_mj", |s| s.it_energy_mj),
+                ("facility_energy_mj", |s| s.facility_energy_mj),
+                ("location_ng", |s| s.location_ng),
+                ("market_ng", |s| s.market_ng),
+                ("marginal_ng", |s| s.marginal_ng),
+                ("embodied_ng", |s| s.embodied_ng),
+                ("sci_ng", |s| s.sci_ng),
+            ];
+            for (n, f) in sums {
+                fields.push(Field::new(n, DataType::Decimal128(38, 0), false));
+                cols.push(Arc::new(
+                    Decimal128Array::from(table.values().map(f).collect::<Vec<i128>>())
+                        .with_precision_and_scale(38, 0)?,
+                ));
+            }
+            out.push((
+                *name,
+                RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?,
             ));
-            cols.push(Column::new("it_energy_mj".into(), w(|s| s.it_energy_mj)));
-            cols.push(Column::new(
-                "facility_energy_mj".into(),
-                w(|s| s.facility_energy_mj),
-            ));
-            cols.push(Column::new("location_ng".into(), w(|s| s.location_ng)));
-            cols.push(Column::new("market_ng".into(), w(|s| s.market_ng)));
-            cols.push(Column::new("marginal_ng".into(), w(|s| s.marginal_ng)));
-            cols.push(Column::new("marginal_rows".into(), u(|s| s.marginal_rows)));
-            cols.push(Column::new("embodied_ng".into(), w(|s| s.embodied_ng)));
-            cols.push(Column::new("sci_ng".into(), w(|s| s.sci_ng)));
-            out.push((*name, DataFrame::new_infer_height(cols)?));
         }
         Ok(out)
     }

@@ -496,9 +496,9 @@ impl Job<'_> {
             self.store.put_create(&path, bytes).await?;
             self.tick("write", k as u64 + 1, chunks.len() as u64);
         }
-        for (name, df) in agg.frames()? {
-            let rows = df.height() as u64;
-            let bytes = write_parquet(df)?;
+        for (name, batch) in agg.batches()? {
+            let rows = batch.num_rows() as u64;
+            let bytes = write_arrow_parquet(&batch)?;
             let path = format!("{out_dir}/aggregates/{name}.parquet");
             outputs.push(output_entry(&path, &bytes, rows));
             self.store.put_create(&path, bytes).await?;
@@ -646,6 +646,20 @@ fn chain_issues(batches: &[BatchEntry]) -> Vec<Issue> {
         }
     }
     out
+}
+
+/// Parquet bytes of an Arrow batch (the aggregates), fixed settings.
+pub fn write_arrow_parquet(batch: &arrow_array::RecordBatch) -> Result<Bytes> {
+    use parquet::basic::{Compression, ZstdLevel};
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_created_by(METHOD_VERSION.to_string())
+        .build();
+    let mut buf = Vec::new();
+    let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
+    w.write(batch)?;
+    w.close()?;
+    Ok(Bytes::from(buf))
 }
 
 /// Parquet bytes with fixed settings (zstd, statistics, 128k-row groups), so equal
