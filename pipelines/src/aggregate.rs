@@ -210,7 +210,8 @@ impl Aggregates {
             count("prompt_tokens", |s| s.prompt_tokens);
             count("completion_tokens", |s| s.completion_tokens);
             count("marginal_rows", |s| s.marginal_rows);
-            let sums: [(&str, fn(&Sums) -> i128); 7] = [
+            type Sum = fn(&Sums) -> i128;
+            let sums: [(&str, Sum); 7] = [
                 ("it_energy_mj", |s| s.it_energy_mj),
                 ("facility_energy_mj", |s| s.facility_energy_mj),
                 ("location_ng", |s| s.location_ng),

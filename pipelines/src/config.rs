@@ -160,7 +160,7 @@ pub struct InstrumentFigures {
 }
 
 fn milli(what: &str, v: f64) -> Result<i64> {
-    if !v.is_finite() || v < 0.0 || v > 1e15 {
+    if !v.is_finite() || !(0.0..=1e15).contains(&v) {
         bail!("{what} = {v} is not a usable non-negative number");
     }
     Ok((v * 1000.0).round() as i64)
