@@ -38,12 +38,12 @@ for col in ["location_ng", "market_ng", "facility_energy_mj", "embodied_ng"]:
     assert got == int(total[col]), (col, got, total[col])
 duck = duckdb.sql(
     f"SELECT count(*), sum(location_ng)::HUGEINT FROM read_parquet('{base}/rows/*/*.parquet', hive_partitioning=1)"
-).fetchone()
+).fetchall()[0]
 assert duck[0] == total["rows"] and int(duck[1]) == int(total["location_ng"]), duck
 # Timestamps are UTC-aware.
 assert str(df.schema["start"]) == "Datetime(time_unit='us', time_zone='UTC')", df.schema["start"]
 import pyarrow.parquet as pq
 agg = pq.read_table(f"{base}/aggregates/organisation_month.parquet")
 assert sum(int(v) for v in agg.column("location_ng").to_pylist()) == int(total["location_ng"]), agg
-assert int(duckdb.sql(f"SELECT sum(location_ng)::HUGEINT FROM '{base}/aggregates/organisation_month.parquet'").fetchone()[0]) == int(total["location_ng"])
+assert int(duckdb.sql(f"SELECT sum(location_ng)::HUGEINT FROM '{base}/aggregates/organisation_month.parquet'").fetchall()[0][0]) == int(total["location_ng"])
 print(f"notebook: {df.height} rows, location {int(total['location_ng'])/1e12:.3f} kg CO2e: Polars, DuckDB and the manifest agree")
