@@ -87,6 +87,10 @@ impl Grid {
 
     fn fallback(&self, zone: &str, at: Micros) -> Option<Intensity> {
         let mut m = self.fallback.lock().unwrap_or_else(|e| e.into_inner());
+        // Called per row: no allocation once the zone is known.
+        if let Some(f) = m.get(zone) {
+            return f.clone();
+        }
         m.entry(zone.to_string())
             .or_insert_with(|| self.resolver.resolve(zone, at, Signal::Average).ok())
             .clone()

@@ -135,13 +135,19 @@ fn exit_code(o: &Outcome) -> u8 {
     }
 }
 
-pub async fn run(args: RunArgs, g: &Global) -> Result<u8> {
+/// The configuration (with `[pipeline]` checked) and the store.
+fn open(g: &Global) -> Result<(Config, gco_ledger::Store)> {
     let config = Config::load(g)?;
     config
         .pipeline
         .validate()
         .context("[pipeline] in the configuration")?;
     let store = config.open_store(g)?;
+    Ok((config, store))
+}
+
+pub async fn run(args: RunArgs, g: &Global) -> Result<u8> {
+    let (config, store) = open(g)?;
     let period = Period::parse(&args.period)?;
     let as_of = super::time_or_now(args.as_of.as_deref(), "as-of")?;
     let job = Job {
@@ -166,12 +172,7 @@ pub async fn run(args: RunArgs, g: &Global) -> Result<u8> {
 }
 
 pub async fn backfill(args: BackfillArgs, g: &Global) -> Result<u8> {
-    let config = Config::load(g)?;
-    config
-        .pipeline
-        .validate()
-        .context("[pipeline] in the configuration")?;
-    let store = config.open_store(g)?;
+    let (config, store) = open(g)?;
     let (from, to) = (Period::parse(&args.from)?, Period::parse(&args.to)?);
     if to < from {
         anyhow::bail!("--to {to} is before --from {from}");
