@@ -285,14 +285,23 @@ impl Registry {
 
     /// The latest registration of a node valid at `at` (zone, site), if any.
     pub fn node_at(&self, node_id: &str, at: Micros) -> Option<&NodeKey> {
-        self.keys
-            .iter()
-            .filter(|k| {
-                k.node_id == node_id && k.valid_from <= at && k.valid_to.is_none_or(|to| at <= to)
-            })
-            .filter(|k| k.revoked_at.is_none_or(|r| at < r))
-            .max_by_key(|k| k.valid_from)
+        pick_at(self.keys.iter().filter(|k| k.node_id == node_id), at)
     }
+
+    /// Every registration of `node_id`, for callers that resolve many times of one node
+    /// (pass them to [`pick_at`]).
+    pub fn node_keys(&self, node_id: &str) -> Vec<&NodeKey> {
+        self.keys.iter().filter(|k| k.node_id == node_id).collect()
+    }
+}
+
+/// The registration among `keys` (of one node) in force at `at`: the latest valid one
+/// that is not revoked by then.
+pub fn pick_at<'k>(keys: impl IntoIterator<Item = &'k NodeKey>, at: Micros) -> Option<&'k NodeKey> {
+    keys.into_iter()
+        .filter(|k| k.valid_from <= at && k.valid_to.is_none_or(|to| at <= to))
+        .filter(|k| k.revoked_at.is_none_or(|r| at < r))
+        .max_by_key(|k| k.valid_from)
 }
 
 /// What `gco node register` records.

@@ -324,6 +324,28 @@ fn seal_from_metadata(md: &ParquetMetaData) -> std::result::Result<Seal, (&'stat
 
 /// Checks one object on its own: format, schema, seal, rows, Merkle root, signature.
 pub fn check_object(path: &str, bytes: Bytes, registry: &Registry) -> ObjectCheck {
+    check_object_rows(path, bytes, registry).0
+}
+
+/// [`check_object`], also returning the decoded rows (in the ledger schema, see
+/// [`crate::record::Columns`]) so that a consumer does not decode the file twice. Use
+/// the rows only when the check found no problems.
+pub fn check_object_rows(
+    path: &str,
+    bytes: Bytes,
+    registry: &Registry,
+) -> (ObjectCheck, Vec<RecordBatch>) {
+    let mut decoded = Vec::new();
+    let out = check_object_into(path, bytes, registry, &mut decoded);
+    (out, decoded)
+}
+
+fn check_object_into(
+    path: &str,
+    bytes: Bytes,
+    registry: &Registry,
+    decoded: &mut Vec<RecordBatch>,
+) -> ObjectCheck {
     let mut out = ObjectCheck::default();
     let builder = match ParquetRecordBatchReaderBuilder::try_new(bytes) {
         Ok(b) => b,
@@ -371,7 +393,10 @@ pub fn check_object(path: &str, bytes: Bytes, registry: &Registry) -> ObjectChec
     let mut rows = RowChecker::new(path, &seal);
     for batch in reader {
         match batch {
-            Ok(b) => rows.check_batch(&b),
+            Ok(b) => {
+                rows.check_batch(&b);
+                decoded.push(b);
+            }
             Err(e) => {
                 rows.problems.push(Problem::new(
                     path,

@@ -1,7 +1,8 @@
 //! Writes a synthetic month of ledger data for the pipeline benchmark:
 //! `cargo run --release -p gco-pipelines --example gen_month -- DIR RECORDS`
-//! 16 nodes in 4 zones, October 2026, batches of up to 35,000 records (one node-day
-//! split into several), four models, an hourly synthetic grid series per zone.
+//! 16 nodes in 4 zones, October 2026, one sealed batch per node and day (the ledger's
+//! limit is 100,000 records per batch), four models, an hourly synthetic grid series
+//! per zone.
 
 use gco_grid_data::{MgPerKwh, synthetic};
 use gco_ledger::keys::KeyType;

@@ -9,7 +9,7 @@ use anyhow::Result;
 use arrow_array::{ArrayRef, Decimal128Array, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 use gco_ledger::time::MICROS_PER_DAY;
-use polars::prelude::{DataFrame, StringChunked};
+use polars::prelude::{DataFrame, PlHashMap as HashMap};
 use serde::Serialize;
 
 use crate::job::{BatchEntry, Issue};
@@ -77,16 +77,16 @@ fn col_i64(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
         .collect())
 }
 
-/// Sums of one frame of final rows, by every table's key.
+/// Sums of one frame of final rows, by every table's key. Rows are grouped under
+/// borrowed keys first; owned keys are made once per group.
 pub fn fold(df: &DataFrame) -> Result<Aggregates> {
-    let mut a = Aggregates::default();
-    let s = |n: &str| -> Result<StringChunked> { Ok(df.column(n)?.str()?.clone()) };
+    let strs = |n: &str| -> Result<Vec<Option<&str>>> { Ok(df.column(n)?.str()?.iter().collect()) };
     let (node, kind, model, zone, scope) = (
-        s("node_id")?,
-        s("kind")?,
-        s("model_id")?,
-        s("zone")?,
-        s("scope")?,
+        strs("node_id")?,
+        strs("kind")?,
+        strs("model_id")?,
+        strs("zone")?,
+        strs("scope")?,
     );
     let start = col_i64(df, "start")?;
     let cols: Vec<Vec<Option<i64>>> = [
@@ -103,12 +103,17 @@ pub fn fold(df: &DataFrame) -> Result<Aggregates> {
     .iter()
     .map(|c| col_i64(df, c))
     .collect::<Result<_>>()?;
+    type G<K> = HashMap<K, Sums>;
+    let mut model_day: G<(i64, Option<&str>, &str)> = HashMap::default();
+    let mut node_day: G<(i64, &str, &str, &str)> = HashMap::default();
+    let mut zone_month: G<(&str, &str)> = HashMap::default();
+    let mut model_month: G<(Option<&str>, &str)> = HashMap::default();
+    let mut org_month: G<&str> = HashMap::default();
     for i in 0..df.height() {
-        let inference = kind.get(i) == Some("inference");
         let v = |k: usize| cols[k][i].unwrap_or(0) as i128;
         let row = Sums {
             rows: 1,
-            inferences: inference as u64,
+            inferences: (kind[i] == Some("inference")) as u64,
             prompt_tokens: cols[0][i].unwrap_or(0) as u64,
             completion_tokens: cols[1][i].unwrap_or(0) as u64,
             it_energy_mj: v(2),
@@ -120,30 +125,46 @@ pub fn fold(df: &DataFrame) -> Result<Aggregates> {
             embodied_ng: v(7),
             sci_ng: v(8),
         };
-        let date = chrono::DateTime::from_timestamp_micros(
-            start[i].unwrap_or(0).div_euclid(MICROS_PER_DAY) * MICROS_PER_DAY,
-        )
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_default();
-        let model = model
-            .get(i)
-            .map(str::to_string)
-            .unwrap_or_else(|| "(idle/overhead)".into());
+        let day = start[i].unwrap_or(0).div_euclid(MICROS_PER_DAY);
         let (node, zone, scope) = (
-            node.get(i).unwrap_or("").to_string(),
-            zone.get(i).unwrap_or("").to_string(),
-            scope.get(i).unwrap_or("").to_string(),
+            node[i].unwrap_or(""),
+            zone[i].unwrap_or(""),
+            scope[i].unwrap_or(""),
         );
-        let keys: [Key; 5] = [
-            vec![date.clone(), model.clone(), scope.clone()],
-            vec![date, node, zone.clone(), scope.clone()],
-            vec![zone, scope.clone()],
-            vec![model, scope.clone()],
-            vec![String::new(), scope],
-        ];
-        for (t, k) in keys.into_iter().enumerate() {
-            a.tables[t].entry(k).or_default().add(&row);
-        }
+        model_day
+            .entry((day, model[i], scope))
+            .or_default()
+            .add(&row);
+        node_day
+            .entry((day, node, zone, scope))
+            .or_default()
+            .add(&row);
+        zone_month.entry((zone, scope)).or_default().add(&row);
+        model_month.entry((model[i], scope)).or_default().add(&row);
+        org_month.entry(scope).or_default().add(&row);
+    }
+    let date = |day: i64| {
+        chrono::DateTime::from_timestamp_micros(day * MICROS_PER_DAY)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default()
+    };
+    let model_name = |m: Option<&str>| m.unwrap_or("(idle/overhead)").to_string();
+    let mut a = Aggregates::default();
+    let mut put = |t: usize, k: Key, s: Sums| a.tables[t].entry(k).or_default().add(&s);
+    for ((d, m, sc), s) in model_day {
+        put(0, vec![date(d), model_name(m), sc.into()], s);
+    }
+    for ((d, n, z, sc), s) in node_day {
+        put(1, vec![date(d), n.into(), z.into(), sc.into()], s);
+    }
+    for ((z, sc), s) in zone_month {
+        put(2, vec![z.into(), sc.into()], s);
+    }
+    for ((m, sc), s) in model_month {
+        put(3, vec![model_name(m), sc.into()], s);
+    }
+    for (sc, s) in org_month {
+        put(4, vec![String::new(), sc.into()], s);
     }
     Ok(a)
 }

@@ -117,7 +117,7 @@ fn default_org() -> String {
 }
 
 fn default_chunk() -> usize {
-    1_000_000
+    250_000
 }
 
 impl Default for PipelineConfig {

@@ -14,11 +14,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use arrow_array::RecordBatch;
 use bytes::Bytes;
 use futures::StreamExt;
 use gco_ledger::store::{RECORDS_PREFIX, parse_batch_path};
 use gco_ledger::time::{Micros, format_utc};
-use gco_ledger::{Record, Registry, Store};
+use gco_ledger::{Registry, Store};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -355,6 +356,10 @@ impl Job<'_> {
             totals: ChunkTotals::default(),
         };
         let mut done = 0u64;
+        // Chunks compute (two at a time) while the next batches verify: at most three
+        // chunks of rows are held at a time. They are stored in order.
+        let mut in_flight: std::collections::VecDeque<tokio::task::JoinHandle<Result<ChunkOut>>> =
+            Default::default();
         for (date, objects) in by_day {
             let mut checked = futures::stream::iter(objects.into_iter().map(|o| {
                 let registry = registry.clone();
@@ -366,7 +371,7 @@ impl Job<'_> {
                 }
             }))
             .buffered(4);
-            let mut pending: Vec<(String, Vec<Record>)> = Vec::new();
+            let mut pending: Vec<(String, Vec<RecordBatch>)> = Vec::new();
             let mut pending_rows = 0usize;
             let mut part = 0u32;
             loop {
@@ -375,7 +380,7 @@ impl Job<'_> {
                 if let Some(r) = next {
                     let (entry, records) = r??;
                     if let Some(recs) = records {
-                        pending_rows += recs.len();
+                        pending_rows += recs.iter().map(RecordBatch::num_rows).sum::<usize>();
                         pending.push((entry.object.clone(), recs));
                     }
                     summary.batches.push(entry);
@@ -383,31 +388,43 @@ impl Job<'_> {
                     self.tick("verify", done, total);
                 }
                 if !pending.is_empty() && (last || pending_rows >= self.cfg.chunk_records) {
+                    if in_flight.len() >= 2
+                        && let Some(h) = in_flight.pop_front()
+                    {
+                        self.staged(h, &mut summary).await?;
+                    }
                     let batch = std::mem::take(&mut pending);
                     pending_rows = 0;
                     let (registry, grid, cfg) = (registry.clone(), grid.clone(), cfg.clone());
-                    let (df, totals, quarantine) = tokio::task::spawn_blocking(move || {
-                        let mut q = Vec::new();
-                        chunk_rows(&batch, &registry, &cfg, &grid, &mut q).map(|(df, t)| (df, t, q))
-                    })
-                    .await
-                    .context("computing emission rows")??;
                     let staged = format!("{dir}/rows/date={date}/part-{part:05}.parquet");
-                    self.store.put_create(&staged, write_parquet(df)?).await?;
-                    summary.chunks.push(ChunkEntry {
-                        date: date.clone(),
-                        part,
-                        staged,
-                        rows: totals.rows,
-                    });
-                    add_totals(&mut summary.totals, &totals);
-                    summary.quarantine.extend(quarantine);
+                    let (date, p) = (date.clone(), part);
+                    in_flight.push_back(tokio::task::spawn_blocking(move || {
+                        let mut quarantine = Vec::new();
+                        let (df, totals) =
+                            chunk_rows(&batch, &registry, &cfg, &grid, &mut quarantine)
+                                .context("computing emission rows")?;
+                        drop(batch);
+                        Ok(ChunkOut {
+                            entry: ChunkEntry {
+                                date,
+                                part: p,
+                                staged,
+                                rows: totals.rows,
+                            },
+                            bytes: write_parquet(df, Purpose::Staging)?,
+                            totals,
+                            quarantine,
+                        })
+                    }));
                     part += 1;
                 }
                 if last {
                     break;
                 }
             }
+        }
+        while let Some(h) = in_flight.pop_front() {
+            self.staged(h, &mut summary).await?;
         }
         self.store
             .put_create(
@@ -416,6 +433,20 @@ impl Job<'_> {
             )
             .await?;
         Ok(summary)
+    }
+
+    /// Waits for a computed chunk and stores it in the shard's staging area.
+    async fn staged(
+        &self,
+        h: tokio::task::JoinHandle<Result<ChunkOut>>,
+        summary: &mut ShardSummary,
+    ) -> Result<()> {
+        let c = h.await.context("computing emission rows")??;
+        self.store.put_create(&c.entry.staged, c.bytes).await?;
+        summary.chunks.push(c.entry);
+        add_totals(&mut summary.totals, &c.totals);
+        summary.quarantine.extend(c.quarantine);
+        Ok(())
     }
 
     async fn finalize(&self, plan: &Plan, shards: u32) -> Result<Outcome> {
@@ -478,23 +509,34 @@ impl Job<'_> {
         let (out_dir, manifest_path) = version_dir(self.period, version);
         let mut agg = aggregate::Aggregates::new(&self.cfg.organisation);
         let mut outputs = Vec::new();
-        for (k, c) in chunks.iter().enumerate() {
-            let bytes = self.store.get(&c.staged).await?;
+        // Chunks are finished two at a time (decode, market figures, sums, encode) and
+        // stored in order.
+        let mut finished = futures::stream::iter(chunks.iter().map(|c| {
             let alloc = allocation.clone();
-            let (df, agg_part) = tokio::task::spawn_blocking(move || -> Result<_> {
-                let df = ParquetReader::new(std::io::Cursor::new(bytes)).finish()?;
-                let df = market::add_market(df, &alloc)?;
-                let a = aggregate::fold(&df)?;
-                Ok((df, a))
-            })
-            .await??;
+            async move {
+                let bytes = self.store.get(&c.staged).await?;
+                tokio::task::spawn_blocking(move || -> Result<_> {
+                    let df = ParquetReader::new(std::io::Cursor::new(bytes)).finish()?;
+                    let df = market::add_market(df, &alloc)?;
+                    let a = aggregate::fold(&df)?;
+                    let rows = df.height() as u64;
+                    Ok((write_parquet(df, Purpose::Output)?, rows, a))
+                })
+                .await
+                .context("finishing a chunk")?
+            }
+        }))
+        .buffered(2);
+        let mut k = 0u64;
+        while let Some(r) = finished.next().await {
+            let (bytes, rows, agg_part) = r?;
+            let c = &chunks[k as usize];
             agg.merge(agg_part);
-            let rows = df.height() as u64;
-            let bytes = write_parquet(df)?;
             let path = format!("{out_dir}/rows/date={}/part-{:05}.parquet", c.date, c.part);
             outputs.push(output_entry(&path, &bytes, rows));
             self.store.put_create(&path, bytes).await?;
-            self.tick("write", k as u64 + 1, chunks.len() as u64);
+            k += 1;
+            self.tick("write", k, chunks.len() as u64);
         }
         for (name, batch) in agg.batches()? {
             let rows = batch.num_rows() as u64;
@@ -552,6 +594,14 @@ impl Job<'_> {
     }
 }
 
+/// A chunk's staged rows, ready to store.
+struct ChunkOut {
+    entry: ChunkEntry,
+    bytes: Bytes,
+    totals: ChunkTotals,
+    quarantine: Vec<Quarantined>,
+}
+
 fn output_entry(path: &str, bytes: &Bytes, rows: u64) -> serde_json::Value {
     serde_json::json!({
         "path": path,
@@ -569,14 +619,14 @@ fn add_totals(into: &mut ChunkTotals, t: &ChunkTotals) {
     }
 }
 
-/// Verifies one object; the records come back only when it verified.
+/// Verifies one object; its decoded rows come back only when it verified.
 fn check(
     o: InputObject,
     bytes: Bytes,
     registry: &Registry,
-) -> Result<(BatchEntry, Option<Vec<Record>>)> {
+) -> Result<(BatchEntry, Option<Vec<RecordBatch>>)> {
     let sha256 = sha256_hex(&bytes);
-    let c = gco_ledger::verify::check_object(&o.path, bytes.clone(), registry);
+    let (c, decoded) = gco_ledger::verify::check_object_rows(&o.path, bytes, registry);
     let problems: Vec<Issue> = c
         .problems
         .iter()
@@ -588,11 +638,7 @@ fn check(
         })
         .collect();
     let verified = problems.is_empty() && c.seal.is_some();
-    let records = if verified {
-        Some(gco_ledger::batch::read_batch(&o.path, bytes)?.1)
-    } else {
-        None
-    };
+    let records = verified.then_some(decoded);
     let seal = c.seal.as_ref();
     Ok((
         BatchEntry {
@@ -662,12 +708,26 @@ pub fn write_arrow_parquet(batch: &arrow_array::RecordBatch) -> Result<Bytes> {
     Ok(Bytes::from(buf))
 }
 
-/// Parquet bytes with fixed settings (zstd, statistics, 128k-row groups), so equal
-/// frames give equal bytes.
-pub fn write_parquet(mut df: DataFrame) -> Result<Bytes> {
+/// How a Parquet file is compressed: outputs are kept (zstd), staged chunks are
+/// scratch read back once (LZ4, several times faster to write and read).
+#[derive(Debug, Clone, Copy)]
+pub enum Purpose {
+    Output,
+    Staging,
+}
+
+/// Parquet bytes with fixed settings (compression by purpose, statistics, 128k-row
+/// groups), so equal frames give equal bytes.
+pub fn write_parquet(mut df: DataFrame, purpose: Purpose) -> Result<Bytes> {
     let mut buf = Vec::new();
     ParquetWriter::new(&mut buf)
-        .with_compression(ParquetCompression::Zstd(None))
+        .with_compression(match purpose {
+            // Level 1: half the CPU of the default level 3 for a few % more bytes.
+            Purpose::Output => {
+                ParquetCompression::Zstd(Some(polars_utils::compression::ZstdLevel::try_new(1)?))
+            }
+            Purpose::Staging => ParquetCompression::Lz4Raw,
+        })
         .with_statistics(StatisticsOptions::default())
         .with_row_group_size(Some(131_072))
         .finish(&mut df)

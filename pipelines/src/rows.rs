@@ -12,10 +12,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Context, Result};
+use arrow_array::RecordBatch;
 use gco_grid_data::series::SeriesIndex;
 use gco_grid_data::{Intensity, Resolver, Signal};
+use gco_ledger::Registry;
+use gco_ledger::record::Columns;
+use gco_ledger::registry::{NodeKey, pick_at};
 use gco_ledger::time::Micros;
-use gco_ledger::{Record, RecordKind, Registry};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -116,75 +119,93 @@ fn asof(left: LazyFrame, right: &DataFrame, prefix: &str) -> LazyFrame {
             left_by: Some(vec!["zone".into()]),
             right_by: Some(vec!["zone".into()]),
             allow_eq: true,
-            check_sortedness: true,
+            // Sorted just before; Polars cannot check sortedness within `by` groups.
+            check_sortedness: false,
             ..Default::default()
         }))),
     )
 }
 
-/// Builds the emission rows of `batches` (object path, verified records).
+/// Builds the emission rows of `batches` (object path, the verified batch's decoded
+/// rows in the ledger schema).
 pub fn chunk_rows(
-    batches: &[(String, Vec<Record>)],
+    batches: &[(String, Vec<RecordBatch>)],
     registry: &Registry,
     cfg: &PipelineConfig,
     grid: &Grid,
     quarantine: &mut Vec<Quarantined>,
 ) -> Result<(DataFrame, ChunkTotals)> {
-    let n: usize = batches.iter().map(|b| b.1.len()).sum();
+    let n: usize = batches
+        .iter()
+        .flat_map(|b| &b.1)
+        .map(RecordBatch::num_rows)
+        .sum();
     let mut node = Vec::with_capacity(n);
-    let mut seq = Vec::with_capacity(n);
+    let mut seq: Vec<u64> = Vec::with_capacity(n);
     let mut iid: Vec<Option<&str>> = Vec::with_capacity(n);
     let mut kind = Vec::with_capacity(n);
     let mut model: Vec<Option<&str>> = Vec::with_capacity(n);
     let mut version: Vec<Option<&str>> = Vec::with_capacity(n);
     let mut start = Vec::with_capacity(n);
     let mut end = Vec::with_capacity(n);
-    let mut prompt = Vec::with_capacity(n);
-    let mut completion = Vec::with_capacity(n);
+    let mut prompt: Vec<Option<u64>> = Vec::with_capacity(n);
+    let mut completion: Vec<Option<u64>> = Vec::with_capacity(n);
     let mut gpus = Vec::with_capacity(n);
     let mut energy = Vec::with_capacity(n);
     let mut zone = Vec::with_capacity(n);
     let mut site = Vec::with_capacity(n);
     let mut measurement = Vec::with_capacity(n);
     let mut totals = ChunkTotals::default();
-    for (object, records) in batches {
-        for r in records {
-            let Some(key) = registry.node_at(&r.node_id, r.start) else {
-                quarantine.push(Quarantined {
-                    object: object.clone(),
-                    node_id: r.node_id.clone(),
-                    seq: r.seq,
-                    reason: "node_not_registered".into(),
-                });
-                continue;
-            };
-            if grid.fallback(&key.zone, r.start).is_none() {
-                quarantine.push(Quarantined {
-                    object: object.clone(),
-                    node_id: r.node_id.clone(),
-                    seq: r.seq,
-                    reason: "zone_unknown".into(),
-                });
-                continue;
+    // A batch holds one node's rows: its registrations are looked up once per batch,
+    // and the zone's cascade answer once per registration.
+    let mut zone_known: HashMap<&str, bool> = HashMap::new();
+    for (object, parts) in batches {
+        for b in parts {
+            let cols = Columns::new(b).context("a verified batch is not in the ledger schema")?;
+            let mut keys: Option<(&str, Vec<&NodeKey>)> = None;
+            for i in 0..b.num_rows() {
+                let r = cols.fields(i);
+                if keys.as_ref().is_none_or(|(n, _)| *n != r.node_id) {
+                    keys = Some((r.node_id, registry.node_keys(r.node_id)));
+                }
+                let node_keys = keys.as_ref().map(|k| k.1.as_slice()).unwrap_or_default();
+                let reason = match pick_at(node_keys.iter().copied(), r.start) {
+                    None => Err("node_not_registered"),
+                    Some(key) => {
+                        let known = *zone_known
+                            .entry(key.zone.as_str())
+                            .or_insert_with(|| grid.fallback(&key.zone, r.start).is_some());
+                        if known { Ok(key) } else { Err("zone_unknown") }
+                    }
+                };
+                let key = match reason {
+                    Ok(key) => key,
+                    Err(reason) => {
+                        quarantine.push(Quarantined {
+                            object: object.clone(),
+                            node_id: r.node_id.to_string(),
+                            seq: u64::try_from(r.seq).unwrap_or_default(),
+                            reason: reason.into(),
+                        });
+                        continue;
+                    }
+                };
+                node.push(r.node_id);
+                seq.push(u64::try_from(r.seq).unwrap_or_default());
+                iid.push(r.inference_id);
+                kind.push(r.kind);
+                model.push(r.model_id);
+                version.push(r.model_version);
+                start.push(r.start);
+                end.push(r.end);
+                prompt.push(r.prompt_tokens.and_then(|v| u64::try_from(v).ok()));
+                completion.push(r.completion_tokens.and_then(|v| u64::try_from(v).ok()));
+                gpus.push(r.gpus.len() as u32);
+                energy.push(r.energy_mj);
+                zone.push(key.zone.as_str());
+                site.push(key.site.as_str());
+                measurement.push(r.measurement);
             }
-            node.push(r.node_id.as_str());
-            seq.push(r.seq);
-            iid.push(r.inference_id.as_deref());
-            kind.push(match r.kind {
-                RecordKind::Inference => "inference",
-                RecordKind::Idle => "idle",
-            });
-            model.push(r.model_id.as_deref());
-            version.push(r.model_version.as_deref());
-            start.push(r.start);
-            end.push(r.end);
-            prompt.push(r.prompt_tokens);
-            completion.push(r.completion_tokens);
-            gpus.push(r.gpus.len() as u32);
-            energy.push(r.energy.0);
-            zone.push(key.zone.as_str());
-            site.push(key.site.as_str());
-            measurement.push(r.measurement.as_str());
         }
     }
     totals.quarantined = (n - node.len()) as u64;
@@ -205,9 +226,12 @@ pub fn chunk_rows(
         Column::new("zone".into(), zone),
         Column::new("site".into(), site),
     ])?;
+    // The joins need rows in time order; the row index restores the ledger's order
+    // (batch by batch, seq within a batch) afterwards with an integer sort.
     let joined = asof(
         asof(
             base.lazy()
+                .with_row_index("row_index", None)
                 .sort(["start_us"], SortMultipleOptions::default()),
             &grid.average,
             "g",
@@ -215,7 +239,7 @@ pub fn chunk_rows(
         &grid.marginal,
         "m",
     )
-    .sort(["node_id", "seq"], SortMultipleOptions::default())
+    .sort(["row_index"], SortMultipleOptions::default())
     .collect()
     .map_err(|e| anyhow::anyhow!("joining records with the grid series: {e}"))?;
     let out = figures(joined, cfg, grid, &mut totals)?;
@@ -232,13 +256,19 @@ fn i64s(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
         .collect())
 }
 
-fn strs(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
-    Ok(df
-        .column(name)?
-        .str()?
-        .iter()
-        .map(|s| s.map(str::to_string))
-        .collect())
+fn strs<'a>(df: &'a DataFrame, name: &str) -> Result<Vec<Option<&'a str>>> {
+    Ok(df.column(name)?.str()?.iter().collect())
+}
+
+/// A zone's cascade answer, as the provenance columns print it.
+struct Fallback {
+    value: i64,
+    basis: &'static str,
+    source: String,
+    level: String,
+    figure_zone: String,
+    data_time: i64,
+    period: String,
 }
 
 /// The per-row figures after the joins.
@@ -273,68 +303,92 @@ fn figures(
         strs(&df, "m_source")?,
     );
 
-    let mut site_cache: HashMap<String, SiteFigures> = HashMap::new();
+    // Per site and per zone figures, resolved once (rows borrow their strings).
+    let mut site_figs: HashMap<&str, SiteFigures> = HashMap::new();
+    let mut fallbacks: HashMap<&str, Fallback> = HashMap::new();
+    for i in 0..h {
+        let site = sites[i].unwrap_or("");
+        if !site_figs.contains_key(site) {
+            site_figs.insert(site, cfg.site(site));
+        }
+        let zone = zones[i].unwrap_or("");
+        if !fallbacks.contains_key(zone) {
+            let f = grid
+                .fallback(zone, start[i].unwrap_or(0))
+                .context("a row's zone lost its figure")?;
+            let level = serde_json::to_value(f.fallback_level)?
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            fallbacks.insert(
+                zone,
+                Fallback {
+                    value: f.value_mg_per_kwh,
+                    basis: f.basis,
+                    source: f.source,
+                    level,
+                    figure_zone: f.figure_zone,
+                    data_time: gco_ledger::time::parse_utc(&f.data_time).unwrap_or(0),
+                    period: f.data_period,
+                },
+            );
+        }
+    }
+    // Point lengths as ISO durations, one string per distinct length.
+    let durations: std::collections::BTreeMap<i64, String> = (0..h)
+        .filter_map(|i| Some(g_end[i]? - g_time[i]?))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|d| (d, format!("PT{}S", d / 1_000_000)))
+        .collect();
+
     let mut c_scope = Vec::with_capacity(h);
     let mut c_pue = Vec::with_capacity(h);
     let mut c_pue_default = Vec::with_capacity(h);
     let mut c_fac = Vec::with_capacity(h);
     let mut c_int = Vec::with_capacity(h);
-    let mut c_basis = Vec::with_capacity(h);
-    let mut c_source = Vec::with_capacity(h);
-    let mut c_level = Vec::with_capacity(h);
-    let mut c_figure_zone = Vec::with_capacity(h);
+    let mut c_basis: Vec<&str> = Vec::with_capacity(h);
+    let mut c_source: Vec<&str> = Vec::with_capacity(h);
+    let mut c_level: Vec<&str> = Vec::with_capacity(h);
+    let mut c_figure_zone: Vec<&str> = Vec::with_capacity(h);
     let mut c_data_time = Vec::with_capacity(h);
-    let mut c_period = Vec::with_capacity(h);
+    let mut c_period: Vec<&str> = Vec::with_capacity(h);
     let mut c_loc = Vec::with_capacity(h);
     let mut c_mint: Vec<Option<i64>> = Vec::with_capacity(h);
-    let mut c_msrc: Vec<Option<String>> = Vec::with_capacity(h);
+    let mut c_msrc: Vec<Option<&str>> = Vec::with_capacity(h);
     let mut c_mng: Vec<Option<i64>> = Vec::with_capacity(h);
     let mut c_emb = Vec::with_capacity(h);
-    let mut c_emb_src = Vec::with_capacity(h);
+    let mut c_emb_src: Vec<Option<&str>> = Vec::with_capacity(h);
     let mut c_sci = Vec::with_capacity(h);
     let mut c_sci_signal = Vec::with_capacity(h);
     let mut c_sci_1k: Vec<Option<i64>> = Vec::with_capacity(h);
     for i in 0..h {
-        let (t, zone) = (start[i].unwrap_or(0), zones[i].as_deref().unwrap_or(""));
-        let site = sites[i].as_deref().unwrap_or("");
-        let sf = site_cache
-            .entry(site.to_string())
-            .or_insert_with(|| cfg.site(site));
+        let (t, zone) = (start[i].unwrap_or(0), zones[i].unwrap_or(""));
+        let sf = &site_figs[sites[i].unwrap_or("")];
         let fac = math::facility_mj(it[i].unwrap_or(0), sf.pue_milli);
         // Average intensity: the joined point if it covers t, else the cascade.
         let covered = matches!((g_time[i], g_end[i]), (Some(a), Some(b)) if a <= t && t < b);
         let avg = if covered {
-            let v = g_value[i].unwrap_or(0);
-            c_basis.push(g_basis[i].clone().unwrap_or_default());
-            c_source.push(g_source[i].clone().unwrap_or_default());
+            c_basis.push(g_basis[i].unwrap_or_default());
+            c_source.push(g_source[i].unwrap_or_default());
             c_level.push(if g_est[i] == Some(true) {
-                "provider_estimated".to_string()
+                "provider_estimated"
             } else {
-                "provider_measured".to_string()
+                "provider_measured"
             });
-            c_figure_zone.push(zone.to_string());
+            c_figure_zone.push(zone);
             c_data_time.push(g_time[i].unwrap_or(0));
-            c_period.push(format!(
-                "PT{}S",
-                (g_end[i].unwrap_or(0) - g_time[i].unwrap_or(0)) / 1_000_000
-            ));
-            v
+            c_period.push(&durations[&(g_end[i].unwrap_or(0) - g_time[i].unwrap_or(0))]);
+            g_value[i].unwrap_or(0)
         } else {
-            let f = grid
-                .fallback(zone, t)
-                .context("a row's zone lost its figure")?;
-            c_basis.push(f.basis.to_string());
-            c_source.push(f.source.clone());
-            c_level.push(
-                serde_json::to_value(f.fallback_level)?
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string(),
-            );
-            c_figure_zone.push(f.figure_zone.clone());
-            c_data_time.push(gco_ledger::time::parse_utc(&f.data_time).unwrap_or(0));
-            c_period.push(f.data_period.clone());
-            f.value_mg_per_kwh
+            let f = &fallbacks[zone];
+            c_basis.push(f.basis);
+            c_source.push(&f.source);
+            c_level.push(&f.level);
+            c_figure_zone.push(&f.figure_zone);
+            c_data_time.push(f.data_time);
+            c_period.push(&f.period);
+            f.value
         };
         let loc = math::emissions_ng(fac, avg);
         let m_covered = matches!((m_time[i], m_end[i]), (Some(a), Some(b)) if a <= t && t < b)
@@ -345,7 +399,7 @@ fn figures(
         } else {
             (None, None)
         };
-        let inference = kinds[i].as_deref() == Some("inference");
+        let inference = kinds[i] == Some("inference");
         let emb = if inference {
             math::embodied_ng(
                 gpus[i].unwrap_or(0),
@@ -370,14 +424,10 @@ fn figures(
         c_int.push(avg);
         c_loc.push(loc);
         c_mint.push(mint);
-        c_msrc.push(if m_covered { m_source[i].clone() } else { None });
+        c_msrc.push(if m_covered { m_source[i] } else { None });
         c_mng.push(mng);
         c_emb.push(emb);
-        c_emb_src.push(if inference {
-            Some(sf.embodied_source.clone())
-        } else {
-            None
-        });
+        c_emb_src.push(inference.then_some(sf.embodied_source.as_str()));
         c_sci.push(if inference { Some(sci) } else { None });
         c_sci_signal.push(sci_sig);
         c_sci_1k.push(if inference {
@@ -386,10 +436,12 @@ fn figures(
             None
         });
         if sf.scope == crate::config::Scope::Scope2 {
-            *totals
-                .scope2_facility_mj
-                .entry(zone.to_string())
-                .or_default() += fac;
+            match totals.scope2_facility_mj.get_mut(zone) {
+                Some(v) => *v += fac,
+                None => {
+                    totals.scope2_facility_mj.insert(zone.to_string(), fac);
+                }
+            }
         }
     }
     let ts = |name: &str, v: Vec<Option<i64>>| -> Result<Column> {
