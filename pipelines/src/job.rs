@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{OnUnverified, PipelineConfig};
 use crate::period::Period;
-use crate::rows::{ChunkTotals, Grid, Quarantined, chunk_rows};
+use crate::rows::{ChunkTotals, Grid, Quarantined, chunk_rows, chunk_totals};
 use crate::{aggregate, market};
 
 /// Bumped when the output format or a method changes.
@@ -84,8 +84,22 @@ pub struct BatchEntry {
 pub struct ChunkEntry {
     pub date: String,
     pub part: u32,
-    pub staged: String,
+    /// The verified ledger objects whose rows make the chunk, in order.
+    pub batches: Vec<String>,
+    /// Where the chunk's rows are staged; `None` in a one-process run, which
+    /// recomputes them from the ledger at finalisation instead of staging them.
+    pub staged: Option<String>,
     pub rows: u64,
+}
+
+/// What staging keeps of a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// The rows (shards: finalisation runs in another process).
+    Rows,
+    /// Only the counts and the consumption (one process: the rows are computed once,
+    /// at finalisation, from the verified batches).
+    Totals,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -262,7 +276,7 @@ impl Job<'_> {
                 manifest: version_dir(self.period, v).1,
             });
         }
-        self.stage(&plan, 0, 1).await?;
+        self.stage(&plan, 0, 1, Keep::Totals).await?;
         self.finalize(&plan, 1).await
     }
 
@@ -272,7 +286,7 @@ impl Job<'_> {
             bail!("--shard {shard}/{shards}: the index must be below the count (0-based)");
         }
         let plan = self.plan().await?;
-        let s = self.stage(&plan, shard, shards).await?;
+        let s = self.stage(&plan, shard, shards, Keep::Rows).await?;
         Ok(Outcome::Staged {
             shard,
             shards,
@@ -316,7 +330,13 @@ impl Job<'_> {
         self.finalize(&plan, n).await
     }
 
-    async fn stage(&self, plan: &Plan, shard: u32, shards: u32) -> Result<ShardSummary> {
+    async fn stage(
+        &self,
+        plan: &Plan,
+        shard: u32,
+        shards: u32,
+        keep: Keep,
+    ) -> Result<ShardSummary> {
         let dir = self.staging(plan, shard, shards);
         let summary_path = format!("{dir}/summary.json");
         // A shard already staged for this plan (a retry after a crash) is reused.
@@ -396,22 +416,32 @@ impl Job<'_> {
                     let batch = std::mem::take(&mut pending);
                     pending_rows = 0;
                     let (registry, grid, cfg) = (registry.clone(), grid.clone(), cfg.clone());
-                    let staged = format!("{dir}/rows/date={date}/part-{part:05}.parquet");
+                    let staged = (keep == Keep::Rows)
+                        .then(|| format!("{dir}/rows/date={date}/part-{part:05}.parquet"));
                     let (date, p) = (date.clone(), part);
                     in_flight.push_back(tokio::task::spawn_blocking(move || {
                         let mut quarantine = Vec::new();
-                        let (df, totals) =
-                            chunk_rows(&batch, &registry, &cfg, &grid, &mut quarantine)
-                                .context("computing emission rows")?;
-                        drop(batch);
+                        let (bytes, totals) = match keep {
+                            Keep::Rows => {
+                                let (df, totals) =
+                                    chunk_rows(&batch, &registry, &cfg, &grid, &mut quarantine)
+                                        .context("computing emission rows")?;
+                                (Some(write_parquet(df, Purpose::Staging)?), totals)
+                            }
+                            Keep::Totals => (
+                                None,
+                                chunk_totals(&batch, &registry, &cfg, &grid, &mut quarantine)?,
+                            ),
+                        };
                         Ok(ChunkOut {
                             entry: ChunkEntry {
                                 date,
                                 part: p,
+                                batches: batch.into_iter().map(|(o, _)| o).collect(),
                                 staged,
                                 rows: totals.rows,
                             },
-                            bytes: write_parquet(df, Purpose::Staging)?,
+                            bytes,
                             totals,
                             quarantine,
                         })
@@ -442,7 +472,9 @@ impl Job<'_> {
         summary: &mut ShardSummary,
     ) -> Result<()> {
         let c = h.await.context("computing emission rows")??;
-        self.store.put_create(&c.entry.staged, c.bytes).await?;
+        if let (Some(path), Some(bytes)) = (&c.entry.staged, c.bytes) {
+            self.store.put_create(path, bytes).await?;
+        }
         summary.chunks.push(c.entry);
         add_totals(&mut summary.totals, &c.totals);
         summary.quarantine.extend(c.quarantine);
@@ -511,12 +543,68 @@ impl Job<'_> {
         let mut outputs = Vec::new();
         // Chunks are finished two at a time (decode, market figures, sums, encode) and
         // stored in order.
+        // Chunks not staged are computed again from their verified batches; the
+        // registry and grid are the plan's, as in staging.
+        let recompute = if chunks.iter().any(|c| c.staged.is_none()) {
+            Some((
+                Arc::new(Registry::load(self.store).await?),
+                Arc::new(self.grid(plan).await?),
+                Arc::new(self.cfg.clone()),
+                Arc::new(
+                    batches
+                        .iter()
+                        .map(|b| (b.object.clone(), b.sha256.clone()))
+                        .collect::<BTreeMap<_, _>>(),
+                ),
+            ))
+        } else {
+            None
+        };
         let mut finished = futures::stream::iter(chunks.iter().map(|c| {
             let alloc = allocation.clone();
+            let recompute = recompute.clone();
             async move {
-                let bytes = self.store.get(&c.staged).await?;
+                let source = match &c.staged {
+                    Some(path) => Source::Staged(self.store.get(path).await?),
+                    None => {
+                        let mut objects = Vec::with_capacity(c.batches.len());
+                        for o in &c.batches {
+                            objects.push((o.clone(), self.store.get(o).await?));
+                        }
+                        Source::Ledger(objects)
+                    }
+                };
+                let expected_rows = c.rows;
                 tokio::task::spawn_blocking(move || -> Result<_> {
-                    let df = ParquetReader::new(std::io::Cursor::new(bytes)).finish()?;
+                    let df = match source {
+                        Source::Staged(bytes) => {
+                            ParquetReader::new(std::io::Cursor::new(bytes)).finish()?
+                        }
+                        Source::Ledger(objects) => {
+                            let (registry, grid, cfg, hashes) =
+                                recompute.context("no registry loaded for a chunk")?;
+                            let mut batch = Vec::with_capacity(objects.len());
+                            for (path, bytes) in objects {
+                                // The very bytes verified in the first pass.
+                                if hashes.get(&path) != Some(&sha256_hex(&bytes)) {
+                                    bail!(
+                                        "{path} changed between the two passes of the run (SHA-256 differs from the verified object); rerun"
+                                    );
+                                }
+                                batch.push((path.clone(), decode_batch(&path, bytes)?));
+                            }
+                            let (df, totals) =
+                                chunk_rows(&batch, &registry, &cfg, &grid, &mut Vec::new())?;
+                            if totals.rows != expected_rows {
+                                bail!(
+                                    "a chunk gave {} rows on the second pass, {} on the first",
+                                    totals.rows,
+                                    expected_rows
+                                );
+                            }
+                            df
+                        }
+                    };
                     let df = market::add_market(df, &alloc)?;
                     let a = aggregate::fold(&df)?;
                     let rows = df.height() as u64;
@@ -594,10 +682,26 @@ impl Job<'_> {
     }
 }
 
+/// Where finalisation gets a chunk's rows from.
+enum Source {
+    Staged(Bytes),
+    Ledger(Vec<(String, Bytes)>),
+}
+
+/// The rows of a verified ledger object, decoded again (no checks: the first pass
+/// verified these bytes and the caller compared their hash).
+fn decode_batch(path: &str, bytes: Bytes) -> Result<Vec<RecordBatch>> {
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|b| b.with_batch_size(65_536).build())
+        .with_context(|| format!("decoding {path}"))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .with_context(|| format!("decoding {path}"))
+}
+
 /// A chunk's staged rows, ready to store.
 struct ChunkOut {
     entry: ChunkEntry,
-    bytes: Bytes,
+    bytes: Option<Bytes>,
     totals: ChunkTotals,
     quarantine: Vec<Quarantined>,
 }
@@ -719,6 +823,9 @@ pub enum Purpose {
 /// Parquet bytes with fixed settings (compression by purpose, statistics, 128k-row
 /// groups), so equal frames give equal bytes.
 pub fn write_parquet(mut df: DataFrame, purpose: Purpose) -> Result<Bytes> {
+    // One chunk per column first: the bytes must not depend on how the frame was
+    // built (computed here, or read back from staging).
+    df.rechunk_mut_par();
     let mut buf = Vec::new();
     ParquetWriter::new(&mut buf)
         .with_compression(match purpose {

@@ -126,6 +126,128 @@ fn asof(left: LazyFrame, right: &DataFrame, prefix: &str) -> LazyFrame {
     )
 }
 
+/// One verified ledger row, borrowed from its decoded batch.
+struct Row<'b> {
+    node_id: &'b str,
+    seq: u64,
+    inference_id: Option<&'b str>,
+    kind: &'b str,
+    model_id: Option<&'b str>,
+    model_version: Option<&'b str>,
+    start: i64,
+    end: i64,
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    gpu_count: u32,
+    energy_mj: i64,
+    measurement: &'b str,
+}
+
+/// Calls `f` for every row of `batches` with the registration in force at the row's
+/// start; a row without one, or whose zone has no figure at all, is quarantined with
+/// its reason instead. The one place that decides which rows are accounted.
+fn for_each_resolved<'b, 'r>(
+    batches: &'b [(String, Vec<RecordBatch>)],
+    registry: &'r Registry,
+    grid: &Grid,
+    quarantine: &mut Vec<Quarantined>,
+    mut f: impl FnMut(Row<'b>, &'r NodeKey),
+) -> Result<()> {
+    // A batch holds one node's rows: its registrations are looked up once per batch,
+    // and a zone's cascade answer once.
+    let mut zone_known: HashMap<&str, bool> = HashMap::new();
+    for (object, parts) in batches {
+        for b in parts {
+            let cols = Columns::new(b).context("a verified batch is not in the ledger schema")?;
+            let mut keys: Option<(&str, Vec<&NodeKey>)> = None;
+            for i in 0..b.num_rows() {
+                let r = cols.fields(i);
+                if keys.as_ref().is_none_or(|(n, _)| *n != r.node_id) {
+                    keys = Some((r.node_id, registry.node_keys(r.node_id)));
+                }
+                let node_keys = keys.as_ref().map(|k| k.1.as_slice()).unwrap_or_default();
+                let resolved = match pick_at(node_keys.iter().copied(), r.start) {
+                    None => Err("node_not_registered"),
+                    Some(key) => {
+                        let known = *zone_known
+                            .entry(key.zone.as_str())
+                            .or_insert_with(|| grid.fallback(&key.zone, r.start).is_some());
+                        if known { Ok(key) } else { Err("zone_unknown") }
+                    }
+                };
+                let seq = u64::try_from(r.seq).unwrap_or_default();
+                match resolved {
+                    Ok(key) => f(
+                        Row {
+                            node_id: r.node_id,
+                            seq,
+                            inference_id: r.inference_id,
+                            kind: r.kind,
+                            model_id: r.model_id,
+                            model_version: r.model_version,
+                            start: r.start,
+                            end: r.end,
+                            prompt_tokens: r.prompt_tokens.and_then(|v| u64::try_from(v).ok()),
+                            completion_tokens: r
+                                .completion_tokens
+                                .and_then(|v| u64::try_from(v).ok()),
+                            gpu_count: r.gpus.len() as u32,
+                            energy_mj: r.energy_mj,
+                            measurement: r.measurement,
+                        },
+                        key,
+                    ),
+                    Err(reason) => quarantine.push(Quarantined {
+                        object: object.clone(),
+                        node_id: r.node_id.to_string(),
+                        seq,
+                        reason: reason.into(),
+                    }),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What [`chunk_rows`] would count for `batches` (rows, quarantine, Scope 2 facility
+/// energy by zone) without building the rows: the first pass of a one-process run,
+/// which needs the period's consumption before any row's market figure.
+pub fn chunk_totals(
+    batches: &[(String, Vec<RecordBatch>)],
+    registry: &Registry,
+    cfg: &PipelineConfig,
+    grid: &Grid,
+    quarantine: &mut Vec<Quarantined>,
+) -> Result<ChunkTotals> {
+    let n: usize = batches
+        .iter()
+        .flat_map(|b| &b.1)
+        .map(RecordBatch::num_rows)
+        .sum();
+    let mut totals = ChunkTotals::default();
+    let mut sites: HashMap<&str, SiteFigures> = HashMap::new();
+    let mut accepted = 0u64;
+    for_each_resolved(batches, registry, grid, quarantine, |r, key| {
+        accepted += 1;
+        let sf = sites
+            .entry(key.site.as_str())
+            .or_insert_with(|| cfg.site(&key.site));
+        if sf.scope == crate::config::Scope::Scope2 {
+            let fac = math::facility_mj(r.energy_mj, sf.pue_milli);
+            match totals.scope2_facility_mj.get_mut(&key.zone) {
+                Some(v) => *v += fac,
+                None => {
+                    totals.scope2_facility_mj.insert(key.zone.clone(), fac);
+                }
+            }
+        }
+    })?;
+    totals.rows = accepted;
+    totals.quarantined = n as u64 - accepted;
+    Ok(totals)
+}
+
 /// Builds the emission rows of `batches` (object path, the verified batch's decoded
 /// rows in the ledger schema).
 pub fn chunk_rows(
@@ -156,58 +278,23 @@ pub fn chunk_rows(
     let mut site = Vec::with_capacity(n);
     let mut measurement = Vec::with_capacity(n);
     let mut totals = ChunkTotals::default();
-    // A batch holds one node's rows: its registrations are looked up once per batch,
-    // and the zone's cascade answer once per registration.
-    let mut zone_known: HashMap<&str, bool> = HashMap::new();
-    for (object, parts) in batches {
-        for b in parts {
-            let cols = Columns::new(b).context("a verified batch is not in the ledger schema")?;
-            let mut keys: Option<(&str, Vec<&NodeKey>)> = None;
-            for i in 0..b.num_rows() {
-                let r = cols.fields(i);
-                if keys.as_ref().is_none_or(|(n, _)| *n != r.node_id) {
-                    keys = Some((r.node_id, registry.node_keys(r.node_id)));
-                }
-                let node_keys = keys.as_ref().map(|k| k.1.as_slice()).unwrap_or_default();
-                let reason = match pick_at(node_keys.iter().copied(), r.start) {
-                    None => Err("node_not_registered"),
-                    Some(key) => {
-                        let known = *zone_known
-                            .entry(key.zone.as_str())
-                            .or_insert_with(|| grid.fallback(&key.zone, r.start).is_some());
-                        if known { Ok(key) } else { Err("zone_unknown") }
-                    }
-                };
-                let key = match reason {
-                    Ok(key) => key,
-                    Err(reason) => {
-                        quarantine.push(Quarantined {
-                            object: object.clone(),
-                            node_id: r.node_id.to_string(),
-                            seq: u64::try_from(r.seq).unwrap_or_default(),
-                            reason: reason.into(),
-                        });
-                        continue;
-                    }
-                };
-                node.push(r.node_id);
-                seq.push(u64::try_from(r.seq).unwrap_or_default());
-                iid.push(r.inference_id);
-                kind.push(r.kind);
-                model.push(r.model_id);
-                version.push(r.model_version);
-                start.push(r.start);
-                end.push(r.end);
-                prompt.push(r.prompt_tokens.and_then(|v| u64::try_from(v).ok()));
-                completion.push(r.completion_tokens.and_then(|v| u64::try_from(v).ok()));
-                gpus.push(r.gpus.len() as u32);
-                energy.push(r.energy_mj);
-                zone.push(key.zone.as_str());
-                site.push(key.site.as_str());
-                measurement.push(r.measurement);
-            }
-        }
-    }
+    for_each_resolved(batches, registry, grid, quarantine, |r, key| {
+        node.push(r.node_id);
+        seq.push(r.seq);
+        iid.push(r.inference_id);
+        kind.push(r.kind);
+        model.push(r.model_id);
+        version.push(r.model_version);
+        start.push(r.start);
+        end.push(r.end);
+        prompt.push(r.prompt_tokens);
+        completion.push(r.completion_tokens);
+        gpus.push(r.gpu_count);
+        energy.push(r.energy_mj);
+        zone.push(key.zone.as_str());
+        site.push(key.site.as_str());
+        measurement.push(r.measurement);
+    })?;
     totals.quarantined = (n - node.len()) as u64;
     let base = DataFrame::new_infer_height(vec![
         Column::new("node_id".into(), node),
