@@ -276,8 +276,10 @@ impl Job<'_> {
                 manifest: version_dir(self.period, v).1,
             });
         }
-        self.stage(&plan, 0, 1, Keep::Totals).await?;
-        self.finalize(&plan, 1).await
+        // Loaded once: both passes must see the same registry and grid.
+        let inputs = self.inputs(&plan).await?;
+        self.stage(&plan, 0, 1, Keep::Totals, &inputs).await?;
+        self.finalize(&plan, 1, Some(inputs)).await
     }
 
     /// Stages the days `d` with `d.index % shards == shard`.
@@ -286,7 +288,10 @@ impl Job<'_> {
             bail!("--shard {shard}/{shards}: the index must be below the count (0-based)");
         }
         let plan = self.plan().await?;
-        let s = self.stage(&plan, shard, shards, Keep::Rows).await?;
+        let inputs = self.inputs(&plan).await?;
+        let s = self
+            .stage(&plan, shard, shards, Keep::Rows, &inputs)
+            .await?;
         Ok(Outcome::Staged {
             shard,
             shards,
@@ -327,7 +332,7 @@ impl Job<'_> {
                 counts
             );
         }
-        self.finalize(&plan, n).await
+        self.finalize(&plan, n, None).await
     }
 
     async fn stage(
@@ -336,6 +341,7 @@ impl Job<'_> {
         shard: u32,
         shards: u32,
         keep: Keep,
+        inputs: &Inputs,
     ) -> Result<ShardSummary> {
         let dir = self.staging(plan, shard, shards);
         let summary_path = format!("{dir}/summary.json");
@@ -345,9 +351,11 @@ impl Job<'_> {
         {
             return Ok(s);
         }
-        let registry = Arc::new(Registry::load(self.store).await?);
-        let grid = Arc::new(self.grid(plan).await?);
-        let cfg = Arc::new(self.cfg.clone());
+        let Inputs {
+            registry,
+            grid,
+            cfg,
+        } = inputs.clone();
         let days: Vec<_> = self
             .period
             .days()
@@ -481,7 +489,18 @@ impl Job<'_> {
         Ok(())
     }
 
-    async fn finalize(&self, plan: &Plan, shards: u32) -> Result<Outcome> {
+    /// The registry, grid frames and configuration a plan's rows are computed with.
+    async fn inputs(&self, plan: &Plan) -> Result<Inputs> {
+        Ok(Inputs {
+            registry: Arc::new(Registry::load(self.store).await?),
+            grid: Arc::new(self.grid(plan).await?),
+            cfg: Arc::new(self.cfg.clone()),
+        })
+    }
+
+    /// `inputs`: those staging used, when this process staged (else loaded here if a
+    /// chunk's rows must be computed).
+    async fn finalize(&self, plan: &Plan, shards: u32, inputs: Option<Inputs>) -> Result<Outcome> {
         let mut parts = Vec::new();
         let mut missing = Vec::new();
         for i in 0..shards {
@@ -543,20 +562,18 @@ impl Job<'_> {
         let mut outputs = Vec::new();
         // Chunks are finished two at a time (decode, market figures, sums, encode) and
         // stored in order.
-        // Chunks not staged are computed again from their verified batches; the
-        // registry and grid are the plan's, as in staging.
+        // Chunks not staged are computed from their verified batches, with the
+        // inputs the first pass used.
         let recompute = if chunks.iter().any(|c| c.staged.is_none()) {
-            Some((
-                Arc::new(Registry::load(self.store).await?),
-                Arc::new(self.grid(plan).await?),
-                Arc::new(self.cfg.clone()),
-                Arc::new(
-                    batches
-                        .iter()
-                        .map(|b| (b.object.clone(), b.sha256.clone()))
-                        .collect::<BTreeMap<_, _>>(),
-                ),
-            ))
+            let inputs = match inputs {
+                Some(i) => i,
+                None => self.inputs(plan).await?,
+            };
+            let hashes: BTreeMap<String, String> = batches
+                .iter()
+                .map(|b| (b.object.clone(), b.sha256.clone()))
+                .collect();
+            Some((inputs, Arc::new(hashes)))
         } else {
             None
         };
@@ -581,7 +598,7 @@ impl Job<'_> {
                             ParquetReader::new(std::io::Cursor::new(bytes)).finish()?
                         }
                         Source::Ledger(objects) => {
-                            let (registry, grid, cfg, hashes) =
+                            let (inputs, hashes) =
                                 recompute.context("no registry loaded for a chunk")?;
                             let mut batch = Vec::with_capacity(objects.len());
                             for (path, bytes) in objects {
@@ -594,7 +611,7 @@ impl Job<'_> {
                                 batch.push((path.clone(), decode_batch(&path, bytes)?));
                             }
                             let (df, totals) =
-                                chunk_rows(&batch, &registry, &cfg, &grid, &mut Vec::new())?;
+                                chunk_rows(&batch, &inputs.registry, &inputs.cfg, &inputs.grid, &mut Vec::new())?;
                             if totals.rows != expected_rows {
                                 bail!(
                                     "a chunk gave {} rows on the second pass, {} on the first",
@@ -680,6 +697,14 @@ impl Job<'_> {
             changes,
         })
     }
+}
+
+/// What rows are computed with besides the ledger, shared by the tasks of a run.
+#[derive(Clone)]
+struct Inputs {
+    registry: Arc<Registry>,
+    grid: Arc<Grid>,
+    cfg: Arc<PipelineConfig>,
 }
 
 /// Where finalisation gets a chunk's rows from.

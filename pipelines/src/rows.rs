@@ -210,6 +210,14 @@ fn for_each_resolved<'b, 'r>(
     Ok(())
 }
 
+fn row_count(batches: &[(String, Vec<RecordBatch>)]) -> usize {
+    batches
+        .iter()
+        .flat_map(|b| &b.1)
+        .map(RecordBatch::num_rows)
+        .sum()
+}
+
 /// What [`chunk_rows`] would count for `batches` (rows, quarantine, Scope 2 facility
 /// energy by zone) without building the rows: the first pass of a one-process run,
 /// which needs the period's consumption before any row's market figure.
@@ -220,11 +228,7 @@ pub fn chunk_totals(
     grid: &Grid,
     quarantine: &mut Vec<Quarantined>,
 ) -> Result<ChunkTotals> {
-    let n: usize = batches
-        .iter()
-        .flat_map(|b| &b.1)
-        .map(RecordBatch::num_rows)
-        .sum();
+    let n = row_count(batches);
     let mut totals = ChunkTotals::default();
     let mut sites: HashMap<&str, SiteFigures> = HashMap::new();
     let mut accepted = 0u64;
@@ -257,11 +261,7 @@ pub fn chunk_rows(
     grid: &Grid,
     quarantine: &mut Vec<Quarantined>,
 ) -> Result<(DataFrame, ChunkTotals)> {
-    let n: usize = batches
-        .iter()
-        .flat_map(|b| &b.1)
-        .map(RecordBatch::num_rows)
-        .sum();
+    let n = row_count(batches);
     let mut node = Vec::with_capacity(n);
     let mut seq: Vec<u64> = Vec::with_capacity(n);
     let mut iid: Vec<Option<&str>> = Vec::with_capacity(n);
