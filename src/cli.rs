@@ -59,8 +59,186 @@ pub enum Command {
     Run(RunArgs),
     /// Run every month of a range, oldest first; resumable, skips months already done
     Backfill(BackfillArgs),
+    /// Issuer identity for verifiable credentials: keys, did:web / did:key, rotation
+    #[command(subcommand)]
+    Issuer(IssuerCommand),
+    /// Issue, verify and revoke W3C Verifiable Credentials for a run's emissions
+    #[command(subcommand)]
+    Vc(VcCommand),
+    /// Look up stored credentials
+    #[command(subcommand)]
+    Certificate(CertificateCommand),
     /// Run the whole chain on a simulated GPU fleet in a local directory
     Demo(DemoArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct IssuerDir {
+    /// Issuer directory: issuer.json and keys/ (private keys, mode 0600)
+    #[arg(
+        long = "issuer-dir",
+        env = "GCO_ISSUER_DIR",
+        default_value = "gco-issuer"
+    )]
+    pub dir: PathBuf,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum IssuerAlgorithm {
+    /// Ed25519: EdDSA VC-JOSE and eddsa-jcs-2022 Data Integrity proofs
+    Ed25519,
+    /// ECDSA P-256: ES256 VC-JOSE
+    P256,
+    /// RSA 3072: PS256 VC-JOSE
+    Rsa,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum KeyPurposeArg {
+    /// The key that signs credentials and status lists
+    Vc,
+    /// The RSA key of the legacy RS256 certificate JWS
+    Legacy,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum DidMethod {
+    /// did:web document to host at https://HOST/.well-known/did.json (or /PATH/did.json)
+    Web,
+    /// did:key of the current credential key (offline; cannot rotate)
+    Key,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IssuerCommand {
+    /// Create the issuer's credential key (and with --legacy an RSA key for legacy JWS)
+    Init {
+        #[command(flatten)]
+        dir: IssuerDir,
+        /// Host (and path) for did:web, e.g. carbon.example.com or example.com/issuers/carbon;
+        /// without it the issuer is the did:key of its key (offline, not rotatable)
+        #[arg(long)]
+        domain: Option<String>,
+        #[arg(long, value_enum, default_value = "ed25519")]
+        algorithm: IssuerAlgorithm,
+        /// Also create the RSA key that signs legacy RS256 certificates
+        #[arg(long)]
+        legacy: bool,
+        /// Creation time recorded for the key [default: the current time, read once]
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// Add a new key for new credentials; the old key stays in the DID document
+    Rotate {
+        #[command(flatten)]
+        dir: IssuerDir,
+        #[arg(long, value_enum, default_value = "vc")]
+        purpose: KeyPurposeArg,
+        /// Key type [default: ed25519 for vc, rsa for legacy]
+        #[arg(long, value_enum)]
+        algorithm: Option<IssuerAlgorithm>,
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// Print the DID document (JSON) to host or hand to verifiers
+    Did {
+        #[command(flatten)]
+        dir: IssuerDir,
+        #[arg(long, value_enum, default_value = "web")]
+        method: DidMethod,
+        /// Write it to this file instead of stdout
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print the issuer's public keys as a JWK Set (for plain JOSE verifiers)
+    Jwks {
+        #[command(flatten)]
+        dir: IssuerDir,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VcCommand {
+    /// Issue the credentials of a run version (aggregates by default; per inference opt-in)
+    Issue {
+        #[command(flatten)]
+        dir: IssuerDir,
+        /// Reporting month, YYYY-MM
+        #[arg(long)]
+        period: String,
+        /// Run version [default: the latest]
+        #[arg(long)]
+        version: Option<u32>,
+        /// Granularities, comma-separated: inference, model_day, model_month, organisation_month
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "model_day,model_month,organisation_month"
+        )]
+        granularity: Vec<String>,
+        /// Formats, comma-separated: vc-jwt, vc-di (Ed25519 issuers), legacy (per inference)
+        #[arg(long, value_delimiter = ',', default_value = "vc-jwt")]
+        format: Vec<String>,
+        /// validFrom of the credentials [default: the run's as-of time]
+        #[arg(long)]
+        issued_at: Option<String>,
+    },
+    /// Verify a credential: signature, validity, issuer, schema, revocation and, with
+    /// --ledger, its evidence down to the node's signed batch
+    Verify {
+        /// A file holding a vc+jwt / legacy token or a vc-di JSON document, a token, or - for stdin
+        input: String,
+        /// DID documents to resolve did:web issuers (e.g. from `gco issuer did`)
+        #[arg(long)]
+        did_document: Vec<PathBuf>,
+        /// Resolve the issuer from this local issuer directory
+        #[arg(long = "issuer-dir", env = "GCO_ISSUER_DIR")]
+        issuer_dir: Option<PathBuf>,
+        /// The status list credential (vc+jwt file), when not read from --ledger
+        #[arg(long)]
+        status_list: Option<PathBuf>,
+        /// Store URL of the ledger and run outputs: checks the evidence chain and reads
+        /// the status list
+        #[arg(long)]
+        ledger: Option<String>,
+        /// Do not check revocation (reported as not checked)
+        #[arg(long)]
+        skip_status: bool,
+        /// Verification time (RFC 3339) [default: now]
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Revoke a credential: set its bit in the status list and re-sign the list
+    Revoke {
+        #[command(flatten)]
+        dir: IssuerDir,
+        /// Credential id (urn:gco:credential:...), or a file/token holding the credential
+        credential: String,
+        /// Reporting month of the credential, YYYY-MM
+        #[arg(long)]
+        period: String,
+        /// Run version [default: the latest with credentials]
+        #[arg(long)]
+        version: Option<u32>,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        now: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CertificateCommand {
+    /// Print the stored credential(s) of one inference
+    Show {
+        inference_id: String,
+        /// Only this month [default: every month, newest first]
+        #[arg(long)]
+        period: Option<String>,
+        /// Only this format: vc-jwt, vc-di or legacy
+        #[arg(long)]
+        format: Option<String>,
+    },
 }
 
 fn parse_shard(s: &str) -> Result<(u32, u32), String> {
@@ -99,6 +277,16 @@ pub struct RunArgs {
     /// Write a new version even when the latest one has exactly these inputs
     #[arg(long)]
     pub force: bool,
+    /// Then issue the version's aggregate credentials (VC-JOSE) with the issuer of
+    /// --issuer-dir (as `gco vc issue`)
+    #[arg(long)]
+    pub credentials: bool,
+    #[arg(
+        long = "issuer-dir",
+        env = "GCO_ISSUER_DIR",
+        default_value = "gco-issuer"
+    )]
+    pub issuer_dir: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -436,4 +624,8 @@ pub struct DemoArgs {
     /// Simulated inferences per node-hour at the daily peak
     #[arg(long, default_value_t = 300)]
     pub peak_rate: u32,
+    /// Also issue a legacy RS256 certificate per inference (RSA signing: ~9 ms each on
+    /// one core, so off by default)
+    #[arg(long)]
+    pub legacy: bool,
 }

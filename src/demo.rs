@@ -381,6 +381,9 @@ fn node_key(dir: &Path, seed: u64, node: u32) -> Result<KeyFileSigner> {
     Ok(signer)
 }
 
+/// The demo issuer's did:web host (its DID document is written to DIR/did.json).
+const DEMO_ISSUER_DOMAIN: &str = "carbon.demo.example";
+
 pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
     let started = std::time::Instant::now();
     let start_date = NaiveDate::parse_from_str(&args.start, "%Y-%m-%d")
@@ -426,7 +429,7 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
         signers.push(Arc::new(signer));
     }
     say(format!(
-        "[1/6] keys: {} Ed25519 node keys in {}, registered in the store",
+        "[1/7] keys: {} Ed25519 node keys in {}, registered in the store",
         args.nodes,
         args.dir.join("node-keys").display()
     ));
@@ -491,7 +494,7 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
         })
         .collect();
     say(format!(
-        "[2/6] collected: {} requests sent as spans to each node's collector ({dropped} that \
+        "[2/7] collected: {} requests sent as spans to each node's collector ({dropped} that \
          would end after the period not sent); {records} records sealed into {batch_count} \
          signed batches:\n      {inferences} inferences {} kWh, {idle_rows} idle/overhead {} kWh",
         sum(|r| r.requests),
@@ -530,7 +533,7 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
     std::fs::remove_dir_all(&spool_root)
         .with_context(|| format!("removing the demo spool {}", spool_root.display()))?;
     say(format!(
-        "[3/6] stored: {created} batches written, {present} already present; {bytes} bytes, {:.1} bytes/record",
+        "[3/7] stored: {created} batches written, {present} already present; {bytes} bytes, {:.1} bytes/record",
         bytes as f64 / records.max(1) as f64
     ));
 
@@ -604,17 +607,82 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
         emissions.push((period, job.run(false).await?));
     }
 
+    // 7. Credentials: a did:web issuer (seeded keys), every granularity and format,
+    //    then a sample verified end to end (signature, status, evidence down to the
+    //    node's signed batch).
+    let issuer_dir = args.dir.join("issuer");
+    let issuer = if issuer_dir
+        .join(gco_credentials::issuer::ISSUER_FILE)
+        .exists()
+    {
+        gco_credentials::Issuer::load(&issuer_dir)?
+    } else {
+        let mut rng = rand_chacha::ChaCha20Rng::from_seed(seed_for(args.seed, 0x1550_E500, 0));
+        gco_credentials::Issuer::init(
+            &issuer_dir,
+            Some(DEMO_ISSUER_DOMAIN),
+            gco_credentials::KeyKind::Ed25519,
+            true,
+            &gco_ledger::time::format_utc(t0),
+            &mut rng,
+        )?
+    };
+    let did_path = args.dir.join("did.json");
+    std::fs::write(
+        &did_path,
+        serde_json::to_string_pretty(&issuer.did_document()?)? + "\n",
+    )
+    .with_context(|| format!("writing {}", did_path.display()))?;
+    let resolver = gco_credentials::Resolver::new(vec![issuer.did_document()?]);
+    let mut credentials = Vec::new();
+    let mut sample_checked = 0usize;
+    for (period, outcome) in &emissions {
+        let version = match outcome {
+            gco_pipelines::Outcome::Created { version, .. }
+            | gco_pipelines::Outcome::UpToDate { version, .. } => *version,
+            gco_pipelines::Outcome::Staged { .. } => continue,
+        };
+        let mut opts = gco_pipelines::certify::IssueOptions::aggregates(*period);
+        opts.version = Some(version);
+        opts.granularities = gco_pipelines::certify::Granularity::ALL.into();
+        opts.formats = [
+            gco_credentials::vc::Format::VcJwt,
+            gco_credentials::vc::Format::VcDi,
+        ]
+        .into();
+        if args.legacy {
+            opts.formats.insert(gco_credentials::vc::Format::Legacy);
+        }
+        let report = gco_pipelines::certify::issue(&store, &issuer, &opts).await?;
+        let prefix = gco_pipelines::certify::version_prefix(&period.to_string(), version);
+        let at = chrono::DateTime::<chrono::Utc>::from_timestamp_micros(as_of)
+            .context("as-of out of range")?;
+        for (format, doc) in gco_pipelines::certify::sample_documents(&store, &prefix).await? {
+            let r =
+                crate::commands::verify_credential(&doc, &resolver, at, None, Some(&store), false)
+                    .await
+                    .with_context(|| {
+                        format!("the demo's own {format} credential does not verify")
+                    })?;
+            if r["valid"] != true {
+                anyhow::bail!("the demo's own {format} credential does not verify: {r}");
+            }
+            sample_checked += 1;
+        }
+        credentials.push(report);
+    }
+
     if !g.json {
         if report.ok {
             eprintln!(
-                "[4/6] verified: {} batches, {} records, every hash, signature and chain link holds",
+                "[4/7] verified: {} batches, {} records, every hash, signature and chain link holds",
                 report.batches_valid, report.records_valid
             );
         } else {
             crate::commands::print_verify(&report, false)?;
         }
         eprintln!(
-            "[5/6] grid: {grid_points} synthetic hourly intensity points for {} in the cache",
+            "[5/7] grid: {grid_points} synthetic hourly intensity points for {} in the cache",
             zones.join(", ")
         );
         for i in &intensities {
@@ -628,9 +696,19 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
             );
         }
         for (period, outcome) in &emissions {
-            eprint!("[6/6] emissions ");
+            eprint!("[6/7] emissions ");
             crate::commands::describe_run(*period, outcome);
         }
+        for c in &credentials {
+            let total: u64 = c.credentials.values().sum();
+            eprintln!(
+                "[7/7] credentials {} version {}: {total} issued by {} ({}), {} member inferences under the aggregate roots",
+                c.period, c.version, c.issuer, c.outcome, c.member_inferences
+            );
+        }
+        eprintln!(
+            "      {sample_checked} sampled credentials verified end to end (signature, schema, status, evidence down to the node batches)"
+        );
         eprintln!(
             "\n{:<14} {:<7} {:>9} {:>12}",
             "node", "zone", "records", "energy_kWh"
@@ -669,6 +747,9 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
             "intensity_at_first_noon": intensities,
             "problems": report.problems,
             "emissions": emissions.iter().map(|(p, o)| json!({"period": p.to_string(), "result": o})).collect::<Vec<_>>(),
+            "credentials": credentials,
+            "credentials_sample_verified": sample_checked,
+            "did_document": did_path,
         }))?;
     }
     Ok(if report.ok { 0 } else { 1 })

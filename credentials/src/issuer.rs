@@ -370,6 +370,19 @@ impl Issuer {
     }
 }
 
+/// The did:key document of one key (what a did:key resolver derives from the DID).
+pub fn did_key_document(public: &PublicKey) -> Value {
+    let mb = public.multibase();
+    let did = format!("did:key:{mb}");
+    let vm = format!("{did}#{mb}");
+    json!({
+        "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"],
+        "id": did,
+        "verificationMethod": [{"id": vm, "type": "Multikey", "controller": did, "publicKeyMultibase": mb}],
+        "assertionMethod": [vm],
+    })
+}
+
 /// An active issuer key with its identifiers.
 #[derive(Debug)]
 pub struct Signer {

@@ -86,7 +86,23 @@ impl KeyKind {
 enum Private {
     Ed25519(Box<ed25519_dalek::SigningKey>),
     P256(Box<p256::ecdsa::SigningKey>),
-    Rsa(Box<rsa::PrivateKey>),
+    Rsa(Box<RsaSigners>),
+}
+
+/// An RSA key with its PKCS#1 v1.5 and PSS signers built once (each holds the
+/// precomputed CRT values; rebuilding them per signature dominated signing time).
+struct RsaSigners {
+    key: rsa::PrivateKey,
+    pkcs1: rsa::pkcs1v15::SigningKey<Sha256>,
+    pss: rsa::pss::SigningKey<Sha256>,
+}
+
+fn rsa_private(key: rsa::PrivateKey) -> Private {
+    Private::Rsa(Box::new(RsaSigners {
+        pkcs1: rsa::pkcs1v15::SigningKey::<Sha256>::new(key.clone()),
+        pss: rsa::pss::SigningKey::<Sha256>::new(key.clone()),
+        key,
+    }))
 }
 
 /// A private issuer key held in memory. Its `Debug` never shows key material.
@@ -126,9 +142,9 @@ impl IssuerKey {
                     break Private::P256(Box::new(k));
                 }
             },
-            KeyKind::Rsa => Private::Rsa(Box::new(
+            KeyKind::Rsa => rsa_private(
                 rsa::PrivateKey::new(rng, 3072).map_err(|e| key_err("RSA key generation", e))?,
-            )),
+            ),
         };
         Self::from_private(key)
     }
@@ -148,6 +164,7 @@ impl IssuerKey {
             Private::Ed25519(k) => PublicKey::Ed25519(k.verifying_key()),
             Private::P256(k) => PublicKey::P256(*k.verifying_key()),
             Private::Rsa(k) => {
+                let k = &k.key;
                 let bits = k.as_public_key().n_bits_precision();
                 if bits < 2048 {
                     return Err(Error::Key(format!(
@@ -169,7 +186,7 @@ impl IssuerKey {
             return Self::from_private(Private::P256(Box::new(k)));
         }
         match rsa::PrivateKey::from_pkcs8_pem(pem) {
-            Ok(k) => Self::from_private(Private::Rsa(Box::new(k))),
+            Ok(k) => Self::from_private(rsa_private(k)),
             Err(_) => Err(Error::Key(
                 "not a PKCS#8 PEM private key for Ed25519, ECDSA P-256 or RSA".into(),
             )),
@@ -181,7 +198,7 @@ impl IssuerKey {
         let pem = match &self.key {
             Private::Ed25519(k) => k.to_pkcs8_pem(LineEnding::LF),
             Private::P256(k) => k.to_pkcs8_pem(LineEnding::LF),
-            Private::Rsa(k) => k.to_pkcs8_pem(LineEnding::LF),
+            Private::Rsa(k) => k.key.to_pkcs8_pem(LineEnding::LF),
         }
         .map_err(|e| key_err("encoding private key", e))?;
         Ok(pem.to_string())
@@ -199,19 +216,16 @@ impl IssuerKey {
                 let sig: p256::ecdsa::Signature = k.sign(message);
                 sig.to_bytes().to_vec()
             }
-            (Private::Rsa(k), Alg::RS256) => {
-                rsa::pkcs1v15::SigningKey::<Sha256>::new((**k).clone())
-                    .try_sign(message)
-                    .map_err(|e| Error::Key(format!("RS256 signing failed: {e}")))?
-                    .to_vec()
-            }
-            (Private::Rsa(k), Alg::PS256) => {
-                let signer = rsa::pss::SigningKey::<Sha256>::new((**k).clone());
-                signer
-                    .try_sign_with_rng(&mut rand::rng(), message)
-                    .map_err(|e| Error::Key(format!("PS256 signing failed: {e}")))?
-                    .to_vec()
-            }
+            (Private::Rsa(k), Alg::RS256) => k
+                .pkcs1
+                .try_sign(message)
+                .map_err(|e| Error::Key(format!("RS256 signing failed: {e}")))?
+                .to_vec(),
+            (Private::Rsa(k), Alg::PS256) => k
+                .pss
+                .try_sign_with_rng(&mut rand::rng(), message)
+                .map_err(|e| Error::Key(format!("PS256 signing failed: {e}")))?
+                .to_vec(),
             (_, alg) => {
                 return Err(Error::Key(format!(
                     "a {:?} key cannot sign {alg}",

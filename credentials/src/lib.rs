@@ -17,8 +17,10 @@ pub mod issuer;
 pub mod jcs;
 pub mod jose;
 pub mod key;
+pub mod merkle;
 pub mod multibase;
 pub mod status;
+pub mod vc;
 
 pub use error::{Error, Result};
 pub use issuer::{Issuer, Purpose, Resolver};

@@ -287,6 +287,24 @@ impl Store {
             .map_err(|e| LedgerError::store(path, e))
     }
 
+    /// Replaces a credential status list (`certificates/.../status/<list>.jwt`): the one
+    /// kind of object that is rewritten (revocation sets a bit and re-signs the list).
+    pub async fn put_status_list(&self, path: &str, bytes: Bytes) -> Result<()> {
+        if !(path.starts_with("certificates/")
+            && path.contains("/status/")
+            && path.ends_with(".jwt"))
+        {
+            return Err(LedgerError::Input(format!(
+                "refusing to overwrite {path}: only certificates/.../status/*.jwt lists are mutable"
+            )));
+        }
+        self.inner
+            .put(&Path::from(path), PutPayload::from_bytes(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|e| LedgerError::store(path, e))
+    }
+
     /// Writes an object unconditionally. Only for tests that tamper with a ledger.
     #[doc(hidden)]
     pub async fn put_overwrite_for_tests(&self, path: &str, bytes: Bytes) -> Result<()> {

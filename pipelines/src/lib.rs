@@ -4,6 +4,7 @@
 //! Methods and formats: docs/pipeline.md.
 
 pub mod aggregate;
+pub mod certify;
 pub mod config;
 pub mod job;
 pub mod market;

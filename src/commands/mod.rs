@@ -6,9 +6,11 @@ mod keys;
 mod ledger;
 mod node;
 mod run;
+mod vc;
 
 pub use ledger::print_verify;
 pub use run::{CODE_VERSION, describe as describe_run};
+pub use vc::verify_one as verify_credential;
 
 use anyhow::{Context, Result};
 
@@ -26,6 +28,9 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Collect(args) => collect::run(*args, &g).await,
         Command::Run(args) => run::run(args, &g).await,
         Command::Backfill(args) => run::backfill(args, &g).await,
+        Command::Issuer(cmd) => vc::issuer(cmd, &g),
+        Command::Vc(cmd) => vc::vc(cmd, &g).await,
+        Command::Certificate(cmd) => vc::certificate(cmd, &g).await,
         Command::Demo(args) => crate::demo::run(args, &g).await,
     }
 }

@@ -163,8 +163,23 @@ pub async fn run(args: RunArgs, g: &Global) -> Result<u8> {
         (None, true) => job.merge().await?,
         (None, false) => job.run(args.force).await?,
     };
+    let credentials = match (&outcome, args.credentials) {
+        (Outcome::Created { version, .. } | Outcome::UpToDate { version, .. }, true) => {
+            let mut opts = gco_pipelines::certify::IssueOptions::aggregates(period);
+            opts.version = Some(*version);
+            Some(
+                super::vc::issue(&store, &args.issuer_dir, &opts, g)
+                    .await
+                    .context("issuing the version's credentials")?,
+            )
+        }
+        _ => None,
+    };
     if g.json {
-        print_json(&outcome)?;
+        match credentials {
+            Some(c) => print_json(&serde_json::json!({"run": outcome, "credentials": c}))?,
+            None => print_json(&outcome)?,
+        }
     } else {
         describe(period, &outcome);
     }

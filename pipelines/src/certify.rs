@@ -1,0 +1,1500 @@
+//! Verifiable credentials for a run version (`gco vc issue`, `gco run --credentials`).
+//!
+//! Reads the version's rows, aggregates and manifest, and the ledger batches the
+//! manifest lists (each checked against the SHA-256 the run verified, and its rows
+//! against the batch's signed Merkle root). Then, per granularity:
+//!
+//! * aggregates (model per day, model per month, organisation per month): the
+//!   aggregate's figures, with a Merkle root over the ledger leaf hashes of its member
+//!   inferences, in ledger order, so any one inference can be proven included;
+//! * per inference (opt-in): the row's figures with the ledger evidence (batch, node
+//!   key and signature, the record's inclusion proof in the batch).
+//!
+//! Store layout (create-only, except the status lists, which revocation updates):
+//! ```text
+//! certificates/period=P/version=NNNN/aggregates.parquet
+//! certificates/period=P/version=NNNN/inferences/date=D/part-00000.parquet
+//! certificates/period=P/version=NNNN/status/{aggregates,inferences}.jwt
+//! certificates/period=P/version=NNNN/revocations/<list>-<index>.json
+//! certificates/period=P/version=NNNN/index.json      (written last)
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt64Array};
+use arrow_schema::{DataType, Field, Schema};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use gco_credentials::merkle::{RootBuilder, Tree};
+use gco_credentials::status::Bitstring;
+use gco_credentials::vc::{self, Format, GCO_CONTEXT, SCHEMA_ID, VC_CONTEXT};
+use gco_credentials::{Issuer, Purpose, di, issuer::Signer, jose};
+use gco_ledger::hash::{Hash32, to_hex};
+use gco_ledger::record::Record;
+use gco_ledger::seal::Seal;
+use gco_ledger::time::{Micros, format_utc};
+use gco_ledger::{Registry, Store};
+use polars::prelude::{DataFrame, ParquetReader, SerReader};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::job::{Progress, latest_version};
+use crate::period::Period;
+
+pub const CERTIFICATES: &str = "certificates";
+pub const INDEX_FORMAT: &str = "gco-certificates/1";
+/// Rows per row group of the per-inference files: small, so a lookup reads little.
+const LOOKUP_ROW_GROUP: usize = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Granularity {
+    Inference,
+    ModelDay,
+    ModelMonth,
+    OrganisationMonth,
+}
+
+impl Granularity {
+    pub const ALL: [Granularity; 4] = [
+        Granularity::Inference,
+        Granularity::ModelDay,
+        Granularity::ModelMonth,
+        Granularity::OrganisationMonth,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Granularity::Inference => "inference",
+            Granularity::ModelDay => "model_day",
+            Granularity::ModelMonth => "model_month",
+            Granularity::OrganisationMonth => "organisation_month",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|g| g.as_str() == s)
+            .ok_or_else(|| anyhow!("unknown granularity {s:?}: inference, model_day, model_month, organisation_month"))
+    }
+}
+
+/// What to issue.
+#[derive(Clone)]
+pub struct IssueOptions {
+    pub period: Period,
+    /// The run version (default: the latest).
+    pub version: Option<u32>,
+    pub granularities: BTreeSet<Granularity>,
+    pub formats: BTreeSet<Format>,
+    /// `validFrom` of every credential (default: the run's as-of time, so a rerun
+    /// gives the same credentials).
+    pub issued_at: Option<Micros>,
+    pub progress: Option<Progress>,
+}
+
+impl IssueOptions {
+    /// Aggregates only, VC-JOSE: the default of `gco vc issue` and `gco run --credentials`.
+    pub fn aggregates(period: Period) -> Self {
+        IssueOptions {
+            period,
+            version: None,
+            granularities: [
+                Granularity::ModelDay,
+                Granularity::ModelMonth,
+                Granularity::OrganisationMonth,
+            ]
+            .into(),
+            formats: [Format::VcJwt].into(),
+            issued_at: None,
+            progress: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IssueReport {
+    /// `created`, or `up_to_date` when this version's credentials exist already.
+    pub outcome: &'static str,
+    pub period: String,
+    pub version: u32,
+    pub issuer: String,
+    pub index: String,
+    /// Credentials written, by `granularity/format`.
+    pub credentials: BTreeMap<String, u64>,
+    /// Member inferences committed to by the organisation-month roots.
+    pub member_inferences: u64,
+    pub status_lists: BTreeMap<String, String>,
+}
+
+pub fn version_prefix(period: &str, version: u32) -> String {
+    format!("{CERTIFICATES}/period={period}/version={version:04}")
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+/// A run version's manifest.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub period: Period,
+    pub version: u32,
+    pub manifest_path: String,
+    pub manifest_sha256: String,
+    pub manifest: Value,
+}
+
+pub async fn load_run(store: &Store, period: Period, version: Option<u32>) -> Result<Run> {
+    let version = match version {
+        Some(v) => v,
+        None => latest_version(store, period)
+            .await?
+            .map(|(v, _)| v)
+            .ok_or_else(|| {
+                anyhow!(
+                    "no run for {period} in {}: run `gco run --period {period}` first",
+                    store.url()
+                )
+            })?,
+    };
+    let manifest_path = format!("runs/period={period}/version={version:04}/manifest.json");
+    let bytes = store
+        .get(&manifest_path)
+        .await
+        .with_context(|| format!("reading the run manifest of {period} version {version}"))?;
+    let manifest: Value =
+        serde_json::from_slice(&bytes).with_context(|| format!("{manifest_path} is not JSON"))?;
+    Ok(Run {
+        period,
+        version,
+        manifest_sha256: sha256_hex(&bytes),
+        manifest_path,
+        manifest,
+    })
+}
+
+fn utc_seconds(micros: Micros) -> String {
+    match DateTime::<Utc>::from_timestamp_micros(micros) {
+        Some(t) if micros % 1_000_000 == 0 => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        _ => format_utc(micros),
+    }
+}
+
+/// One verified ledger batch of a day: its seal, records and leaf hashes.
+struct DayBatch {
+    path: String,
+    seal: Seal,
+    records: Vec<Record>,
+    tree: Tree,
+}
+
+/// Reads the day's ledger batches that the run verified, checking each against the
+/// SHA-256 the run recorded and its rows against the signed Merkle root.
+async fn day_batches(store: &Store, run: &Run, date: &str) -> Result<Vec<DayBatch>> {
+    let prefix = format!("records/date={date}/");
+    let mut out = Vec::new();
+    let inputs = run.manifest["inputs"]["ledger"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for b in inputs.iter().filter(|b| b["verified"] == true) {
+        let path = b["object"].as_str().unwrap_or("");
+        if !path.starts_with(&prefix) {
+            continue;
+        }
+        let bytes = store.get(path).await?;
+        if Some(sha256_hex(&bytes).as_str()) != b["sha256"].as_str() {
+            bail!(
+                "{path} differs from the object the run verified (SHA-256); the run's inputs changed, rerun it"
+            );
+        }
+        let (seal, records) = gco_ledger::batch::read_batch(path, bytes)?;
+        let tree = Tree::new(records.iter().map(Record::leaf_hash).collect());
+        if to_hex(&tree.root()) != seal.merkle_root {
+            bail!("{path}: rows do not match the batch's Merkle root");
+        }
+        out.push(DayBatch {
+            path: path.to_string(),
+            seal,
+            records,
+            tree,
+        });
+    }
+    Ok(out)
+}
+
+/// The run's rows of one day, in stored order.
+async fn day_rows(store: &Store, run: &Run, date: &str) -> Result<DataFrame> {
+    let prefix = format!(
+        "emissions/period={}/version={:04}/rows/date={date}/",
+        run.period, run.version
+    );
+    let mut frames = Vec::new();
+    for m in store.list(&prefix).await? {
+        let path = m.location.to_string();
+        let bytes = store.get(&path).await?;
+        frames.push(
+            ParquetReader::new(std::io::Cursor::new(bytes))
+                .finish()
+                .with_context(|| format!("reading {path}"))?,
+        );
+    }
+    let mut it = frames.into_iter();
+    let Some(mut df) = it.next() else {
+        return Ok(DataFrame::empty());
+    };
+    for f in it {
+        df.vstack_mut(&f)?;
+    }
+    Ok(df)
+}
+
+/// A string interner: per-row keys become small integers.
+#[derive(Default)]
+struct Names {
+    ids: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Names {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.ids.get(s) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.ids.insert(s.to_string(), i);
+        self.names.push(s.to_string());
+        i
+    }
+}
+
+/// The aggregate model key of a row (as `aggregate::fold` names it).
+const IDLE_MODEL: &str = "(idle/overhead)";
+
+/// Member roots of every aggregate, keyed by (granularity, key columns).
+pub type MemberRoots = BTreeMap<(Granularity, Vec<String>), (String, u64)>;
+
+struct Members {
+    names: Names,
+    day: HashMap<(u32, u32), RootBuilder>,
+    month: HashMap<(u32, u32), RootBuilder>,
+    org: HashMap<u32, RootBuilder>,
+    roots: MemberRoots,
+}
+
+impl Members {
+    fn new() -> Self {
+        Members {
+            names: Names::default(),
+            day: HashMap::new(),
+            month: HashMap::new(),
+            org: HashMap::new(),
+            roots: BTreeMap::new(),
+        }
+    }
+    fn push(&mut self, model: Option<&str>, scope: &str, leaf: Hash32) {
+        let m = self.names.id(model.unwrap_or(IDLE_MODEL));
+        let s = self.names.id(scope);
+        self.day.entry((m, s)).or_default().push(leaf);
+        self.month.entry((m, s)).or_default().push(leaf);
+        self.org.entry(s).or_default().push(leaf);
+    }
+    fn end_day(&mut self, date: &str) {
+        for ((m, s), b) in self.day.drain() {
+            let key = vec![
+                date.to_string(),
+                self.names.names[m as usize].clone(),
+                self.names.names[s as usize].clone(),
+            ];
+            self.roots
+                .insert((Granularity::ModelDay, key), (to_hex(&b.root()), b.count()));
+        }
+    }
+    fn finish(mut self, organisation: &str) -> MemberRoots {
+        for ((m, s), b) in &self.month {
+            let key = vec![
+                self.names.names[*m as usize].clone(),
+                self.names.names[*s as usize].clone(),
+            ];
+            self.roots.insert(
+                (Granularity::ModelMonth, key),
+                (to_hex(&b.root()), b.count()),
+            );
+        }
+        for (s, b) in &self.org {
+            let key = vec![
+                organisation.to_string(),
+                self.names.names[*s as usize].clone(),
+            ];
+            self.roots.insert(
+                (Granularity::OrganisationMonth, key),
+                (to_hex(&b.root()), b.count()),
+            );
+        }
+        self.roots
+    }
+}
+
+fn strs<'a>(df: &'a DataFrame, name: &str) -> Result<Vec<Option<&'a str>>> {
+    Ok(df.column(name)?.str()?.iter().collect())
+}
+
+fn ints(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
+    Ok(df
+        .column(name)?
+        .cast(&polars::prelude::DataType::Int64)?
+        .i64()?
+        .iter()
+        .collect())
+}
+
+/// Where each row's record sits: (batch, leaf index) by node and seq.
+fn locate(batches: &[DayBatch]) -> HashMap<&str, Vec<(u64, u64, usize)>> {
+    let mut by_node: HashMap<&str, Vec<(u64, u64, usize)>> = HashMap::new();
+    for (i, b) in batches.iter().enumerate() {
+        by_node.entry(b.seal.node_id.as_str()).or_default().push((
+            b.seal.seq_first as u64,
+            b.seal.seq_last as u64,
+            i,
+        ));
+    }
+    by_node
+}
+
+fn find(
+    by_node: &HashMap<&str, Vec<(u64, u64, usize)>>,
+    node: &str,
+    seq: u64,
+) -> Option<(usize, usize)> {
+    by_node
+        .get(node)?
+        .iter()
+        .find(|(a, b, _)| (*a..=*b).contains(&seq))
+        .map(|(a, _, i)| (*i, (seq - a) as usize))
+}
+
+/// Everything a per-inference credential needs from one row.
+struct InferenceRow<'a> {
+    batch: usize,
+    leaf: usize,
+    inference_id: &'a str,
+    node_id: &'a str,
+    seq: u64,
+    model: Option<&'a str>,
+    model_version: Option<&'a str>,
+    start: i64,
+    end: i64,
+    zone: &'a str,
+    scope: &'a str,
+    figures: [Option<i64>; 8],
+}
+
+const ROW_FIGURES: [&str; 8] = [
+    "it_energy_mj",
+    "facility_energy_mj",
+    "intensity_mg_per_kwh",
+    "location_ng",
+    "market_ng",
+    "marginal_ng",
+    "embodied_ng",
+    "sci_ng",
+];
+
+/// Shared, per-version facts every credential carries.
+struct Ctx<'a> {
+    issuer: &'a str,
+    valid_from: String,
+    period: String,
+    version: u32,
+    organisation: String,
+    manifest_path: &'a str,
+    manifest_sha256: &'a str,
+    status: BTreeMap<&'static str, String>,
+}
+
+impl Ctx<'_> {
+    fn credential_id(&self, granularity: Granularity, key: &str) -> String {
+        let h = Sha256::digest(format!(
+            "{}|{}|{}|{}|{key}",
+            self.issuer,
+            self.period,
+            self.version,
+            granularity.as_str()
+        ));
+        format!("urn:gco:credential:{}", hex::encode(&h[..16]))
+    }
+    fn status_entry(&self, list: &'static str, index: u64) -> Value {
+        let list_id = &self.status[list];
+        json!({
+            "id": format!("{list_id}#{index}"),
+            "type": "BitstringStatusListEntry",
+            "statusPurpose": "revocation",
+            "statusListIndex": index.to_string(),
+            "statusListCredential": list_id,
+        })
+    }
+    fn run_evidence(&self) -> Value {
+        json!({
+            "type": ["EmissionsRunEvidence"],
+            "runManifest": self.manifest_path,
+            "runManifestSha256": self.manifest_sha256,
+            "runVersion": self.version,
+        })
+    }
+    fn envelope(&self, id: &str, status: Value, subject: Value, evidence: Vec<Value>) -> Value {
+        json!({
+            "@context": [VC_CONTEXT, GCO_CONTEXT],
+            "id": id,
+            "type": ["VerifiableCredential", vc::CREDENTIAL_TYPE],
+            "issuer": self.issuer,
+            "validFrom": self.valid_from,
+            "credentialSchema": {"id": SCHEMA_ID, "type": "JsonSchema"},
+            "credentialStatus": status,
+            "credentialSubject": subject,
+            "evidence": evidence,
+        })
+    }
+}
+
+fn opt_str(v: Option<i64>) -> Value {
+    v.map_or(Value::Null, |x| Value::String(x.to_string()))
+}
+
+/// One signed credential row for the certificates Parquet.
+#[derive(Debug, Clone)]
+struct CertRow {
+    sort_key: String,
+    format: Format,
+    id: String,
+    node_id: String,
+    seq: u64,
+    status_index: u64,
+    document: String,
+}
+
+fn inference_credentials(
+    ctx: &Ctx,
+    vc_signer: &Signer,
+    legacy_signer: Option<&Signer>,
+    formats: &BTreeSet<Format>,
+    batches: &[DayBatch],
+    row: &InferenceRow,
+    status_index: u64,
+) -> Result<Vec<CertRow>> {
+    let b = &batches[row.batch];
+    let id = ctx.credential_id(
+        Granularity::Inference,
+        &format!("{}/{}", row.node_id, row.seq),
+    );
+    let f = &row.figures;
+    let leaf = b.tree.leaf(row.leaf).copied().unwrap_or_default();
+    let subject = json!({
+        "type": vc::SUBJECT_TYPE,
+        "granularity": "inference",
+        "period": ctx.period,
+        "organisation": ctx.organisation,
+        "inferenceId": row.inference_id,
+        "model": row.model,
+        "modelVersion": row.model_version,
+        "nodeId": row.node_id,
+        "seq": row.seq,
+        "start": format_utc(row.start),
+        "end": format_utc(row.end),
+        "zone": row.zone,
+        "scope": row.scope,
+        "itEnergyMj": opt_str(f[0]),
+        "facilityEnergyMj": opt_str(f[1]),
+        "intensityMgPerKwh": opt_str(f[2]),
+        "locationBasedNg": opt_str(f[3]),
+        "marketBasedNg": opt_str(f[4]),
+        "marginalNg": opt_str(f[5]),
+        "embodiedNg": opt_str(f[6]),
+        "sciNg": opt_str(f[7]),
+    });
+    let ledger = json!({
+        "type": ["LedgerRecordEvidence"],
+        "batch": b.path,
+        "batchHash": b.seal.batch_hash,
+        "merkleRoot": b.seal.merkle_root,
+        "nodeKeyId": b.seal.key_id,
+        "signatureAlgorithm": b.seal.algorithm.as_str(),
+        "nodeSignature": b.seal.signature,
+        "leafHash": to_hex(&leaf),
+        "leafIndex": row.leaf,
+        "treeSize": b.tree.len(),
+        "inclusionProof": b.tree.path(row.leaf).iter().map(to_hex).collect::<Vec<_>>(),
+    });
+    let credential = ctx.envelope(
+        &id,
+        ctx.status_entry("inferences", status_index),
+        subject,
+        vec![ledger, ctx.run_evidence()],
+    );
+    let mut out = Vec::with_capacity(formats.len());
+    let mut push = |format: Format, document: String| {
+        out.push(CertRow {
+            sort_key: row.inference_id.to_string(),
+            format,
+            id: id.clone(),
+            node_id: row.node_id.to_string(),
+            seq: row.seq,
+            status_index,
+            document,
+        })
+    };
+    for &format in formats {
+        match format {
+            Format::VcJwt => push(format, vc::sign_vc_jwt(vc_signer, &credential)?),
+            Format::VcDi => push(
+                format,
+                serde_json::to_string(&di::sign(
+                    &credential,
+                    &vc_signer.key,
+                    &vc_signer.multikey_vm,
+                    &ctx.valid_from,
+                )?)?,
+            ),
+            Format::Legacy => {
+                let signer = legacy_signer
+                    .context("legacy certificates need the issuer's legacy RSA key")?;
+                let r = record_at(batches, row);
+                let hardware = match r {
+                    Some(r) if !r.gpus.is_empty() => {
+                        format!("{}/{}", row.node_id, r.gpus.join("+"))
+                    }
+                    _ => row.node_id.to_string(),
+                };
+                let claims = json!({
+                    "certificate_id": format!("{id}:legacy"),
+                    "credential_id": id,
+                    "inference_id": row.inference_id,
+                    "hardware_id": hardware,
+                    "timestamp": format_utc(row.start),
+                    "energy_used_kwh": f[1].unwrap_or(0) as f64 / 3.6e9,
+                    "carbon_intensity_gco2_kwh": f[2].unwrap_or(0) as f64 / 1e3,
+                    "total_emissions_gco2": f[3].unwrap_or(0) as f64 / 1e9,
+                    "grid_region": row.zone,
+                    "issuer": signer.issuer,
+                    "iat": DateTime::parse_from_rfc3339(&ctx.valid_from).map(|t| t.timestamp()).unwrap_or(0),
+                    "leaf_hash": to_hex(&leaf),
+                    "batch_merkle_root": b.seal.merkle_root,
+                });
+                let payload = serde_json::to_vec(&claims)?;
+                push(
+                    format,
+                    jose::sign(
+                        &signer.key,
+                        signer.alg,
+                        &signer.kid,
+                        vc::LEGACY_TYP,
+                        &payload,
+                    )?,
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn record_at<'a>(batches: &'a [DayBatch], row: &InferenceRow) -> Option<&'a Record> {
+    batches.get(row.batch)?.records.get(row.leaf)
+}
+
+/// The certificates Parquet: sorted, small row groups, a bloom filter on the lookup
+/// column, so `gco certificate show` reads a footer, a filter and one row group.
+fn write_certificates(rows: &[CertRow], key_name: &str) -> Result<Bytes> {
+    use parquet::basic::{Compression, ZstdLevel};
+    use parquet::file::properties::WriterProperties;
+    use parquet::schema::types::ColumnPath;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new(key_name, DataType::Utf8, false),
+        Field::new("format", DataType::Utf8, false),
+        Field::new("id", DataType::Utf8, false),
+        Field::new("node_id", DataType::Utf8, false),
+        Field::new("seq", DataType::UInt64, false),
+        Field::new("status_index", DataType::UInt64, false),
+        Field::new("document", DataType::Utf8, false),
+    ]));
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.sort_key.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.format.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.id.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.node_id.as_str()),
+        )),
+        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.seq))),
+        Arc::new(UInt64Array::from_iter_values(
+            rows.iter().map(|r| r.status_index),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.document.as_str()),
+        )),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), cols)?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+        .set_max_row_group_row_count(Some(LOOKUP_ROW_GROUP))
+        .set_column_bloom_filter_enabled(ColumnPath::from(key_name), true)
+        .set_column_bloom_filter_fpp(ColumnPath::from(key_name), 0.01)
+        .set_column_bloom_filter_max_ndv(ColumnPath::from(key_name), LOOKUP_ROW_GROUP as u64)
+        .set_created_by(INDEX_FORMAT.to_string())
+        .build();
+    let mut buf = Vec::new();
+    let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, schema, Some(props))?;
+    w.write(&batch)?;
+    w.close()?;
+    Ok(Bytes::from(buf))
+}
+
+/// The aggregates of the version, read from its aggregate tables.
+struct AggregateRow {
+    granularity: Granularity,
+    key: Vec<String>,
+    counts: BTreeMap<String, u64>,
+    sums: BTreeMap<String, String>,
+}
+
+async fn read_aggregates(store: &Store, run: &Run) -> Result<Vec<AggregateRow>> {
+    use arrow_array::cast::AsArray;
+    let mut out = Vec::new();
+    for (g, table, keys) in [
+        (
+            Granularity::ModelDay,
+            "model_day",
+            &["date", "model_id", "scope"][..],
+        ),
+        (
+            Granularity::ModelMonth,
+            "model_month",
+            &["model_id", "scope"][..],
+        ),
+        (
+            Granularity::OrganisationMonth,
+            "organisation_month",
+            &["organisation", "scope"][..],
+        ),
+    ] {
+        let path = format!(
+            "emissions/period={}/version={:04}/aggregates/{table}.parquet",
+            run.period, run.version
+        );
+        let bytes = store.get(&path).await?;
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?
+            .build()?;
+        for batch in reader {
+            let batch = batch?;
+            let col = |n: &str| {
+                batch
+                    .column_by_name(n)
+                    .ok_or_else(|| anyhow!("{path} has no column {n}"))
+            };
+            for i in 0..batch.num_rows() {
+                let key = keys
+                    .iter()
+                    .map(|k| Ok(col(k)?.as_string::<i32>().value(i).to_string()))
+                    .collect::<Result<Vec<_>>>()?;
+                let mut counts = BTreeMap::new();
+                for c in [
+                    "inferences",
+                    "rows",
+                    "prompt_tokens",
+                    "completion_tokens",
+                    "marginal_rows",
+                ] {
+                    counts.insert(
+                        c.to_string(),
+                        col(c)?
+                            .as_primitive::<arrow_array::types::UInt64Type>()
+                            .value(i),
+                    );
+                }
+                let mut sums = BTreeMap::new();
+                for c in [
+                    "it_energy_mj",
+                    "facility_energy_mj",
+                    "location_ng",
+                    "market_ng",
+                    "marginal_ng",
+                    "embodied_ng",
+                    "sci_ng",
+                ] {
+                    let a = col(c)?.as_primitive::<arrow_array::types::Decimal128Type>();
+                    sums.insert(c.to_string(), a.value(i).to_string());
+                }
+                out.push(AggregateRow {
+                    granularity: g,
+                    key,
+                    counts,
+                    sums,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn aggregate_credential(
+    ctx: &Ctx,
+    a: &AggregateRow,
+    members: &(String, u64),
+    status_index: u64,
+) -> (String, Value) {
+    let key = a.key.join("/");
+    let id = ctx.credential_id(a.granularity, &key);
+    let s = |k: &str| Value::String(a.sums[k].clone());
+    let mut subject = json!({
+        "type": vc::SUBJECT_TYPE,
+        "granularity": a.granularity.as_str(),
+        "period": ctx.period,
+        "organisation": ctx.organisation,
+        "scope": a.key.last().cloned().unwrap_or_default(),
+        "inferences": a.counts["inferences"],
+        "records": a.counts["rows"],
+        "promptTokens": a.counts["prompt_tokens"],
+        "completionTokens": a.counts["completion_tokens"],
+        "itEnergyMj": s("it_energy_mj"),
+        "facilityEnergyMj": s("facility_energy_mj"),
+        "locationBasedNg": s("location_ng"),
+        "marketBasedNg": s("market_ng"),
+        "marginalNg": s("marginal_ng"),
+        "marginalRecords": a.counts["marginal_rows"],
+        "embodiedNg": s("embodied_ng"),
+        "sciNg": s("sci_ng"),
+        "members": {
+            "type": "RFC6962MerkleRoot",
+            "leaves": "gco ledger record leaf hashes of the member inferences, in ledger order",
+            "root": members.0,
+            "count": members.1,
+        },
+    });
+    match a.granularity {
+        Granularity::ModelDay => {
+            subject["date"] = a.key[0].clone().into();
+            subject["model"] = a.key[1].clone().into();
+        }
+        Granularity::ModelMonth => subject["model"] = a.key[0].clone().into(),
+        _ => {}
+    }
+    let credential = ctx.envelope(
+        &id,
+        ctx.status_entry("aggregates", status_index),
+        subject,
+        vec![ctx.run_evidence()],
+    );
+    (id, credential)
+}
+
+/// Signs `work` on every core (credentials are independent), keeping order.
+fn par_map<T: Sync, R: Send>(work: &[T], f: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(16);
+    if work.len() < 64 || threads == 1 {
+        return work.iter().map(&f).collect();
+    }
+    let chunk = work.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = work
+            .chunks(chunk)
+            .map(|c| s.spawn(|| c.iter().map(&f).collect::<Result<Vec<R>>>()))
+            .collect();
+        let mut out = Vec::with_capacity(work.len());
+        for h in handles {
+            out.extend(
+                h.join()
+                    .map_err(|_| anyhow!("a signing thread panicked"))??,
+            );
+        }
+        Ok(out)
+    })
+}
+
+/// The status list ids of a version: `<base>/<period>/<version>/<list>`, where the
+/// base is under the issuer's did:web host, or `urn:gco:status` for a did:key issuer.
+pub fn status_list_id(issuer_did: &str, period: &str, version: u32, list: &str) -> String {
+    let base = match gco_credentials::issuer::did_web_url(issuer_did) {
+        Some(url) => {
+            url.trim_end_matches("/did.json")
+                .trim_end_matches("/.well-known")
+                .to_string()
+                + "/status"
+        }
+        None => "urn:gco:status".to_string(),
+    };
+    format!("{base}/{period}/{version:04}/{list}")
+}
+
+/// The store path of a status list id made by [`status_list_id`].
+pub fn status_list_path(list_id: &str) -> Result<String> {
+    let parts: Vec<&str> = list_id.rsplitn(4, '/').collect();
+    if parts.len() < 4 || !matches!(parts[0], "aggregates" | "inferences") {
+        bail!("{list_id} is not a gco status list id (<base>/<period>/<version>/<list>)");
+    }
+    let period = Period::parse(parts[2])?;
+    let version: u32 = parts[1]
+        .parse()
+        .with_context(|| format!("{list_id}: bad version"))?;
+    Ok(format!(
+        "{}/status/{}.jwt",
+        version_prefix(&period.to_string(), version),
+        parts[0]
+    ))
+}
+
+/// Issues the credentials of a run version. Returns `up_to_date` without writing when
+/// the version's credentials exist.
+pub async fn issue(store: &Store, issuer: &Issuer, opts: &IssueOptions) -> Result<IssueReport> {
+    let run = load_run(store, opts.period, opts.version).await?;
+    let period = run.period.to_string();
+    let prefix = version_prefix(&period, run.version);
+    let index_path = format!("{prefix}/index.json");
+    let vc_signer = issuer.signer(Purpose::Vc)?;
+    if opts.formats.contains(&Format::VcDi) && vc_signer.alg != gco_credentials::Alg::EdDSA {
+        bail!(
+            "vc-di (eddsa-jcs-2022) needs an Ed25519 issuer key; the active key signs {}",
+            vc_signer.alg
+        );
+    }
+    let legacy_signer = if opts.formats.contains(&Format::Legacy)
+        && opts.granularities.contains(&Granularity::Inference)
+    {
+        Some(issuer.signer(Purpose::Legacy)?)
+    } else {
+        None
+    };
+    let issuer_did = issuer.did()?;
+    if let Ok(existing) = store.get(&index_path).await {
+        let idx: Value = serde_json::from_slice(&existing)?;
+        let credentials = idx["credentials"]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        return Ok(IssueReport {
+            outcome: "up_to_date",
+            period,
+            version: run.version,
+            issuer: idx["issuer"].as_str().unwrap_or("").to_string(),
+            index: index_path,
+            credentials,
+            member_inferences: idx["member_inferences"].as_u64().unwrap_or(0),
+            status_lists: BTreeMap::new(),
+        });
+    }
+    let as_of = gco_ledger::time::parse_utc(run.manifest["as_of"].as_str().unwrap_or(""))
+        .map_err(|e| anyhow!("run manifest as_of: {e}"))?;
+    let organisation = run.manifest["config"]["organisation"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let mut status = BTreeMap::new();
+    for list in ["aggregates", "inferences"] {
+        status.insert(
+            list,
+            status_list_id(&issuer_did, &period, run.version, list),
+        );
+    }
+    let ctx = Ctx {
+        issuer: &issuer_did,
+        valid_from: utc_seconds(opts.issued_at.unwrap_or(as_of)),
+        period: period.clone(),
+        version: run.version,
+        organisation: organisation.clone(),
+        manifest_path: &run.manifest_path,
+        manifest_sha256: &run.manifest_sha256,
+        status,
+    };
+    let per_inference = opts.granularities.contains(&Granularity::Inference);
+    let mut members = Members::new();
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut outputs = Vec::new();
+    let mut next_inference_index = 0u64;
+    let days = run.period.days();
+    for (d, day) in days.iter().enumerate() {
+        let date = day.format("%Y-%m-%d").to_string();
+        let batches = day_batches(store, &run, &date).await?;
+        let df = day_rows(store, &run, &date).await?;
+        if df.height() > 0 {
+            let by_node = locate(&batches);
+            let (node, iid, kind, model, version, zone, scope) = (
+                strs(&df, "node_id")?,
+                strs(&df, "inference_id")?,
+                strs(&df, "kind")?,
+                strs(&df, "model_id")?,
+                strs(&df, "model_version")?,
+                strs(&df, "zone")?,
+                strs(&df, "scope")?,
+            );
+            let seq = ints(&df, "seq")?;
+            let (start, end) = (ints(&df, "start")?, ints(&df, "end")?);
+            let figures: Vec<Vec<Option<i64>>> = ROW_FIGURES
+                .iter()
+                .map(|c| ints(&df, c))
+                .collect::<Result<_>>()?;
+            let mut work = Vec::new();
+            for i in 0..df.height() {
+                if kind[i] != Some("inference") {
+                    continue;
+                }
+                let (n, s) = (node[i].unwrap_or(""), seq[i].unwrap_or(-1) as u64);
+                let (b, leaf) = find(&by_node, n, s).ok_or_else(|| {
+                    anyhow!("row {n}/{s} of {date} is in no verified batch of the run")
+                })?;
+                members.push(
+                    model[i],
+                    scope[i].unwrap_or(""),
+                    *batches[b]
+                        .tree
+                        .leaf(leaf)
+                        .ok_or_else(|| anyhow!("{n}/{s}: leaf outside its batch"))?,
+                );
+                if per_inference {
+                    work.push(InferenceRow {
+                        batch: b,
+                        leaf,
+                        inference_id: iid[i].unwrap_or(""),
+                        node_id: n,
+                        seq: s,
+                        model: model[i],
+                        model_version: version[i],
+                        start: start[i].unwrap_or(0),
+                        end: end[i].unwrap_or(0),
+                        zone: zone[i].unwrap_or(""),
+                        scope: scope[i].unwrap_or(""),
+                        figures: std::array::from_fn(|k| figures[k][i]),
+                    });
+                }
+            }
+            if per_inference && !work.is_empty() {
+                let base = next_inference_index;
+                next_inference_index += work.len() as u64;
+                let indexed: Vec<(u64, &InferenceRow)> = work
+                    .iter()
+                    .enumerate()
+                    .map(|(k, r)| (base + k as u64, r))
+                    .collect();
+                let signed = par_map(&indexed, |(idx, r)| {
+                    inference_credentials(
+                        &ctx,
+                        &vc_signer,
+                        legacy_signer.as_ref(),
+                        &opts.formats,
+                        &batches,
+                        r,
+                        *idx,
+                    )
+                })?;
+                let mut rows: Vec<CertRow> = signed.into_iter().flatten().collect();
+                rows.sort_by(|a, b| {
+                    (a.sort_key.as_str(), a.format).cmp(&(b.sort_key.as_str(), b.format))
+                });
+                for r in &rows {
+                    *counts
+                        .entry(format!("inference/{}", r.format.as_str()))
+                        .or_default() += 1;
+                }
+                let bytes = write_certificates(&rows, "inference_id")?;
+                let path = format!("{prefix}/inferences/date={date}/part-00000.parquet");
+                outputs.push(json!({"path": path, "rows": rows.len(), "bytes": bytes.len(), "sha256": sha256_hex(&bytes)}));
+                store.put_create(&path, bytes).await?;
+            }
+        }
+        members.end_day(&date);
+        if let Some(p) = &opts.progress {
+            p("credentials", d as u64 + 1, days.len() as u64);
+        }
+    }
+    let roots = members.finish(&organisation);
+
+    // Aggregates: figures from the run's tables, member roots from the ledger.
+    let aggregates = read_aggregates(store, &run).await?;
+    let mut agg_rows = Vec::new();
+    let mut member_inferences = 0;
+    let mut status_index = 0u64;
+    let empty = (to_hex(&gco_credentials::merkle::empty_root()), 0u64);
+    for a in aggregates
+        .iter()
+        .filter(|a| opts.granularities.contains(&a.granularity))
+    {
+        let m = roots.get(&(a.granularity, a.key.clone())).unwrap_or(&empty);
+        if m.1 != a.counts["inferences"] {
+            bail!(
+                "{} {}: {} inferences in the run's aggregate, {} found in the ledger; the run's outputs and its ledger disagree",
+                a.granularity.as_str(),
+                a.key.join("/"),
+                a.counts["inferences"],
+                m.1
+            );
+        }
+        if a.granularity == Granularity::OrganisationMonth {
+            member_inferences += m.1;
+        }
+        let (id, credential) = aggregate_credential(&ctx, a, m, status_index);
+        for &format in opts.formats.iter().filter(|f| **f != Format::Legacy) {
+            let document = match format {
+                Format::VcJwt => vc::sign_vc_jwt(&vc_signer, &credential)?,
+                _ => serde_json::to_string(&di::sign(
+                    &credential,
+                    &vc_signer.key,
+                    &vc_signer.multikey_vm,
+                    &ctx.valid_from,
+                )?)?,
+            };
+            *counts
+                .entry(format!("{}/{}", a.granularity.as_str(), format.as_str()))
+                .or_default() += 1;
+            agg_rows.push(CertRow {
+                sort_key: format!("{}/{}", a.granularity.as_str(), a.key.join("/")),
+                format,
+                id: id.clone(),
+                node_id: String::new(),
+                seq: 0,
+                status_index,
+                document,
+            });
+        }
+        status_index += 1;
+    }
+    if !agg_rows.is_empty() {
+        let bytes = write_certificates(&agg_rows, "aggregate")?;
+        let path = format!("{prefix}/aggregates.parquet");
+        outputs.push(json!({"path": path, "rows": agg_rows.len(), "bytes": bytes.len(), "sha256": sha256_hex(&bytes)}));
+        store.put_create(&path, bytes).await?;
+    }
+
+    // Status lists (empty), then the index last.
+    let mut status_lists = BTreeMap::new();
+    for (list, size) in [
+        ("aggregates", status_index),
+        ("inferences", next_inference_index),
+    ] {
+        let id = ctx.status[list].clone();
+        let token = vc::status_list_credential(
+            &vc_signer,
+            &id,
+            "revocation",
+            &Bitstring::new(size as usize),
+            &ctx.valid_from,
+        )?;
+        let path = status_list_path(&id)?;
+        store
+            .put_create(&path, Bytes::from(token.into_bytes()))
+            .await?;
+        status_lists.insert(list.to_string(), id);
+    }
+    let index = json!({
+        "format": INDEX_FORMAT,
+        "period": period,
+        "version": run.version,
+        "issuer": issuer_did,
+        "valid_from": ctx.valid_from,
+        "run_manifest": run.manifest_path,
+        "run_manifest_sha256": run.manifest_sha256,
+        "granularities": opts.granularities.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "formats": opts.formats.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
+        "credentials": counts,
+        "member_inferences": member_inferences,
+        "member_roots": roots.iter().map(|((g, k), (r, c))| json!({"granularity": g.as_str(), "key": k.join("/"), "root": r, "count": c})).collect::<Vec<_>>(),
+        "status_lists": status_lists,
+        "outputs": outputs,
+    });
+    store
+        .put_create(&index_path, Bytes::from(serde_json::to_vec_pretty(&index)?))
+        .await?;
+    Ok(IssueReport {
+        outcome: "created",
+        period,
+        version: run.version,
+        issuer: issuer_did,
+        index: index_path,
+        credentials: counts,
+        member_inferences,
+        status_lists,
+    })
+}
+
+/// Member roots of a run version recomputed from the ledger (what `gco vc verify
+/// --ledger` compares an aggregate credential's root with).
+pub async fn member_roots(store: &Store, run: &Run) -> Result<MemberRoots> {
+    let mut members = Members::new();
+    for day in run.period.days() {
+        let date = day.format("%Y-%m-%d").to_string();
+        let batches = day_batches(store, run, &date).await?;
+        let df = day_rows(store, run, &date).await?;
+        if df.height() > 0 {
+            let by_node = locate(&batches);
+            let (node, kind, model, scope) = (
+                strs(&df, "node_id")?,
+                strs(&df, "kind")?,
+                strs(&df, "model_id")?,
+                strs(&df, "scope")?,
+            );
+            let seq = ints(&df, "seq")?;
+            for i in 0..df.height() {
+                if kind[i] != Some("inference") {
+                    continue;
+                }
+                let (n, s) = (node[i].unwrap_or(""), seq[i].unwrap_or(-1) as u64);
+                let (b, leaf) = find(&by_node, n, s)
+                    .ok_or_else(|| anyhow!("row {n}/{s} of {date} is in no verified batch"))?;
+                members.push(
+                    model[i],
+                    scope[i].unwrap_or(""),
+                    *batches[b].tree.leaf(leaf).unwrap_or(&[0; 32]),
+                );
+            }
+        }
+        members.end_day(&date);
+    }
+    let organisation = run.manifest["config"]["organisation"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    Ok(members.finish(&organisation))
+}
+
+/// What `verify_chain` checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainCheck {
+    pub checked: Vec<String>,
+}
+
+/// Checks a verified credential's evidence against the ledger in `store`: the run
+/// manifest's hash; for an inference, the node's signed batch (verified as the ledger
+/// verifier does), the record and its inclusion proof; for an aggregate, the member
+/// root recomputed from the ledger and the figures in the run's aggregate table.
+pub async fn verify_chain(store: &Store, credential: &Value) -> Result<ChainCheck> {
+    let subject = &credential["credentialSubject"];
+    let evidence = credential["evidence"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let run_ev = evidence
+        .iter()
+        .find(|e| e["type"][0] == "EmissionsRunEvidence")
+        .ok_or_else(|| anyhow!("the credential has no EmissionsRunEvidence"))?;
+    let mut checked = Vec::new();
+    let manifest_path = run_ev["runManifest"].as_str().unwrap_or("");
+    let bytes = store.get(manifest_path).await?;
+    if Some(sha256_hex(&bytes).as_str()) != run_ev["runManifestSha256"].as_str() {
+        bail!(
+            "{manifest_path}: the run manifest differs from the one the credential names (SHA-256)"
+        );
+    }
+    checked.push(format!("run manifest {manifest_path} (SHA-256)"));
+    let period = Period::parse(subject["period"].as_str().unwrap_or(""))?;
+    let version = run_ev["runVersion"]
+        .as_u64()
+        .ok_or_else(|| anyhow!("runVersion missing"))? as u32;
+    let run = load_run(store, period, Some(version)).await?;
+    let granularity = Granularity::parse(subject["granularity"].as_str().unwrap_or(""))?;
+    if granularity == Granularity::Inference {
+        let ev = evidence
+            .iter()
+            .find(|e| e["type"][0] == "LedgerRecordEvidence")
+            .ok_or_else(|| anyhow!("an inference credential needs LedgerRecordEvidence"))?;
+        let path = ev["batch"].as_str().unwrap_or("");
+        let bytes = store.get(path).await?;
+        let registry = Registry::load(store).await?;
+        let check = gco_ledger::verify::check_object(path, bytes.clone(), &registry);
+        if let Some(p) = check.problems.first() {
+            bail!(
+                "{path}: the node's batch does not verify: {} {}",
+                p.code,
+                p.message
+            );
+        }
+        checked.push(format!(
+            "batch {path}: seal, rows, Merkle root, node signature, registry"
+        ));
+        let (seal, records) = gco_ledger::batch::read_batch(path, bytes)?;
+        for (field, want) in [
+            ("batchHash", &seal.batch_hash),
+            ("merkleRoot", &seal.merkle_root),
+            ("nodeKeyId", &seal.key_id),
+            ("nodeSignature", &seal.signature),
+        ] {
+            if ev[field].as_str() != Some(want.as_str()) {
+                bail!("evidence {field} differs from the batch's seal");
+            }
+        }
+        let index = ev["leafIndex"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("leafIndex missing"))? as usize;
+        let record = records
+            .get(index)
+            .ok_or_else(|| anyhow!("leafIndex {index} is outside the batch"))?;
+        if to_hex(&record.leaf_hash()) != ev["leafHash"].as_str().unwrap_or("") {
+            bail!("the record at leafIndex {index} has another leaf hash");
+        }
+        let same = record.inference_id.as_deref() == subject["inferenceId"].as_str()
+            && record.node_id == subject["nodeId"].as_str().unwrap_or("")
+            && Some(record.seq) == subject["seq"].as_u64()
+            && Some(record.energy.0.to_string().as_str()) == subject["itEnergyMj"].as_str();
+        if !same {
+            bail!("the ledger record differs from the credential's inference, node, seq or energy");
+        }
+        checked.push(format!(
+            "record {index} of {path}: inference id, node, seq, energy"
+        ));
+    } else {
+        let roots = member_roots(store, &run).await?;
+        let key: Vec<String> = match granularity {
+            Granularity::ModelDay => vec![
+                subject["date"].as_str().unwrap_or("").into(),
+                subject["model"].as_str().unwrap_or("").into(),
+                subject["scope"].as_str().unwrap_or("").into(),
+            ],
+            Granularity::ModelMonth => vec![
+                subject["model"].as_str().unwrap_or("").into(),
+                subject["scope"].as_str().unwrap_or("").into(),
+            ],
+            _ => vec![
+                subject["organisation"].as_str().unwrap_or("").into(),
+                subject["scope"].as_str().unwrap_or("").into(),
+            ],
+        };
+        let empty = (to_hex(&gco_credentials::merkle::empty_root()), 0u64);
+        let (root, count) = roots.get(&(granularity, key.clone())).unwrap_or(&empty);
+        if subject["members"]["root"].as_str() != Some(root.as_str())
+            || subject["members"]["count"].as_u64() != Some(*count)
+        {
+            bail!(
+                "member root of {} differs from the one recomputed from the ledger ({count} inferences)",
+                key.join("/")
+            );
+        }
+        checked.push(format!(
+            "member root over {count} inferences recomputed from the ledger"
+        ));
+        let aggs = read_aggregates(store, &run).await?;
+        let a = aggs
+            .iter()
+            .find(|a| a.granularity == granularity && a.key == key)
+            .ok_or_else(|| {
+                anyhow!(
+                    "the run has no {} aggregate {}",
+                    granularity.as_str(),
+                    key.join("/")
+                )
+            })?;
+        for (claim, col) in [
+            ("itEnergyMj", "it_energy_mj"),
+            ("facilityEnergyMj", "facility_energy_mj"),
+            ("locationBasedNg", "location_ng"),
+            ("marketBasedNg", "market_ng"),
+            ("embodiedNg", "embodied_ng"),
+            ("sciNg", "sci_ng"),
+        ] {
+            if subject[claim].as_str() != Some(a.sums[col].as_str()) {
+                bail!("{claim} differs from the run's aggregate table");
+            }
+        }
+        checked.push("figures equal the run's aggregate table".into());
+    }
+    Ok(ChainCheck { checked })
+}
+
+/// Finds the credentials of one inference in a version's per-inference files, reading
+/// per file only the footer, the bloom filter of the candidate row group and, on a hit,
+/// that row group.
+pub async fn lookup_inference(
+    store: &Store,
+    prefix: &str,
+    inference_id: &str,
+) -> Result<Vec<(String, String, String)>> {
+    let mut out = Vec::new();
+    for m in store.list(&format!("{prefix}/inferences/")).await? {
+        let path = m.location.to_string();
+        if !path.ends_with(".parquet") {
+            continue;
+        }
+        out.extend(lookup_in_file(store, &path, m.size, inference_id).await?);
+    }
+    Ok(out)
+}
+
+/// Byte ranges of an object fetched on demand (for the parquet reader).
+struct Ranges {
+    len: u64,
+    parts: Vec<(u64, Bytes)>,
+}
+
+impl parquet::file::reader::Length for Ranges {
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+impl parquet::file::reader::ChunkReader for Ranges {
+    type T = bytes::buf::Reader<Bytes>;
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        use bytes::Buf;
+        let (off, b) = self
+            .parts
+            .iter()
+            .find(|(o, b)| start >= *o && start < o + b.len() as u64)
+            .ok_or_else(|| {
+                parquet::errors::ParquetError::General(format!("offset {start} not fetched"))
+            })?;
+        Ok(b.slice((start - off) as usize..).reader())
+    }
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        let (off, b) = self
+            .parts
+            .iter()
+            .find(|(o, b)| start >= *o && start + length as u64 <= o + b.len() as u64)
+            .ok_or_else(|| {
+                parquet::errors::ParquetError::General(format!(
+                    "range {start}+{length} not fetched"
+                ))
+            })?;
+        Ok(b.slice((start - off) as usize..(start - off) as usize + length))
+    }
+}
+
+async fn lookup_in_file(
+    store: &Store,
+    path: &str,
+    size: u64,
+    id: &str,
+) -> Result<Vec<(String, String, String)>> {
+    use parquet::arrow::arrow_reader::{
+        ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    };
+    use parquet::data_type::AsBytes;
+    use parquet::file::metadata::ParquetMetaDataReader;
+    use parquet::file::statistics::Statistics;
+    let tail_len = size.min(256 * 1024);
+    let tail = store.get_range(path, size - tail_len..size).await?;
+    let mut ranges = Ranges {
+        len: size,
+        parts: vec![(size - tail_len, tail)],
+    };
+    let md = match ParquetMetaDataReader::new().parse_and_finish(&ranges) {
+        Ok(md) => md,
+        Err(_) => {
+            // A footer larger than the tail read: fetch the whole object.
+            ranges.parts = vec![(0, store.get(path).await?)];
+            ParquetMetaDataReader::new().parse_and_finish(&ranges)?
+        }
+    };
+    let mut hits = Vec::new();
+    for (rg_index, rg) in md.row_groups().iter().enumerate() {
+        let col = rg.column(0);
+        let in_range = match col.statistics() {
+            Some(Statistics::ByteArray(s)) => match (s.min_opt(), s.max_opt()) {
+                (Some(lo), Some(hi)) => {
+                    lo.as_bytes() <= id.as_bytes() && id.as_bytes() <= hi.as_bytes()
+                }
+                _ => true,
+            },
+            _ => true,
+        };
+        if !in_range {
+            continue;
+        }
+        if let (Some(off), Some(len)) = (col.bloom_filter_offset(), col.bloom_filter_length()) {
+            let b = store
+                .get_range(path, off as u64..off as u64 + len as u64)
+                .await?;
+            ranges.parts.push((off as u64, b));
+            if let Some(sbbf) = parquet::bloom_filter::Sbbf::read_from_column_chunk(col, &ranges)?
+                && !sbbf.check(&id)
+            {
+                continue;
+            }
+        }
+        let (start, len) = rg.columns().iter().fold((u64::MAX, 0u64), |(s, e), c| {
+            let (cs, cl) = c.byte_range();
+            (s.min(cs), e.max(cs + cl))
+        });
+        let b = store.get_range(path, start..len).await?;
+        ranges.parts.push((start, b));
+        let meta = ArrowReaderMetadata::try_new(Arc::new(md.clone()), ArrowReaderOptions::new())?;
+        let reader =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(ranges_clone(&ranges), meta)
+                .with_row_groups(vec![rg_index])
+                .build()?;
+        for batch in reader {
+            use arrow_array::cast::AsArray;
+            let batch = batch?;
+            let (k, f, i, d) = (
+                batch.column(0).as_string::<i32>(),
+                batch.column(1).as_string::<i32>(),
+                batch.column(2).as_string::<i32>(),
+                batch.column(6).as_string::<i32>(),
+            );
+            for r in 0..batch.num_rows() {
+                if k.is_valid(r) && k.value(r) == id {
+                    hits.push((
+                        f.value(r).to_string(),
+                        i.value(r).to_string(),
+                        d.value(r).to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(hits)
+}
+
+fn ranges_clone(r: &Ranges) -> Ranges {
+    Ranges {
+        len: r.len,
+        parts: r.parts.clone(),
+    }
+}
+
+/// A few stored credentials of a version for an end-to-end check (the demo): per
+/// format, the first organisation-month credential and the first per-inference one.
+pub async fn sample_documents(store: &Store, prefix: &str) -> Result<Vec<(String, String)>> {
+    use arrow_array::cast::AsArray;
+    let mut files = vec![format!("{prefix}/aggregates.parquet")];
+    if let Some(first) = store.list(&format!("{prefix}/inferences/")).await?.first() {
+        files.push(first.location.to_string());
+    }
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for f in files {
+        let Ok(bytes) = store.get(&f).await else {
+            continue;
+        };
+        for batch in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?
+            .build()?
+        {
+            let batch = batch?;
+            let (key, fmt, doc) = (
+                batch.column(0).as_string::<i32>(),
+                batch.column(1).as_string::<i32>(),
+                batch.column(6).as_string::<i32>(),
+            );
+            for r in 0..batch.num_rows() {
+                let group = if f.ends_with("aggregates.parquet") {
+                    if !key.value(r).starts_with("organisation_month/") {
+                        continue;
+                    }
+                    "aggregate"
+                } else {
+                    "inference"
+                };
+                if seen.insert((group, fmt.value(r).to_string())) {
+                    out.push((fmt.value(r).to_string(), doc.value(r).to_string()));
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,611 @@
+//! `gco issuer`, `gco vc`, `gco certificate`: issuer identity, credential issuance,
+//! verification, revocation and lookup.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use gco_credentials::issuer::Resolver;
+use gco_credentials::status::Bitstring;
+use gco_credentials::vc::{self, Format};
+use gco_credentials::{Issuer, KeyKind, Purpose};
+use gco_pipelines::Period;
+use gco_pipelines::certify::{self, Granularity, IssueOptions, IssueReport};
+use serde_json::{Value, json};
+
+use crate::cli::{
+    CertificateCommand, DidMethod, Global, IssuerAlgorithm, IssuerCommand, KeyPurposeArg, VcCommand,
+};
+use crate::output::print_json;
+
+fn kind(a: IssuerAlgorithm) -> KeyKind {
+    match a {
+        IssuerAlgorithm::Ed25519 => KeyKind::Ed25519,
+        IssuerAlgorithm::P256 => KeyKind::P256,
+        IssuerAlgorithm::Rsa => KeyKind::Rsa,
+    }
+}
+
+fn seconds(micros: i64) -> String {
+    DateTime::<Utc>::from_timestamp_micros(micros)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+pub fn issuer(cmd: IssuerCommand, g: &Global) -> Result<u8> {
+    match cmd {
+        IssuerCommand::Init {
+            dir,
+            domain,
+            algorithm,
+            legacy,
+            now,
+        } => {
+            let now = seconds(super::time_or_now(now.as_deref(), "now")?);
+            let issuer = Issuer::init(
+                &dir.dir,
+                domain.as_deref(),
+                kind(algorithm),
+                legacy,
+                &now,
+                &mut rand::rng(),
+            )?;
+            let did = issuer.did()?;
+            if g.json {
+                print_json(&json!({"did": did, "dir": dir.dir, "keys": issuer.file.keys}))?;
+            } else {
+                eprintln!("issuer {did} created in {}", dir.dir.display());
+                for k in &issuer.file.keys {
+                    eprintln!("  key {} ({:?}, {:?})", k.key_id, k.kind, k.purpose);
+                }
+                if let Some(url) = gco_credentials::issuer::did_web_url(&did) {
+                    eprintln!("  host the output of `gco issuer did` at {url}");
+                }
+            }
+            Ok(0)
+        }
+        IssuerCommand::Rotate {
+            dir,
+            purpose,
+            algorithm,
+            now,
+        } => {
+            let now = seconds(super::time_or_now(now.as_deref(), "now")?);
+            let mut issuer = Issuer::load(&dir.dir)?;
+            let (purpose, default) = match purpose {
+                KeyPurposeArg::Vc => (Purpose::Vc, KeyKind::Ed25519),
+                KeyPurposeArg::Legacy => (Purpose::Legacy, KeyKind::Rsa),
+            };
+            let id = issuer.rotate(
+                purpose,
+                algorithm.map_or(default, kind),
+                &now,
+                &mut rand::rng(),
+            )?;
+            if g.json {
+                print_json(&json!({"key_id": id, "did": issuer.did()?}))?;
+            } else {
+                eprintln!(
+                    "new {purpose:?} key {id}; earlier keys stay in the DID document for credentials they signed. Publish the new `gco issuer did`."
+                );
+            }
+            Ok(0)
+        }
+        IssuerCommand::Did { dir, method, out } => {
+            let issuer = Issuer::load(&dir.dir)?;
+            let doc = match method {
+                DidMethod::Web => {
+                    if issuer.file.did_web.is_none() {
+                        bail!("this issuer has no did:web (init with --domain); use --method key");
+                    }
+                    issuer.did_document()?
+                }
+                DidMethod::Key => gco_credentials::issuer::did_key_document(
+                    issuer.signer(Purpose::Vc)?.key.public(),
+                ),
+            };
+            let text = serde_json::to_string_pretty(&doc)? + "\n";
+            match out {
+                Some(p) => {
+                    std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?
+                }
+                None => print!("{text}"),
+            }
+            Ok(0)
+        }
+        IssuerCommand::Jwks { dir } => {
+            print_json(&Issuer::load(&dir.dir)?.jwks()?)?;
+            Ok(0)
+        }
+    }
+}
+
+fn describe_issue(r: &IssueReport) {
+    match r.outcome {
+        "up_to_date" => eprintln!(
+            "{} version {}: credentials already issued ({})",
+            r.period, r.version, r.index
+        ),
+        _ => {
+            eprintln!(
+                "{} version {}: credentials issued by {} ({})",
+                r.period, r.version, r.issuer, r.index
+            );
+            for (k, n) in &r.credentials {
+                eprintln!("  {n:>10}  {k}");
+            }
+            eprintln!("  member inferences committed to: {}", r.member_inferences);
+        }
+    }
+}
+
+pub async fn issue(
+    store: &gco_ledger::Store,
+    issuer_dir: &Path,
+    opts: &IssueOptions,
+    g: &Global,
+) -> Result<IssueReport> {
+    let issuer = Issuer::load(issuer_dir)?;
+    let report = certify::issue(store, &issuer, opts).await?;
+    if !g.json {
+        describe_issue(&report);
+    }
+    Ok(report)
+}
+
+/// Reads a credential argument: a file, `-` for stdin, or the token/document itself.
+fn read_input(input: &str) -> Result<String> {
+    if input == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+        return Ok(s);
+    }
+    let p = Path::new(input);
+    if input.len() < 4096 && p.is_file() {
+        return std::fs::read_to_string(p).with_context(|| format!("reading {input}"));
+    }
+    Ok(input.to_string())
+}
+
+fn resolver(did_documents: &[std::path::PathBuf], issuer_dir: Option<&Path>) -> Result<Resolver> {
+    let mut docs = Vec::new();
+    for p in did_documents {
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        docs.push(
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a DID document", p.display()))?,
+        );
+    }
+    if let Some(dir) = issuer_dir
+        && dir.join(gco_credentials::issuer::ISSUER_FILE).exists()
+    {
+        docs.push(Issuer::load(dir)?.did_document()?);
+    }
+    Ok(Resolver::new(docs))
+}
+
+pub async fn vc(cmd: VcCommand, g: &Global) -> Result<u8> {
+    match cmd {
+        VcCommand::Issue {
+            dir,
+            period,
+            version,
+            granularity,
+            format,
+            issued_at,
+        } => {
+            let store = super::open_store(g)?;
+            let mut opts = IssueOptions::aggregates(Period::parse(&period)?);
+            opts.version = version;
+            opts.granularities = granularity
+                .iter()
+                .map(|s| Granularity::parse(s.trim()))
+                .collect::<Result<BTreeSet<_>>>()?;
+            opts.formats = format
+                .iter()
+                .map(|s| Format::parse(s.trim()))
+                .collect::<Result<BTreeSet<_>, _>>()?;
+            if opts.formats.contains(&Format::Legacy)
+                && !opts.granularities.contains(&Granularity::Inference)
+            {
+                bail!("--format legacy is per inference: add --granularity inference");
+            }
+            opts.issued_at = issued_at
+                .map(|t| super::time_or_now(Some(&t), "issued-at"))
+                .transpose()?;
+            let report = issue(&store, &dir.dir, &opts, g).await?;
+            if g.json {
+                print_json(&report)?;
+            }
+            Ok(0)
+        }
+        VcCommand::Verify {
+            input,
+            did_document,
+            issuer_dir,
+            status_list,
+            ledger,
+            skip_status,
+            at,
+        } => {
+            let text = read_input(&input)?;
+            let at =
+                DateTime::<Utc>::from_timestamp_micros(super::time_or_now(at.as_deref(), "at")?)
+                    .ok_or_else(|| anyhow!("--at out of range"))?;
+            let resolver = resolver(&did_document, issuer_dir.as_deref())?;
+            let store = ledger
+                .as_deref()
+                .map(|url| gco_ledger::Store::open(url, &Default::default()))
+                .transpose()
+                .context("--ledger")?;
+            let outcome = verify_one(
+                &text,
+                &resolver,
+                at,
+                status_list.as_deref(),
+                store.as_ref(),
+                skip_status,
+            )
+            .await;
+            let (ok, report) = match outcome {
+                Ok(r) => (true, r),
+                Err(e) => {
+                    let code = e
+                        .downcast_ref::<gco_credentials::Error>()
+                        .map_or("invalid", |c| c.code());
+                    (
+                        false,
+                        json!({"valid": false, "code": code, "error": format!("{e:#}")}),
+                    )
+                }
+            };
+            if g.json {
+                print_json(&report)?;
+            } else if ok {
+                eprintln!(
+                    "valid: {} {} issued by {}",
+                    report["format"].as_str().unwrap_or(""),
+                    report["id"].as_str().unwrap_or(""),
+                    report["issuer"].as_str().unwrap_or("")
+                );
+                for c in report["checked"].as_array().into_iter().flatten() {
+                    eprintln!("  ok  {}", c.as_str().unwrap_or(""));
+                }
+                for c in report["not_checked"].as_array().into_iter().flatten() {
+                    eprintln!("  --  {}", c.as_str().unwrap_or(""));
+                }
+            } else {
+                eprintln!(
+                    "INVALID [{}]: {}",
+                    report["code"].as_str().unwrap_or(""),
+                    report["error"].as_str().unwrap_or("")
+                );
+            }
+            Ok(if ok { 0 } else { 1 })
+        }
+        VcCommand::Revoke {
+            dir,
+            credential,
+            period,
+            version,
+            reason,
+            now,
+        } => {
+            let store = super::open_store(g)?;
+            let now = seconds(super::time_or_now(now.as_deref(), "now")?);
+            let issuer = Issuer::load(&dir.dir)?;
+            let r = revoke(
+                &store,
+                &issuer,
+                &credential,
+                Period::parse(&period)?,
+                version,
+                &reason,
+                &now,
+            )
+            .await?;
+            if g.json {
+                print_json(&r)?;
+            } else {
+                eprintln!(
+                    "revoked {} (status list {} index {})",
+                    r["id"].as_str().unwrap_or(""),
+                    r["status_list"].as_str().unwrap_or(""),
+                    r["index"]
+                );
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// Every check of `gco vc verify`; an error names the first failed one.
+pub async fn verify_one(
+    text: &str,
+    resolver: &Resolver,
+    at: DateTime<Utc>,
+    status_list: Option<&Path>,
+    store: Option<&gco_ledger::Store>,
+    skip_status: bool,
+) -> Result<Value> {
+    let checked = vc::check(text, resolver, at)?;
+    let mut done = vec![
+        format!(
+            "signature ({}, {})",
+            checked.alg, checked.verification_method
+        ),
+        "issuer, validity window, VC 2.0 context and type".to_string(),
+    ];
+    if checked.format != Format::Legacy {
+        done.push("schema".into());
+    }
+    let mut not_checked = Vec::new();
+    // Inclusion proof inside the credential: checkable offline.
+    if let Some(ev) = checked.claims["evidence"]
+        .as_array()
+        .and_then(|e| e.iter().find(|x| x["type"][0] == "LedgerRecordEvidence"))
+    {
+        check_inclusion(ev)?;
+        done.push("record inclusion proof against the batch's Merkle root".into());
+    }
+    match (&checked.status, skip_status) {
+        (None, _) => {}
+        (Some(_), true) => not_checked.push("revocation status (--skip-status)".to_string()),
+        (Some(s), false) => {
+            let token = match (status_list, store) {
+                (Some(p), _) => std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?,
+                (None, Some(store)) => {
+                    let path = certify::status_list_path(&s.list)?;
+                    String::from_utf8(store.get(&path).await?.to_vec())?
+                }
+                (None, None) => bail!(
+                    "the credential has a revocation status: pass --status-list FILE or --ledger URL (or --skip-status)"
+                ),
+            };
+            vc::check_status(s, &checked.issuer, &token, resolver, at)?;
+            done.push(format!("not revoked ({} #{})", s.list, s.index));
+        }
+    }
+    match store {
+        Some(store) if checked.format != Format::Legacy => {
+            let chain = certify::verify_chain(store, &checked.claims).await?;
+            done.extend(chain.checked);
+        }
+        Some(_) => not_checked.push("evidence chain (a legacy certificate carries none)".into()),
+        None => not_checked.push("evidence chain to the ledger (--ledger URL)".into()),
+    }
+    Ok(json!({
+        "valid": true,
+        "format": checked.format.as_str(),
+        "id": checked.id,
+        "issuer": checked.issuer,
+        "verification_method": checked.verification_method,
+        "checked": done,
+        "not_checked": not_checked,
+        "credential_subject": checked.claims.get("credentialSubject").cloned().unwrap_or_else(|| checked.claims.clone()),
+    }))
+}
+
+fn check_inclusion(ev: &Value) -> Result<()> {
+    use gco_ledger::hash::{from_hex, verify_inclusion};
+    let h = |k: &str| {
+        from_hex(ev[k].as_str().unwrap_or("")).ok_or_else(|| {
+            gco_credentials::Error::Invalid(format!("evidence {k} is not a 32-byte hex hash"))
+        })
+    };
+    let path = ev["inclusionProof"]
+        .as_array()
+        .ok_or_else(|| gco_credentials::Error::Invalid("evidence has no inclusionProof".into()))?
+        .iter()
+        .map(|p| {
+            from_hex(p.as_str().unwrap_or("")).ok_or_else(|| {
+                gco_credentials::Error::Invalid("inclusionProof entry is not hex".into())
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (index, size) = (
+        ev["leafIndex"].as_u64().unwrap_or(u64::MAX),
+        ev["treeSize"].as_u64().unwrap_or(0),
+    );
+    if !verify_inclusion(&h("leafHash")?, index, size, &path, &h("merkleRoot")?) {
+        return Err(gco_credentials::Error::Invalid(
+            "the record's inclusion proof does not lead to the batch's Merkle root".into(),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+async fn revoke(
+    store: &gco_ledger::Store,
+    issuer: &Issuer,
+    credential: &str,
+    period: Period,
+    version: Option<u32>,
+    reason: &str,
+    now: &str,
+) -> Result<Value> {
+    let at = DateTime::parse_from_rfc3339(now)?.with_timezone(&Utc);
+    let version = match version {
+        Some(v) => v,
+        None => certify::load_run(store, period, None).await?.version,
+    };
+    let prefix = certify::version_prefix(&period.to_string(), version);
+    let text = read_input(credential)?;
+    // The credential itself (token or document), or its id looked up in the store.
+    let (id, list, index) = if text.starts_with("urn:") {
+        find_status(store, &prefix, &text).await?
+    } else {
+        let checked = vc::check(&text, &resolver(&[], Some(issuer.dir()))?, at)?;
+        let s = checked
+            .status
+            .ok_or_else(|| anyhow!("the credential has no revocation status entry"))?;
+        (checked.id, s.list, s.index)
+    };
+    let path = certify::status_list_path(&list)?;
+    if !path.starts_with(&prefix) {
+        bail!("the credential's status list {list} is not of {period} version {version}");
+    }
+    let token = String::from_utf8(store.get(&path).await?.to_vec())?;
+    let res = resolver(&[], Some(issuer.dir()))?;
+    // The stored list must be ours (signature, issuer); its validity window is not the
+    // question here, so it is checked at its own validFrom.
+    let list_from = gco_credentials::jose::Jws::parse(&token)?.payload_json()?["validFrom"]
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map_or(at, |t| t.with_timezone(&Utc));
+    let current =
+        vc::check(&token, &res, list_from).context("the stored status list does not verify")?;
+    if current.issuer != issuer.did()? {
+        bail!(
+            "the stored status list {list} is issued by {}, not by this issuer",
+            current.issuer
+        );
+    }
+    let mut bits = Bitstring::decode(
+        current.claims["credentialSubject"]["encodedList"]
+            .as_str()
+            .unwrap_or(""),
+    )?;
+    let already = bits.get(index)?;
+    bits.set(index, true)?;
+    let signer = issuer.signer(Purpose::Vc)?;
+    let valid_from = current.claims["validFrom"]
+        .as_str()
+        .unwrap_or(now)
+        .to_string();
+    let new = vc::status_list_credential(&signer, &list, "revocation", &bits, &valid_from)?;
+    let list_name = list.rsplit('/').next().unwrap_or("list");
+    let record = json!({"id": id, "status_list": list, "index": index, "reason": reason, "revoked_at": now, "already_revoked": already});
+    store
+        .put_create(
+            &format!("{prefix}/revocations/{list_name}-{index:010}.json"),
+            Bytes::from(serde_json::to_vec_pretty(&record)?),
+        )
+        .await
+        .or_else(|e| {
+            if already {
+                Ok(gco_ledger::PutOutcome::AlreadyPresent)
+            } else {
+                Err(e)
+            }
+        })?;
+    store
+        .put_status_list(&path, Bytes::from(new.into_bytes()))
+        .await?;
+    Ok(record)
+}
+
+async fn find_status(
+    store: &gco_ledger::Store,
+    prefix: &str,
+    id: &str,
+) -> Result<(String, String, usize)> {
+    let mut files = vec![format!("{prefix}/aggregates.parquet")];
+    for m in store.list(&format!("{prefix}/inferences/")).await? {
+        files.push(m.location.to_string());
+    }
+    for f in files {
+        let Ok(bytes) = store.get(&f).await else {
+            continue;
+        };
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?
+            .build()?;
+        for batch in reader {
+            use arrow_array::cast::AsArray;
+            let batch = batch?;
+            let ids = batch
+                .column_by_name("id")
+                .ok_or_else(|| anyhow!("{f}: no id column"))?
+                .as_string::<i32>();
+            let docs = batch
+                .column_by_name("document")
+                .ok_or_else(|| anyhow!("{f}: no document"))?
+                .as_string::<i32>();
+            for r in 0..batch.num_rows() {
+                if ids.value(r) == id {
+                    let doc = docs.value(r);
+                    let claims: Value = if doc.starts_with('{') {
+                        serde_json::from_str(doc)?
+                    } else {
+                        gco_credentials::jose::Jws::parse(doc)?.payload_json()?
+                    };
+                    let s = &claims["credentialStatus"];
+                    let index = s["statusListIndex"]
+                        .as_str()
+                        .and_then(|i| i.parse().ok())
+                        .ok_or_else(|| anyhow!("{id} has no status index"))?;
+                    return Ok((
+                        id.to_string(),
+                        s["statusListCredential"].as_str().unwrap_or("").to_string(),
+                        index,
+                    ));
+                }
+            }
+        }
+    }
+    bail!("no credential {id} under {prefix}")
+}
+
+pub async fn certificate(cmd: CertificateCommand, g: &Global) -> Result<u8> {
+    let CertificateCommand::Show {
+        inference_id,
+        period,
+        format,
+    } = cmd;
+    let store = super::open_store(g)?;
+    let format = format.as_deref().map(Format::parse).transpose()?;
+    // Latest credential version of each period, newest period first.
+    let mut versions: std::collections::BTreeMap<String, u32> = Default::default();
+    let prefix = match &period {
+        Some(p) => format!("{}/period={}/", certify::CERTIFICATES, Period::parse(p)?),
+        None => format!("{}/", certify::CERTIFICATES),
+    };
+    for m in store.list(&prefix).await? {
+        let p = m.location.to_string();
+        if !p.ends_with("/index.json") {
+            continue;
+        }
+        let per = p
+            .split('/')
+            .find_map(|s| s.strip_prefix("period="))
+            .unwrap_or("")
+            .to_string();
+        let v = p
+            .split('/')
+            .find_map(|s| s.strip_prefix("version="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let e = versions.entry(per).or_insert(v);
+        *e = (*e).max(v);
+    }
+    for (per, v) in versions.iter().rev() {
+        let hits =
+            certify::lookup_inference(&store, &certify::version_prefix(per, *v), &inference_id)
+                .await?;
+        let hits: Vec<_> = hits
+            .into_iter()
+            .filter(|(f, _, _)| format.is_none_or(|want| want.as_str() == f))
+            .collect();
+        if hits.is_empty() {
+            continue;
+        }
+        if g.json {
+            print_json(&hits.iter().map(|(f, id, d)| json!({"period": per, "version": v, "format": f, "id": id, "document": d})).collect::<Vec<_>>())?;
+        } else {
+            for (f, id, d) in &hits {
+                eprintln!("{per} version {v}: {f} {id}");
+                println!("{d}");
+            }
+        }
+        return Ok(0);
+    }
+    eprintln!(
+        "no stored credential for inference {inference_id:?} (per-inference credentials are issued with `gco vc issue --granularity inference`)"
+    );
+    Ok(1)
+}
