@@ -414,7 +414,15 @@ fn run_with_credentials_issues_aggregates_with_a_did_key_issuer() {
     .unwrap();
     let token = b.column(6).as_string::<i32>().value(0).to_string();
     let out = gco(&d)
-        .args(["--json", "vc", "verify", &token, "--at", "2100-01-02T00:00:00Z", "--ledger"])
+        .args([
+            "--json",
+            "vc",
+            "verify",
+            &token,
+            "--at",
+            "2100-01-02T00:00:00Z",
+            "--ledger",
+        ])
         .arg(format!("file://{}", d.display()))
         .output()
         .unwrap();

@@ -122,10 +122,22 @@ fn parse_time(field: &str, v: &str) -> std::result::Result<Micros, String> {
 impl Registry {
     /// Loads every event under [`REGISTRY_PREFIX`].
     pub async fn load(store: &Store) -> Result<Self> {
+        let paths: Vec<String> = store
+            .list(REGISTRY_PREFIX)
+            .await?
+            .into_iter()
+            .map(|m| m.location.to_string())
+            .collect();
+        Self::load_paths(store, &paths).await
+    }
+
+    /// Loads the given event objects only (a run's plan: the events written by its
+    /// as-of time), in the order given.
+    pub async fn load_paths(store: &Store, paths: &[String]) -> Result<Self> {
         let mut reg = Registry::default();
         let mut revokes = Vec::new();
-        for meta in store.list(REGISTRY_PREFIX).await? {
-            let path = meta.location.to_string();
+        for path in paths {
+            let path = path.clone();
             let bytes = store.get(&path).await?;
             let event: RegistryEvent = match serde_json::from_slice(&bytes) {
                 Ok(e) => e,

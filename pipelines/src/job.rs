@@ -220,11 +220,14 @@ impl Job<'_> {
                 grid.push(InputObject { path, size: m.size });
             }
         }
+        // Registry events written after the as-of time are not read either: a key
+        // registered later must not vouch for a rerun of an earlier as-of.
         let registry = self
             .store
-            .list("keys")
+            .list(gco_ledger::registry::REGISTRY_PREFIX)
             .await?
             .into_iter()
+            .filter(|m| fresh(m))
             .map(|m| InputObject {
                 path: m.location.to_string(),
                 size: m.size,
@@ -492,7 +495,17 @@ impl Job<'_> {
     /// The registry, grid frames and configuration a plan's rows are computed with.
     async fn inputs(&self, plan: &Plan) -> Result<Inputs> {
         Ok(Inputs {
-            registry: Arc::new(Registry::load(self.store).await?),
+            registry: Arc::new(
+                Registry::load_paths(
+                    self.store,
+                    &plan
+                        .registry
+                        .iter()
+                        .map(|o| o.path.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .await?,
+            ),
             grid: Arc::new(self.grid(plan).await?),
             cfg: Arc::new(self.cfg.clone()),
         })

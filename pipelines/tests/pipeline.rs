@@ -606,3 +606,49 @@ async fn bad_input_is_listed_and_counts_reconcile() {
             .contains("listed twice")
     );
 }
+
+#[tokio::test]
+async fn registry_events_after_the_as_of_are_not_read() {
+    let store = Store::memory();
+    let s = fixture(&store).await;
+    let cfg = config();
+    // T = the last write so far; a revocation of the node's key recorded after T.
+    let written = objects_meta_max(&store).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    gco_ledger::registry::revoke(
+        &store,
+        "n1",
+        s.key_id(),
+        t("2026-09-15T00:00:00Z"),
+        "test",
+        t("2026-10-05T00:00:00Z"),
+    )
+    .await
+    .unwrap();
+    // As of T the key was good: every batch verifies.
+    let mut before = job(&store, &cfg);
+    before.as_of = written;
+    let Outcome::Created { summary, .. } = before.run(false).await.unwrap() else {
+        panic!("expected a new version")
+    };
+    assert_eq!(summary.coverage.batches_excluded, 0);
+    assert_eq!(summary.coverage.records_accounted, 3);
+    // With the revocation read, the batch is excluded as signed by a revoked key.
+    let Outcome::Created { summary, .. } = job(&store, &cfg).run(false).await.unwrap() else {
+        panic!("expected a new version")
+    };
+    assert_eq!(summary.coverage.batches_excluded, 1);
+    assert_eq!(summary.coverage.records_accounted, 0);
+    assert_eq!(summary.coverage.excluded[0].code, "key_revoked");
+}
+
+async fn objects_meta_max(store: &Store) -> i64 {
+    store
+        .list("")
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.last_modified.timestamp_micros())
+        .max()
+        .unwrap()
+}
