@@ -628,12 +628,13 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
         )?
     };
     let did_path = args.dir.join("did.json");
+    let did_document = issuer.did_document()?;
     std::fs::write(
         &did_path,
-        serde_json::to_string_pretty(&issuer.did_document()?)? + "\n",
+        serde_json::to_string_pretty(&did_document)? + "\n",
     )
     .with_context(|| format!("writing {}", did_path.display()))?;
-    let resolver = gco_credentials::Resolver::new(vec![issuer.did_document()?]);
+    let resolver = gco_credentials::Resolver::new(vec![did_document]);
     let mut credentials = Vec::new();
     let mut sample_checked = 0usize;
     for (period, outcome) in &emissions {

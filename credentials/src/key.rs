@@ -290,15 +290,7 @@ impl PublicKey {
     }
 
     pub fn to_pem(&self) -> String {
-        let der = self.spki_der();
-        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-        let mut out = String::from("-----BEGIN PUBLIC KEY-----\n");
-        for chunk in b64.as_bytes().chunks(64) {
-            out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-            out.push('\n');
-        }
-        out.push_str("-----END PUBLIC KEY-----\n");
-        out
+        gco_ledger::keys::spki_pem(&self.spki_der())
     }
 
     pub fn from_pem(pem: &str) -> Result<Self> {

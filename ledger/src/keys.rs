@@ -259,6 +259,19 @@ impl fmt::Debug for PublicKey {
     }
 }
 
+/// SPKI DER as a PEM "PUBLIC KEY" (64-column base64 lines).
+pub fn spki_pem(spki_der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(spki_der);
+    let mut out = String::from("-----BEGIN PUBLIC KEY-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END PUBLIC KEY-----\n");
+    out
+}
+
 /// The key id of an SPKI DER public key.
 pub fn key_id_of(spki_der: &[u8]) -> String {
     hex::encode(&Sha256::digest(spki_der)[..16])
@@ -296,15 +309,7 @@ impl PublicKey {
     }
 
     pub fn to_pem(&self) -> String {
-        let mut out = String::from("-----BEGIN PUBLIC KEY-----\n");
-        use base64::Engine;
-        let b64 = base64::engine::general_purpose::STANDARD.encode(&self.spki_der);
-        for chunk in b64.as_bytes().chunks(64) {
-            out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-            out.push('\n');
-        }
-        out.push_str("-----END PUBLIC KEY-----\n");
-        out
+        spki_pem(&self.spki_der)
     }
 
     pub fn algorithm(&self) -> Algorithm {

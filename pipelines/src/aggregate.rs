@@ -68,7 +68,7 @@ pub struct Aggregates {
     pub tables: [BTreeMap<Key, Sums>; 5],
 }
 
-fn col_i64(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
+pub(crate) fn col_i64(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
     Ok(df
         .column(name)?
         .cast(&polars::prelude::DataType::Int64)?

@@ -41,6 +41,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::aggregate::col_i64;
 use crate::job::{Progress, latest_version};
 use crate::period::Period;
 
@@ -176,7 +177,8 @@ pub async fn load_run(store: &Store, period: Period, version: Option<u32>) -> Re
     })
 }
 
-fn utc_seconds(micros: Micros) -> String {
+/// `validFrom`-style UTC time: whole seconds when the time has no fraction.
+pub fn utc_seconds(micros: Micros) -> String {
     match DateTime::<Utc>::from_timestamp_micros(micros) {
         Some(t) if micros % 1_000_000 == 0 => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         _ => format_utc(micros),
@@ -342,15 +344,6 @@ fn strs<'a>(df: &'a DataFrame, name: &str) -> Result<Vec<Option<&'a str>>> {
     Ok(df.column(name)?.str()?.iter().collect())
 }
 
-fn ints(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
-    Ok(df
-        .column(name)?
-        .cast(&polars::prelude::DataType::Int64)?
-        .i64()?
-        .iter()
-        .collect())
-}
-
 /// Where each row's record sits: (batch, leaf index) by node and seq.
 fn locate(batches: &[DayBatch]) -> HashMap<&str, Vec<(u64, u64, usize)>> {
     let mut by_node: HashMap<&str, Vec<(u64, u64, usize)>> = HashMap::new();
@@ -402,6 +395,75 @@ const ROW_FIGURES: [&str; 8] = [
     "embodied_ng",
     "sci_ng",
 ];
+
+/// Walks one day's inference rows in stored order: pushes each record's ledger leaf
+/// into `members` and, with `keep`, returns the rows for per-inference credentials.
+fn day_inferences<'a>(
+    date: &str,
+    df: &'a DataFrame,
+    batches: &[DayBatch],
+    members: &mut Members,
+    keep: bool,
+) -> Result<Vec<InferenceRow<'a>>> {
+    let mut work = Vec::new();
+    if df.height() == 0 {
+        return Ok(work);
+    }
+    let by_node = locate(batches);
+    let (node, kind, model, scope) = (
+        strs(df, "node_id")?,
+        strs(df, "kind")?,
+        strs(df, "model_id")?,
+        strs(df, "scope")?,
+    );
+    let seq = col_i64(df, "seq")?;
+    let detail = if keep {
+        let figures: Vec<Vec<Option<i64>>> = ROW_FIGURES
+            .iter()
+            .map(|c| col_i64(df, c))
+            .collect::<Result<_>>()?;
+        Some((
+            strs(df, "inference_id")?,
+            strs(df, "model_version")?,
+            strs(df, "zone")?,
+            col_i64(df, "start")?,
+            col_i64(df, "end")?,
+            figures,
+        ))
+    } else {
+        None
+    };
+    for i in 0..df.height() {
+        if kind[i] != Some("inference") {
+            continue;
+        }
+        let (n, s) = (node[i].unwrap_or(""), seq[i].unwrap_or(-1) as u64);
+        let (b, leaf) = find(&by_node, n, s)
+            .ok_or_else(|| anyhow!("row {n}/{s} of {date} is in no verified batch of the run"))?;
+        let hash = batches[b]
+            .tree
+            .leaf(leaf)
+            .ok_or_else(|| anyhow!("{n}/{s}: leaf outside its batch"))?;
+        members.push(model[i], scope[i].unwrap_or(""), *hash);
+        if let Some((iid, version, zone, start, end, figures)) = &detail {
+            work.push(InferenceRow {
+                batch: b,
+                leaf,
+                inference_id: iid[i].unwrap_or(""),
+                node_id: n,
+                seq: s,
+                model: model[i],
+                model_version: version[i],
+                start: start[i].unwrap_or(0),
+                end: end[i].unwrap_or(0),
+                zone: zone[i].unwrap_or(""),
+                scope: scope[i].unwrap_or(""),
+                figures: std::array::from_fn(|k| figures[k][i]),
+            });
+        }
+    }
+    Ok(work)
+}
 
 /// Shared, per-version facts every credential carries.
 struct Ctx<'a> {
@@ -926,90 +988,39 @@ pub async fn issue(store: &Store, issuer: &Issuer, opts: &IssueOptions) -> Resul
         let date = day.format("%Y-%m-%d").to_string();
         let batches = day_batches(store, &run, &date).await?;
         let df = day_rows(store, &run, &date).await?;
-        if df.height() > 0 {
-            let by_node = locate(&batches);
-            let (node, iid, kind, model, version, zone, scope) = (
-                strs(&df, "node_id")?,
-                strs(&df, "inference_id")?,
-                strs(&df, "kind")?,
-                strs(&df, "model_id")?,
-                strs(&df, "model_version")?,
-                strs(&df, "zone")?,
-                strs(&df, "scope")?,
-            );
-            let seq = ints(&df, "seq")?;
-            let (start, end) = (ints(&df, "start")?, ints(&df, "end")?);
-            let figures: Vec<Vec<Option<i64>>> = ROW_FIGURES
+        let work = day_inferences(&date, &df, &batches, &mut members, per_inference)?;
+        if per_inference && !work.is_empty() {
+            let base = next_inference_index;
+            next_inference_index += work.len() as u64;
+            let indexed: Vec<(u64, &InferenceRow)> = work
                 .iter()
-                .map(|c| ints(&df, c))
-                .collect::<Result<_>>()?;
-            let mut work = Vec::new();
-            for i in 0..df.height() {
-                if kind[i] != Some("inference") {
-                    continue;
-                }
-                let (n, s) = (node[i].unwrap_or(""), seq[i].unwrap_or(-1) as u64);
-                let (b, leaf) = find(&by_node, n, s).ok_or_else(|| {
-                    anyhow!("row {n}/{s} of {date} is in no verified batch of the run")
-                })?;
-                members.push(
-                    model[i],
-                    scope[i].unwrap_or(""),
-                    *batches[b]
-                        .tree
-                        .leaf(leaf)
-                        .ok_or_else(|| anyhow!("{n}/{s}: leaf outside its batch"))?,
-                );
-                if per_inference {
-                    work.push(InferenceRow {
-                        batch: b,
-                        leaf,
-                        inference_id: iid[i].unwrap_or(""),
-                        node_id: n,
-                        seq: s,
-                        model: model[i],
-                        model_version: version[i],
-                        start: start[i].unwrap_or(0),
-                        end: end[i].unwrap_or(0),
-                        zone: zone[i].unwrap_or(""),
-                        scope: scope[i].unwrap_or(""),
-                        figures: std::array::from_fn(|k| figures[k][i]),
-                    });
-                }
+                .enumerate()
+                .map(|(k, r)| (base + k as u64, r))
+                .collect();
+            let signed = par_map(&indexed, |(idx, r)| {
+                inference_credentials(
+                    &ctx,
+                    &vc_signer,
+                    legacy_signer.as_ref(),
+                    &opts.formats,
+                    &batches,
+                    r,
+                    *idx,
+                )
+            })?;
+            let mut rows: Vec<CertRow> = signed.into_iter().flatten().collect();
+            rows.sort_by(|a, b| {
+                (a.sort_key.as_str(), a.format).cmp(&(b.sort_key.as_str(), b.format))
+            });
+            for r in &rows {
+                *counts
+                    .entry(format!("inference/{}", r.format.as_str()))
+                    .or_default() += 1;
             }
-            if per_inference && !work.is_empty() {
-                let base = next_inference_index;
-                next_inference_index += work.len() as u64;
-                let indexed: Vec<(u64, &InferenceRow)> = work
-                    .iter()
-                    .enumerate()
-                    .map(|(k, r)| (base + k as u64, r))
-                    .collect();
-                let signed = par_map(&indexed, |(idx, r)| {
-                    inference_credentials(
-                        &ctx,
-                        &vc_signer,
-                        legacy_signer.as_ref(),
-                        &opts.formats,
-                        &batches,
-                        r,
-                        *idx,
-                    )
-                })?;
-                let mut rows: Vec<CertRow> = signed.into_iter().flatten().collect();
-                rows.sort_by(|a, b| {
-                    (a.sort_key.as_str(), a.format).cmp(&(b.sort_key.as_str(), b.format))
-                });
-                for r in &rows {
-                    *counts
-                        .entry(format!("inference/{}", r.format.as_str()))
-                        .or_default() += 1;
-                }
-                let bytes = write_certificates(&rows, "inference_id")?;
-                let path = format!("{prefix}/inferences/date={date}/part-00000.parquet");
-                outputs.push(json!({"path": path, "rows": rows.len(), "bytes": bytes.len(), "sha256": sha256_hex(&bytes)}));
-                store.put_create(&path, bytes).await?;
-            }
+            let bytes = write_certificates(&rows, "inference_id")?;
+            let path = format!("{prefix}/inferences/date={date}/part-00000.parquet");
+            outputs.push(json!({"path": path, "rows": rows.len(), "bytes": bytes.len(), "sha256": sha256_hex(&bytes)}));
+            store.put_create(&path, bytes).await?;
         }
         members.end_day(&date);
         if let Some(p) = &opts.progress {
@@ -1133,29 +1144,7 @@ pub async fn member_roots(store: &Store, run: &Run) -> Result<MemberRoots> {
         let date = day.format("%Y-%m-%d").to_string();
         let batches = day_batches(store, run, &date).await?;
         let df = day_rows(store, run, &date).await?;
-        if df.height() > 0 {
-            let by_node = locate(&batches);
-            let (node, kind, model, scope) = (
-                strs(&df, "node_id")?,
-                strs(&df, "kind")?,
-                strs(&df, "model_id")?,
-                strs(&df, "scope")?,
-            );
-            let seq = ints(&df, "seq")?;
-            for i in 0..df.height() {
-                if kind[i] != Some("inference") {
-                    continue;
-                }
-                let (n, s) = (node[i].unwrap_or(""), seq[i].unwrap_or(-1) as u64);
-                let (b, leaf) = find(&by_node, n, s)
-                    .ok_or_else(|| anyhow!("row {n}/{s} of {date} is in no verified batch"))?;
-                members.push(
-                    model[i],
-                    scope[i].unwrap_or(""),
-                    *batches[b].tree.leaf(leaf).unwrap_or(&[0; 32]),
-                );
-            }
-        }
+        day_inferences(&date, &df, &batches, &mut members, false)?;
         members.end_day(&date);
     }
     let organisation = run.manifest["config"]["organisation"]
@@ -1327,6 +1316,7 @@ pub async fn lookup_inference(
 }
 
 /// Byte ranges of an object fetched on demand (for the parquet reader).
+#[derive(Clone)]
 struct Ranges {
     len: u64,
     parts: Vec<(u64, Bytes)>,
@@ -1424,10 +1414,9 @@ async fn lookup_in_file(
         let b = store.get_range(path, start..len).await?;
         ranges.parts.push((start, b));
         let meta = ArrowReaderMetadata::try_new(Arc::new(md.clone()), ArrowReaderOptions::new())?;
-        let reader =
-            ParquetRecordBatchReaderBuilder::new_with_metadata(ranges_clone(&ranges), meta)
-                .with_row_groups(vec![rg_index])
-                .build()?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(ranges.clone(), meta)
+            .with_row_groups(vec![rg_index])
+            .build()?;
         for batch in reader {
             use arrow_array::cast::AsArray;
             let batch = batch?;
@@ -1449,13 +1438,6 @@ async fn lookup_in_file(
         }
     }
     Ok(hits)
-}
-
-fn ranges_clone(r: &Ranges) -> Ranges {
-    Ranges {
-        len: r.len,
-        parts: r.parts.clone(),
-    }
 }
 
 /// A few stored credentials of a version for an end-to-end check (the demo): per

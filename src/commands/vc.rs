@@ -29,9 +29,7 @@ fn kind(a: IssuerAlgorithm) -> KeyKind {
 }
 
 fn seconds(micros: i64) -> String {
-    DateTime::<Utc>::from_timestamp_micros(micros)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
+    certify::utc_seconds(micros)
 }
 
 pub fn issuer(cmd: IssuerCommand, g: &Global) -> Result<u8> {
