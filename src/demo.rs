@@ -603,6 +603,8 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
             as_of,
             code_version: crate::commands::CODE_VERSION.into(),
             progress: None,
+            // Step 7 issues per-inference credentials, which read the ledger anyway.
+            member_roots: false,
         };
         emissions.push((period, job.run(false).await?));
     }

@@ -84,7 +84,7 @@ impl KeyKind {
 }
 
 enum Private {
-    Ed25519(Box<ed25519_dalek::SigningKey>),
+    Ed25519(Box<Ed25519Signer>),
     P256(Box<p256::ecdsa::SigningKey>),
     Rsa(Box<RsaSigners>),
 }
@@ -95,6 +95,24 @@ struct RsaSigners {
     key: rsa::PrivateKey,
     pkcs1: rsa::pkcs1v15::SigningKey<Sha256>,
     pss: rsa::pss::SigningKey<Sha256>,
+}
+
+/// An Ed25519 key held twice: as ed25519-dalek's key (PKCS#8, public key) and as
+/// AWS-LC's key pair, which signs. Ed25519 signatures are deterministic, so both give the
+/// same bytes (a test checks); AWS-LC's assembly makes a credential-sized signature about
+/// twice as fast, and signing is the bulk of per-inference issuance.
+struct Ed25519Signer {
+    key: ed25519_dalek::SigningKey,
+    pair: aws_lc_rs::signature::Ed25519KeyPair,
+}
+
+fn ed25519_private(key: ed25519_dalek::SigningKey) -> Result<Private> {
+    let pair = aws_lc_rs::signature::Ed25519KeyPair::from_seed_and_public_key(
+        key.as_bytes(),
+        key.verifying_key().as_bytes(),
+    )
+    .map_err(|e| key_err("Ed25519 key", e))?;
+    Ok(Private::Ed25519(Box::new(Ed25519Signer { key, pair })))
 }
 
 fn rsa_private(key: rsa::PrivateKey) -> Private {
@@ -133,7 +151,7 @@ impl IssuerKey {
             KeyKind::Ed25519 => {
                 let mut seed = [0u8; 32];
                 rng.fill_bytes(&mut seed);
-                Private::Ed25519(Box::new(ed25519_dalek::SigningKey::from_bytes(&seed)))
+                ed25519_private(ed25519_dalek::SigningKey::from_bytes(&seed))?
             }
             KeyKind::P256 => loop {
                 let mut bytes = [0u8; 32];
@@ -150,18 +168,15 @@ impl IssuerKey {
     }
 
     /// An Ed25519 key from its 32-byte seed (the W3C test vectors publish theirs).
-    pub fn ed25519_from_seed(seed: &[u8; 32]) -> Self {
-        let k = ed25519_dalek::SigningKey::from_bytes(seed);
-        let public = PublicKey::Ed25519(k.verifying_key());
-        IssuerKey {
-            key: Private::Ed25519(Box::new(k)),
-            public,
-        }
+    pub fn ed25519_from_seed(seed: &[u8; 32]) -> Result<Self> {
+        Self::from_private(ed25519_private(ed25519_dalek::SigningKey::from_bytes(
+            seed,
+        ))?)
     }
 
     fn from_private(key: Private) -> Result<Self> {
         let public = match &key {
-            Private::Ed25519(k) => PublicKey::Ed25519(k.verifying_key()),
+            Private::Ed25519(k) => PublicKey::Ed25519(k.key.verifying_key()),
             Private::P256(k) => PublicKey::P256(*k.verifying_key()),
             Private::Rsa(k) => {
                 let k = &k.key;
@@ -180,7 +195,7 @@ impl IssuerKey {
     /// Parses a PKCS#8 PEM private key of any supported kind.
     pub fn from_pkcs8_pem(pem: &str) -> Result<Self> {
         if let Ok(k) = ed25519_dalek::SigningKey::from_pkcs8_pem(pem) {
-            return Self::from_private(Private::Ed25519(Box::new(k)));
+            return Self::from_private(ed25519_private(k)?);
         }
         if let Ok(k) = p256::ecdsa::SigningKey::from_pkcs8_pem(pem) {
             return Self::from_private(Private::P256(Box::new(k)));
@@ -196,7 +211,7 @@ impl IssuerKey {
     /// The private key as PKCS#8 PEM, for a file written with mode 0600.
     pub fn to_pkcs8_pem(&self) -> Result<String> {
         let pem = match &self.key {
-            Private::Ed25519(k) => k.to_pkcs8_pem(LineEnding::LF),
+            Private::Ed25519(k) => k.key.to_pkcs8_pem(LineEnding::LF),
             Private::P256(k) => k.to_pkcs8_pem(LineEnding::LF),
             Private::Rsa(k) => k.key.to_pkcs8_pem(LineEnding::LF),
         }
@@ -211,7 +226,7 @@ impl IssuerKey {
     /// Signs `message` with `alg`, which must suit the key (RSA: RS256 or PS256).
     pub fn sign(&self, alg: Alg, message: &[u8]) -> Result<Vec<u8>> {
         Ok(match (&self.key, alg) {
-            (Private::Ed25519(k), Alg::EdDSA) => k.sign(message).to_bytes().to_vec(),
+            (Private::Ed25519(k), Alg::EdDSA) => k.pair.sign(message).as_ref().to_vec(),
             (Private::P256(k), Alg::ES256) => {
                 let sig: p256::ecdsa::Signature = k.sign(message);
                 sig.to_bytes().to_vec()
@@ -470,13 +485,27 @@ pub fn ed25519_from_private_multibase(s: &str) -> Result<IssuerKey> {
     }
     let mut seed = [0u8; 32];
     seed.copy_from_slice(&bytes[2..]);
-    Ok(IssuerKey::ed25519_from_seed(&seed))
+    IssuerKey::ed25519_from_seed(&seed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn aws_lc_and_dalek_give_the_same_ed25519_signature() {
+        use ed25519_dalek::Signer;
+        let seed = [42u8; 32];
+        let key = IssuerKey::ed25519_from_seed(&seed).unwrap();
+        let dalek = ed25519_dalek::SigningKey::from_bytes(&seed);
+        for len in [0usize, 1, 127, 128, 4_300] {
+            let msg: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+            let ours = key.sign(Alg::EdDSA, &msg).unwrap();
+            assert_eq!(ours, dalek.sign(&msg).to_bytes().to_vec(), "length {len}");
+            key.public().verify(Alg::EdDSA, &msg, &ours).unwrap();
+        }
+    }
 
     #[test]
     fn every_kind_signs_verifies_and_round_trips_through_pem_jwk_multikey() {

@@ -20,6 +20,7 @@ pub mod key;
 pub mod merkle;
 pub mod multibase;
 pub mod status;
+pub mod tsp;
 pub mod vc;
 
 pub use error::{Error, Result};

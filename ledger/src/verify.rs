@@ -94,6 +94,8 @@ pub struct ObjectCheck {
     pub records: u64,
     pub energy_mj: i64,
     pub problems: Vec<Problem>,
+    /// The rows' Merkle leaf hashes in row order (filled by [`check_object_rows`]).
+    pub leaves: Vec<Hash32>,
 }
 
 /// Verifies the ledger in `store`.
@@ -323,8 +325,11 @@ fn seal_from_metadata(md: &ParquetMetaData) -> std::result::Result<Seal, (&'stat
 }
 
 /// Checks one object on its own: format, schema, seal, rows, Merkle root, signature.
+/// The leaf hashes are not kept (a whole-ledger verification holds every check).
 pub fn check_object(path: &str, bytes: Bytes, registry: &Registry) -> ObjectCheck {
-    check_object_rows(path, bytes, registry).0
+    let mut c = check_object_rows(path, bytes, registry).0;
+    c.leaves = Vec::new();
+    c
 }
 
 /// [`check_object`], also returning the decoded rows (in the ledger schema, see
@@ -520,6 +525,7 @@ fn check_object_into(
     }
     out.problems = problems;
     out.seal = Some(seal);
+    out.leaves = leaves;
     out
 }
 

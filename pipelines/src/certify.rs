@@ -94,6 +94,10 @@ pub struct IssueOptions {
     /// gives the same credentials).
     pub issued_at: Option<Micros>,
     pub progress: Option<Progress>,
+    /// The version's member roots as its run computed them from the leaf hashes it
+    /// verified (`gco run --credentials`): aggregate issuance then does not read the
+    /// ledger again. `None`: recomputed from the ledger.
+    pub member_roots: Option<Arc<MemberRoots>>,
 }
 
 impl IssueOptions {
@@ -111,6 +115,7 @@ impl IssueOptions {
             formats: [Format::VcJwt].into(),
             issued_at: None,
             progress: None,
+            member_roots: None,
         }
     }
 }
@@ -279,23 +284,132 @@ const IDLE_MODEL: &str = "(idle/overhead)";
 /// Member roots of every aggregate, keyed by (granularity, key columns).
 pub type MemberRoots = BTreeMap<(Granularity, Vec<String>), (String, u64)>;
 
-struct Members {
+pub(crate) struct Members {
     names: Names,
     day: HashMap<(u32, u32), RootBuilder>,
     month: HashMap<(u32, u32), RootBuilder>,
     org: HashMap<u32, RootBuilder>,
     roots: MemberRoots,
+    /// The day `push_chunk` is in.
+    date: Option<String>,
+}
+
+/// One stored chunk's inference rows as member leaves, in stored order: each row's
+/// (model, scope) key (an index into `keys`) and its ledger leaf hash.
+pub(crate) struct ChunkMembers {
+    date: String,
+    keys: Vec<(Option<String>, String)>,
+    leaves: Vec<(u32, Hash32)>,
+}
+
+/// Maps a chunk's rows (as the run stores them) to the leaf hashes its verification
+/// computed. `objects`: the chunk's verified batches in order, as (node, first seq,
+/// record count); `leaves`: their leaf hashes concatenated, 32 bytes each.
+pub(crate) fn chunk_members(
+    date: &str,
+    df: &DataFrame,
+    objects: &[(&str, u64, u64)],
+    leaves: &[u8],
+) -> Result<ChunkMembers> {
+    let total: u64 = objects.iter().map(|o| o.2).sum();
+    if leaves.len() as u64 != total * 32 {
+        bail!(
+            "the staged leaf hashes of {date} hold {} bytes, {total} records need {}",
+            leaves.len(),
+            total * 32
+        );
+    }
+    let mut by_node: HashMap<&str, Vec<(u64, u64, u64)>> = HashMap::new();
+    let mut offset = 0u64;
+    for &(node, first, n) in objects {
+        by_node.entry(node).or_default().push((first, n, offset));
+        offset += n;
+    }
+    let mut out = ChunkMembers {
+        date: date.to_string(),
+        keys: Vec::new(),
+        leaves: Vec::new(),
+    };
+    if df.height() == 0 {
+        return Ok(out);
+    }
+    let (node, kind, model, scope) = (
+        strs(df, "node_id")?,
+        strs(df, "kind")?,
+        strs(df, "model_id")?,
+        strs(df, "scope")?,
+    );
+    let seq = col_i64(df, "seq")?;
+    let mut key_ids: HashMap<(Option<&str>, &str), u32> = HashMap::new();
+    for i in 0..df.height() {
+        if kind[i] != Some("inference") {
+            continue;
+        }
+        let (n, s) = (node[i].unwrap_or(""), seq[i].unwrap_or(-1));
+        let at = by_node.get(n).and_then(|v| {
+            v.iter()
+                .find(|(first, count, _)| s >= *first as i64 && ((s as u64) - first) < *count)
+                .map(|(first, _, off)| (off + (s as u64 - first)) as usize * 32)
+        });
+        let Some(at) = at else {
+            bail!("row {n}/{s} of {date} is in no verified batch of its chunk");
+        };
+        let key = (model[i], scope[i].unwrap_or(""));
+        let next = key_ids.len() as u32;
+        let k = *key_ids.entry(key).or_insert_with(|| {
+            out.keys
+                .push((key.0.map(str::to_string), key.1.to_string()));
+            next
+        });
+        let mut h = [0u8; 32];
+        h.copy_from_slice(&leaves[at..at + 32]);
+        out.leaves.push((k, h));
+    }
+    Ok(out)
 }
 
 impl Members {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Members {
             names: Names::default(),
             day: HashMap::new(),
             month: HashMap::new(),
             org: HashMap::new(),
             roots: BTreeMap::new(),
+            date: None,
         }
+    }
+    /// Adds a chunk's members; chunks come in stored order (date, part).
+    pub(crate) fn push_chunk(&mut self, c: ChunkMembers) {
+        if self.date.as_deref() != Some(c.date.as_str()) {
+            if let Some(d) = self.date.take() {
+                self.end_day(&d);
+            }
+            self.date = Some(c.date.clone());
+        }
+        let ids: Vec<(u32, u32)> = c
+            .keys
+            .iter()
+            .map(|(m, s)| {
+                (
+                    self.names.id(m.as_deref().unwrap_or(IDLE_MODEL)),
+                    self.names.id(s),
+                )
+            })
+            .collect();
+        for (k, leaf) in c.leaves {
+            let (m, s) = ids[k as usize];
+            self.day.entry((m, s)).or_default().push(leaf);
+            self.month.entry((m, s)).or_default().push(leaf);
+            self.org.entry(s).or_default().push(leaf);
+        }
+    }
+    /// The roots after the last `push_chunk`.
+    pub(crate) fn finish_chunks(mut self, organisation: &str) -> MemberRoots {
+        if let Some(d) = self.date.take() {
+            self.end_day(&d);
+        }
+        self.finish(organisation)
     }
     fn push(&mut self, model: Option<&str>, scope: &str, leaf: Hash32) {
         let m = self.names.id(model.unwrap_or(IDLE_MODEL));
@@ -984,7 +1098,8 @@ pub async fn issue(store: &Store, issuer: &Issuer, opts: &IssueOptions) -> Resul
     let mut outputs = Vec::new();
     let mut next_inference_index = 0u64;
     let days = run.period.days();
-    for (d, day) in days.iter().enumerate() {
+    let precomputed = opts.member_roots.as_ref().filter(|_| !per_inference);
+    for (d, day) in days.iter().enumerate().filter(|_| precomputed.is_none()) {
         let date = day.format("%Y-%m-%d").to_string();
         let batches = day_batches(store, &run, &date).await?;
         let df = day_rows(store, &run, &date).await?;
@@ -1027,7 +1142,10 @@ pub async fn issue(store: &Store, issuer: &Issuer, opts: &IssueOptions) -> Resul
             p("credentials", d as u64 + 1, days.len() as u64);
         }
     }
-    let roots = members.finish(&organisation);
+    let roots = match precomputed {
+        Some(r) => r.as_ref().clone(),
+        None => members.finish(&organisation),
+    };
 
     // Aggregates: figures from the run's tables, member roots from the ledger.
     let aggregates = read_aggregates(store, &run).await?;

@@ -24,6 +24,7 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::certify::{MemberRoots, Members, chunk_members};
 use crate::config::{OnUnverified, PipelineConfig};
 use crate::period::Period;
 use crate::rows::{ChunkTotals, Grid, Quarantined, chunk_rows, chunk_totals};
@@ -90,6 +91,10 @@ pub struct ChunkEntry {
     /// recomputes them from the ledger at finalisation instead of staging them.
     pub staged: Option<String>,
     pub rows: u64,
+    /// Where the leaf hashes of the chunk's batches are staged (32 bytes per record,
+    /// in batch order), when the run computes member roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaves: Option<String>,
 }
 
 /// What staging keeps of a chunk.
@@ -121,6 +126,9 @@ pub struct Job<'a> {
     pub as_of: Micros,
     pub code_version: String,
     pub progress: Option<Progress>,
+    /// Also compute the member roots of the aggregates (for `--credentials`) from the
+    /// leaf hashes verification computes, so that issuance need not read the ledger.
+    pub member_roots: bool,
 }
 
 /// What `run` did.
@@ -135,6 +143,9 @@ pub enum Outcome {
         manifest: String,
         summary: Box<aggregate::RunSummary>,
         changes: Option<Box<aggregate::Changes>>,
+        /// With `Job::member_roots`, when every chunk's leaf hashes were staged.
+        #[serde(skip)]
+        member_roots: Option<Arc<MemberRoots>>,
     },
     /// This shard's partial results are staged.
     Staged {
@@ -377,6 +388,8 @@ impl Job<'_> {
             }
         }
         let total: u64 = by_day.values().map(|v| v.len() as u64).sum();
+        // Sharded staging keeps them always: the merge may issue credentials.
+        let keep_leaves = self.member_roots || keep == Keep::Rows;
         let mut summary = ShardSummary {
             plan_id: plan.id.clone(),
             shard,
@@ -403,6 +416,7 @@ impl Job<'_> {
             }))
             .buffered(4);
             let mut pending: Vec<(String, Vec<RecordBatch>)> = Vec::new();
+            let mut pending_leaves: Vec<gco_ledger::hash::Hash32> = Vec::new();
             let mut pending_rows = 0usize;
             let mut part = 0u32;
             loop {
@@ -410,8 +424,11 @@ impl Job<'_> {
                 let last = next.is_none();
                 if let Some(r) = next {
                     let (entry, records) = r??;
-                    if let Some(recs) = records {
+                    if let Some((recs, leaves)) = records {
                         pending_rows += recs.iter().map(RecordBatch::num_rows).sum::<usize>();
+                        if keep_leaves {
+                            pending_leaves.extend(leaves);
+                        }
                         pending.push((entry.object.clone(), recs));
                     }
                     summary.batches.push(entry);
@@ -425,7 +442,10 @@ impl Job<'_> {
                         self.staged(h, &mut summary).await?;
                     }
                     let batch = std::mem::take(&mut pending);
+                    let leaves = std::mem::take(&mut pending_leaves);
                     pending_rows = 0;
+                    let leaves_path =
+                        keep_leaves.then(|| format!("{dir}/leaves/date={date}/part-{part:05}.bin"));
                     let (registry, grid, cfg) = (registry.clone(), grid.clone(), cfg.clone());
                     let staged = (keep == Keep::Rows)
                         .then(|| format!("{dir}/rows/date={date}/part-{part:05}.parquet"));
@@ -451,8 +471,10 @@ impl Job<'_> {
                                 batches: batch.into_iter().map(|(o, _)| o).collect(),
                                 staged,
                                 rows: totals.rows,
+                                leaves: leaves_path,
                             },
                             bytes,
+                            leaves: keep_leaves.then(|| Bytes::from(leaves.concat())),
                             totals,
                             quarantine,
                         })
@@ -484,6 +506,9 @@ impl Job<'_> {
     ) -> Result<()> {
         let c = h.await.context("computing emission rows")??;
         if let (Some(path), Some(bytes)) = (&c.entry.staged, c.bytes) {
+            self.store.put_create(path, bytes).await?;
+        }
+        if let (Some(path), Some(bytes)) = (&c.entry.leaves, c.leaves) {
             self.store.put_create(path, bytes).await?;
         }
         summary.chunks.push(c.entry);
@@ -590,10 +615,37 @@ impl Job<'_> {
         } else {
             None
         };
+        // Member roots: each chunk's rows mapped to the leaf hashes staging kept.
+        let members_of: Option<Arc<BTreeMap<String, (String, u64, u64)>>> =
+            (self.member_roots && chunks.iter().all(|c| c.leaves.is_some())).then(|| {
+                Arc::new(
+                    batches
+                        .iter()
+                        .filter(|b| b.verified)
+                        .map(|b| {
+                            (
+                                b.object.clone(),
+                                (
+                                    b.node_id.clone().unwrap_or_default(),
+                                    b.seq_first.unwrap_or(0).max(0) as u64,
+                                    b.records,
+                                ),
+                            )
+                        })
+                        .collect(),
+                )
+            });
+        let mut members = members_of.as_ref().map(|_| Members::new());
         let mut finished = futures::stream::iter(chunks.iter().map(|c| {
             let alloc = allocation.clone();
             let recompute = recompute.clone();
+            let members_of = members_of.clone();
             async move {
+                let leaves = match (&members_of, &c.leaves) {
+                    (Some(_), Some(path)) => Some(self.store.get(path).await?),
+                    _ => None,
+                };
+                let (date, objects) = (c.date.clone(), c.batches.clone());
                 let source = match &c.staged {
                     Some(path) => Source::Staged(self.store.get(path).await?),
                     None => {
@@ -638,7 +690,20 @@ impl Job<'_> {
                     let df = market::add_market(df, &alloc)?;
                     let a = aggregate::fold(&df)?;
                     let rows = df.height() as u64;
-                    Ok((write_parquet(df, Purpose::Output)?, rows, a))
+                    let members = match (&members_of, leaves) {
+                        (Some(info), Some(leaves)) => {
+                            let mut located = Vec::with_capacity(objects.len());
+                            for o in &objects {
+                                let (node, first, n) = info
+                                    .get(o)
+                                    .with_context(|| format!("{o} is not a verified batch"))?;
+                                located.push((node.as_str(), *first, *n));
+                            }
+                            Some(chunk_members(&date, &df, &located, &leaves)?)
+                        }
+                        _ => None,
+                    };
+                    Ok((write_parquet(df, Purpose::Output)?, rows, a, members))
                 })
                 .await
                 .context("finishing a chunk")?
@@ -647,9 +712,12 @@ impl Job<'_> {
         .buffered(2);
         let mut k = 0u64;
         while let Some(r) = finished.next().await {
-            let (bytes, rows, agg_part) = r?;
+            let (bytes, rows, agg_part, chunk) = r?;
             let c = &chunks[k as usize];
             agg.merge(agg_part);
+            if let (Some(m), Some(chunk)) = (members.as_mut(), chunk) {
+                m.push_chunk(chunk);
+            }
             let path = format!("{out_dir}/rows/date={}/part-{:05}.parquet", c.date, c.part);
             outputs.push(output_entry(&path, &bytes, rows));
             self.store.put_create(&path, bytes).await?;
@@ -708,6 +776,7 @@ impl Job<'_> {
             manifest: manifest_path,
             summary: Box::new(summary),
             changes,
+            member_roots: members.map(|m| Arc::new(m.finish_chunks(&self.cfg.organisation))),
         })
     }
 }
@@ -740,6 +809,8 @@ fn decode_batch(path: &str, bytes: Bytes) -> Result<Vec<RecordBatch>> {
 struct ChunkOut {
     entry: ChunkEntry,
     bytes: Option<Bytes>,
+    /// The chunk's leaf hashes, when staged.
+    leaves: Option<Bytes>,
     totals: ChunkTotals,
     quarantine: Vec<Quarantined>,
 }
@@ -766,7 +837,10 @@ fn check(
     o: InputObject,
     bytes: Bytes,
     registry: &Registry,
-) -> Result<(BatchEntry, Option<Vec<RecordBatch>>)> {
+) -> Result<(
+    BatchEntry,
+    Option<(Vec<RecordBatch>, Vec<gco_ledger::hash::Hash32>)>,
+)> {
     let sha256 = sha256_hex(&bytes);
     let (c, decoded) = gco_ledger::verify::check_object_rows(&o.path, bytes, registry);
     let problems: Vec<Issue> = c
@@ -780,7 +854,7 @@ fn check(
         })
         .collect();
     let verified = problems.is_empty() && c.seal.is_some();
-    let records = verified.then_some(decoded);
+    let records = verified.then_some((decoded, c.leaves.clone()));
     let seal = c.seal.as_ref();
     Ok((
         BatchEntry {

@@ -187,6 +187,7 @@ fn job<'a>(store: &'a Store, cfg: &'a PipelineConfig) -> Job<'a> {
         as_of: t("2100-01-01T00:00:00Z"),
         code_version: "test".into(),
         progress: None,
+        member_roots: false,
     }
 }
 
@@ -651,4 +652,61 @@ async fn objects_meta_max(store: &Store) -> i64 {
         .map(|m| m.last_modified.timestamp_micros())
         .max()
         .unwrap()
+}
+
+#[tokio::test]
+async fn member_roots_from_the_run_equal_those_recomputed_from_the_ledger() {
+    use gco_pipelines::certify::{self, Granularity};
+    let a = Store::memory();
+    fixture(&a).await;
+    let ledger = objects(&a, "").await;
+    // Chunks of two records: a day spans several chunks.
+    let cfg = PipelineConfig {
+        chunk_records: 2,
+        ..config()
+    };
+    let mut j = job(&a, &cfg);
+    j.member_roots = true;
+    let Outcome::Created {
+        version,
+        member_roots: Some(from_run),
+        ..
+    } = j.run(false).await.unwrap()
+    else {
+        panic!("no member roots from the run")
+    };
+    let run = certify::load_run(&a, Period::parse("2026-10").unwrap(), Some(version))
+        .await
+        .unwrap();
+    let recomputed = certify::member_roots(&a, &run).await.unwrap();
+    assert_eq!(*from_run, recomputed);
+    let org: Vec<_> = from_run
+        .iter()
+        .filter(|((g, _), _)| *g == Granularity::OrganisationMonth)
+        .map(|(k, (_, n))| (k.1.clone(), *n))
+        .collect();
+    assert_eq!(
+        org,
+        vec![(vec!["Acme".to_string(), "scope2".to_string()], 2)]
+    );
+    assert!(objects(&a, "runs/period=2026-10/staging").await.is_empty());
+
+    // Shards stage their leaf hashes too: the merge gives the same roots.
+    let c = Store::memory();
+    for (p, b) in &ledger {
+        c.put_overwrite_for_tests(p, b.clone()).await.unwrap();
+    }
+    for i in 0..2 {
+        job(&c, &cfg).run_shard(i, 2).await.unwrap();
+    }
+    let mut m = job(&c, &cfg);
+    m.member_roots = true;
+    let Outcome::Created {
+        member_roots: Some(merged),
+        ..
+    } = m.merge().await.unwrap()
+    else {
+        panic!("no member roots from the merge")
+    };
+    assert_eq!(merged, from_run);
 }

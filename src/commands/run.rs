@@ -55,6 +55,7 @@ pub fn describe(period: Period, outcome: &Outcome) {
             manifest,
             summary,
             changes,
+            ..
         } => {
             let RunSummary {
                 coverage: c,
@@ -157,6 +158,7 @@ pub async fn run(args: RunArgs, g: &Global) -> Result<u8> {
         as_of,
         code_version: CODE_VERSION.into(),
         progress: Some(progress_fn(g)),
+        member_roots: args.credentials,
     };
     let outcome = match (args.shard, args.merge) {
         (Some((i, n)), _) => job.run_shard(i, n).await?,
@@ -167,6 +169,9 @@ pub async fn run(args: RunArgs, g: &Global) -> Result<u8> {
         (Outcome::Created { version, .. } | Outcome::UpToDate { version, .. }, true) => {
             let mut opts = gco_pipelines::certify::IssueOptions::aggregates(period);
             opts.version = Some(*version);
+            if let Outcome::Created { member_roots, .. } = &outcome {
+                opts.member_roots = member_roots.clone();
+            }
             Some(
                 super::vc::issue(&store, &args.issuer_dir, &opts, g)
                     .await
@@ -207,6 +212,7 @@ pub async fn backfill(args: BackfillArgs, g: &Global) -> Result<u8> {
             as_of,
             code_version: CODE_VERSION.into(),
             progress: Some(progress_fn(g)),
+            member_roots: false,
         };
         // Each month is written whole or not at all (create-only outputs, manifest
         // last); a crashed backfill resumes at the first month without a version.
