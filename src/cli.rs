@@ -182,6 +182,10 @@ pub enum VcCommand {
         /// validFrom of the credentials [default: the run's as-of time]
         #[arg(long)]
         issued_at: Option<String>,
+        /// RFC 3161 TSA URL: time-stamp the version's index.json (every credential
+        /// file's SHA-256) and store the response as index.json.tsr
+        #[arg(long, env = "GCO_TSA_URL")]
+        tsa: Option<String>,
     },
     /// Verify a credential: signature, validity, issuer, schema, revocation and, with
     /// --ledger, its evidence down to the node's signed batch
@@ -287,6 +291,9 @@ pub struct RunArgs {
         default_value = "gco-issuer"
     )]
     pub issuer_dir: PathBuf,
+    /// With --credentials: RFC 3161 TSA URL that time-stamps the credentials' index.json
+    #[arg(long, env = "GCO_TSA_URL", requires = "credentials")]
+    pub tsa: Option<String>,
 }
 
 #[derive(Args, Debug)]

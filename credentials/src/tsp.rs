@@ -161,6 +161,23 @@ fn oid_text(b: &[u8]) -> String {
 /// granted with modifications), a SignedData token whose `TSTInfo` carries the same
 /// SHA-256 imprint and nonce.
 pub fn check_response(resp: &[u8], sha256: &[u8; 32], nonce: u64) -> Result<TimeStamp> {
+    let (ts, got) = parse_response(resp, sha256)?;
+    match got {
+        Some(n) if n == uint(nonce) => Ok(ts),
+        Some(_) => Err(bad(
+            "the token's nonce is not the request's (a replayed response?)",
+        )),
+        None => Err(bad("the token has no nonce; the request sent one")),
+    }
+}
+
+/// Reads a stored response: status granted and the imprint the given digest (the
+/// nonce was checked when it was received).
+pub fn read_response(resp: &[u8], sha256: &[u8; 32]) -> Result<TimeStamp> {
+    parse_response(resp, sha256).map(|(ts, _)| ts)
+}
+
+fn parse_response<'a>(resp: &'a [u8], sha256: &[u8; 32]) -> Result<(TimeStamp, Option<&'a [u8]>)> {
     let mut top = Der(resp);
     let body = top.expect(SEQUENCE, "TimeStampResp")?;
     let mut body = Der(body);
@@ -214,28 +231,22 @@ pub fn check_response(resp: &[u8], sha256: &[u8; 32], nonce: u64) -> Result<Time
     }
     let serial = hex::encode(tst.expect(INTEGER, "serialNumber")?);
     let gen_time = String::from_utf8_lossy(tst.expect(GENERALIZED_TIME, "genTime")?).into_owned();
-    let want = uint(nonce);
-    let mut seen_nonce = false;
+    let mut nonce = None;
     while let Some((tag, v)) = tst.next()? {
         // accuracy (SEQUENCE) and ordering (BOOLEAN) may come first; nonce is the INTEGER.
         if tag == INTEGER {
-            if v != want.as_slice() {
-                return Err(bad(
-                    "the token's nonce is not the request's (a replayed response?)",
-                ));
-            }
-            seen_nonce = true;
+            nonce = Some(v);
             break;
         }
     }
-    if !seen_nonce {
-        return Err(bad("the token has no nonce; the request sent one"));
-    }
-    Ok(TimeStamp {
-        gen_time,
-        serial,
-        policy,
-    })
+    Ok((
+        TimeStamp {
+            gen_time,
+            serial,
+            policy,
+        },
+        nonce,
+    ))
 }
 
 #[cfg(test)]

@@ -133,6 +133,9 @@ pub struct IssueReport {
     /// Member inferences committed to by the organisation-month roots.
     pub member_inferences: u64,
     pub status_lists: BTreeMap<String, String>,
+    /// The RFC 3161 time-stamp of `index.json`, when a TSA was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<Value>,
 }
 
 pub fn version_prefix(period: &str, version: u32) -> String {
@@ -1067,6 +1070,7 @@ pub async fn issue(store: &Store, issuer: &Issuer, opts: &IssueOptions) -> Resul
             credentials,
             member_inferences: idx["member_inferences"].as_u64().unwrap_or(0),
             status_lists: BTreeMap::new(),
+            timestamp: None,
         });
     }
     let as_of = gco_ledger::time::parse_utc(run.manifest["as_of"].as_str().unwrap_or(""))
@@ -1251,6 +1255,7 @@ pub async fn issue(store: &Store, issuer: &Issuer, opts: &IssueOptions) -> Resul
         credentials: counts,
         member_inferences,
         status_lists,
+        timestamp: None,
     })
 }
 

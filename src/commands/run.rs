@@ -173,7 +173,7 @@ pub async fn run(args: RunArgs, g: &Global) -> Result<u8> {
                 opts.member_roots = member_roots.clone();
             }
             Some(
-                super::vc::issue(&store, &args.issuer_dir, &opts, g)
+                super::vc::issue(&store, &args.issuer_dir, &opts, args.tsa.as_deref(), g)
                     .await
                     .context("issuing the version's credentials")?,
             )
