@@ -24,7 +24,7 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::certify::{MemberRoots, Members, chunk_members};
+use crate::certify::{ChunkMembers, MemberRoots, Members, chunk_members};
 use crate::config::{OnUnverified, PipelineConfig};
 use crate::period::Period;
 use crate::rows::{ChunkTotals, Grid, Quarantined, chunk_rows, chunk_totals};
@@ -616,7 +616,7 @@ impl Job<'_> {
             None
         };
         // Member roots: each chunk's rows mapped to the leaf hashes staging kept.
-        let members_of: Option<Arc<BTreeMap<String, (String, u64, u64)>>> =
+        let members_of: Option<Arc<Located>> =
             (self.member_roots && chunks.iter().all(|c| c.leaves.is_some())).then(|| {
                 Arc::new(
                     batches
@@ -635,7 +635,18 @@ impl Job<'_> {
                         .collect(),
                 )
             });
-        let mut members = members_of.as_ref().map(|_| Members::new());
+        // The roots are streamed on a thread of their own, beside the chunk workers.
+        let members = members_of.as_ref().map(|_| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<ChunkMembers>(4);
+            let builder = std::thread::spawn(move || {
+                let mut m = Members::new();
+                for chunk in rx {
+                    m.push_chunk(chunk);
+                }
+                m
+            });
+            (tx, builder)
+        });
         let mut finished = futures::stream::iter(chunks.iter().map(|c| {
             let alloc = allocation.clone();
             let recompute = recompute.clone();
@@ -715,8 +726,9 @@ impl Job<'_> {
             let (bytes, rows, agg_part, chunk) = r?;
             let c = &chunks[k as usize];
             agg.merge(agg_part);
-            if let (Some(m), Some(chunk)) = (members.as_mut(), chunk) {
-                m.push_chunk(chunk);
+            if let (Some((tx, _)), Some(chunk)) = (&members, chunk) {
+                tx.send(chunk)
+                    .map_err(|_| anyhow::anyhow!("the member-root thread stopped"))?;
             }
             let path = format!("{out_dir}/rows/date={}/part-{:05}.parquet", c.date, c.part);
             outputs.push(output_entry(&path, &bytes, rows));
@@ -732,6 +744,16 @@ impl Job<'_> {
             self.store.put_create(&path, bytes).await?;
         }
 
+        let member_roots = match members {
+            Some((tx, builder)) => {
+                drop(tx);
+                let m = builder
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the member-root thread panicked"))?;
+                Some(Arc::new(m.finish_chunks(&self.cfg.organisation)))
+            }
+            None => None,
+        };
         let summary =
             aggregate::RunSummary::new(&batches, &chain, &quarantine, &totals, &agg, &allocation);
         let previous = latest_version(self.store, self.period).await?;
@@ -776,7 +798,7 @@ impl Job<'_> {
             manifest: manifest_path,
             summary: Box::new(summary),
             changes,
-            member_roots: members.map(|m| Arc::new(m.finish_chunks(&self.cfg.organisation))),
+            member_roots,
         })
     }
 }
@@ -832,15 +854,18 @@ fn add_totals(into: &mut ChunkTotals, t: &ChunkTotals) {
     }
 }
 
+/// A verified object's decoded rows and their Merkle leaf hashes.
+type Verified = (Vec<RecordBatch>, Vec<gco_ledger::hash::Hash32>);
+
+/// Verified batches by object: (node, first seq, record count).
+type Located = BTreeMap<String, (String, u64, u64)>;
+
 /// Verifies one object; its decoded rows come back only when it verified.
 fn check(
     o: InputObject,
     bytes: Bytes,
     registry: &Registry,
-) -> Result<(
-    BatchEntry,
-    Option<(Vec<RecordBatch>, Vec<gco_ledger::hash::Hash32>)>,
-)> {
+) -> Result<(BatchEntry, Option<Verified>)> {
     let sha256 = sha256_hex(&bytes);
     let (c, decoded) = gco_ledger::verify::check_object_rows(&o.path, bytes, registry);
     let problems: Vec<Issue> = c
