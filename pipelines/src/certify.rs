@@ -336,13 +336,13 @@ pub(crate) fn chunk_members(
     if df.height() == 0 {
         return Ok(out);
     }
-    let (node, kind, model, scope) = (
-        strs(df, "node_id")?,
-        strs(df, "kind")?,
-        strs(df, "model_id")?,
-        strs(df, "scope")?,
-    );
-    let seq = col_i64(df, "seq")?;
+    let MemberCols {
+        node,
+        kind,
+        model,
+        scope,
+        seq,
+    } = MemberCols::read(df)?;
     let mut key_ids: HashMap<(Option<&str>, &str), u32> = HashMap::new();
     for i in 0..df.height() {
         if kind[i] != Some("inference") {
@@ -402,9 +402,7 @@ impl Members {
             .collect();
         for (k, leaf) in c.leaves {
             let (m, s) = ids[k as usize];
-            self.day.entry((m, s)).or_default().push(leaf);
-            self.month.entry((m, s)).or_default().push(leaf);
-            self.org.entry(s).or_default().push(leaf);
+            self.push_ids(m, s, leaf);
         }
     }
     /// The roots after the last `push_chunk`.
@@ -417,6 +415,10 @@ impl Members {
     fn push(&mut self, model: Option<&str>, scope: &str, leaf: Hash32) {
         let m = self.names.id(model.unwrap_or(IDLE_MODEL));
         let s = self.names.id(scope);
+        self.push_ids(m, s, leaf);
+    }
+    /// One leaf into its model-day, model-month and organisation-month roots.
+    fn push_ids(&mut self, m: u32, s: u32, leaf: Hash32) {
         self.day.entry((m, s)).or_default().push(leaf);
         self.month.entry((m, s)).or_default().push(leaf);
         self.org.entry(s).or_default().push(leaf);
@@ -459,6 +461,27 @@ impl Members {
 
 fn strs<'a>(df: &'a DataFrame, name: &str) -> Result<Vec<Option<&'a str>>> {
     Ok(df.column(name)?.str()?.iter().collect())
+}
+
+/// The row columns that place a stored row among the member roots.
+struct MemberCols<'a> {
+    node: Vec<Option<&'a str>>,
+    kind: Vec<Option<&'a str>>,
+    model: Vec<Option<&'a str>>,
+    scope: Vec<Option<&'a str>>,
+    seq: Vec<Option<i64>>,
+}
+
+impl<'a> MemberCols<'a> {
+    fn read(df: &'a DataFrame) -> Result<Self> {
+        Ok(MemberCols {
+            node: strs(df, "node_id")?,
+            kind: strs(df, "kind")?,
+            model: strs(df, "model_id")?,
+            scope: strs(df, "scope")?,
+            seq: col_i64(df, "seq")?,
+        })
+    }
 }
 
 /// Where each row's record sits: (batch, leaf index) by node and seq.
@@ -527,13 +550,13 @@ fn day_inferences<'a>(
         return Ok(work);
     }
     let by_node = locate(batches);
-    let (node, kind, model, scope) = (
-        strs(df, "node_id")?,
-        strs(df, "kind")?,
-        strs(df, "model_id")?,
-        strs(df, "scope")?,
-    );
-    let seq = col_i64(df, "seq")?;
+    let MemberCols {
+        node,
+        kind,
+        model,
+        scope,
+        seq,
+    } = MemberCols::read(df)?;
     let detail = if keep {
         let figures: Vec<Vec<Option<i64>>> = ROW_FIGURES
             .iter()

@@ -867,7 +867,7 @@ fn check(
     registry: &Registry,
 ) -> Result<(BatchEntry, Option<Verified>)> {
     let sha256 = sha256_hex(&bytes);
-    let (c, decoded) = gco_ledger::verify::check_object_rows(&o.path, bytes, registry);
+    let (mut c, decoded) = gco_ledger::verify::check_object_rows(&o.path, bytes, registry);
     let problems: Vec<Issue> = c
         .problems
         .iter()
@@ -879,7 +879,7 @@ fn check(
         })
         .collect();
     let verified = problems.is_empty() && c.seal.is_some();
-    let records = verified.then_some((decoded, c.leaves.clone()));
+    let records = verified.then(|| (decoded, std::mem::take(&mut c.leaves)));
     let seal = c.seal.as_ref();
     Ok((
         BatchEntry {
