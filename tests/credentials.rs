@@ -31,6 +31,23 @@ fn ok(out: std::process::Output) -> Value {
 }
 
 /// `gco --json vc verify` on `input`: (exit code, report).
+/// `gco demo` of one day and one node into `d`.
+fn demo(d: &Path, seed: u32, peak_rate: u32, extra: &[&str]) -> Value {
+    let (seed, rate) = (seed.to_string(), peak_rate.to_string());
+    ok(Command::cargo_bin("gco")
+        .unwrap()
+        .env_remove("GCO_STORE")
+        .args([
+            "--json", "demo", "--days", "1", "--nodes", "1", "--seed", &seed,
+        ])
+        .args(["--peak-rate", &rate])
+        .args(extra)
+        .arg("--dir")
+        .arg(d)
+        .output()
+        .unwrap())
+}
+
 fn verify(d: &Path, input: &str, extra: &[&str]) -> (i32, Value) {
     let did = d.join("did.json");
     let out = gco(d)
@@ -70,26 +87,7 @@ fn first_inference_id(d: &Path) -> String {
 fn demo_credentials_verify_and_every_tampering_fails() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("demo");
-    let demo = ok(Command::cargo_bin("gco")
-        .unwrap()
-        .env_remove("GCO_STORE")
-        .args([
-            "--json",
-            "demo",
-            "--days",
-            "1",
-            "--nodes",
-            "1",
-            "--seed",
-            "3",
-            "--peak-rate",
-            "40",
-            "--legacy",
-            "--dir",
-        ])
-        .arg(&d)
-        .output()
-        .unwrap());
+    let demo = demo(&d, 3, 40, &["--legacy"]);
     // Exact counts for seed 3: per inference 3 formats, 5 model-days + 5 model-months
     // (4 models and idle) + 1 organisation-month, each in 2 formats.
     let inferences = demo["inferences"].as_u64().unwrap();
@@ -323,25 +321,7 @@ fn run_with_credentials_issues_aggregates_with_a_did_key_issuer() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("demo");
     // A demo ledger; then a did:key issuer and a forced new run that issues.
-    ok(Command::cargo_bin("gco")
-        .unwrap()
-        .env_remove("GCO_STORE")
-        .args([
-            "--json",
-            "demo",
-            "--days",
-            "1",
-            "--nodes",
-            "1",
-            "--seed",
-            "5",
-            "--peak-rate",
-            "10",
-            "--dir",
-        ])
-        .arg(&d)
-        .output()
-        .unwrap());
+    demo(&d, 5, 10, &[]);
     let issuer_dir = dir.path().join("issuer");
     let init = ok(gco(&d)
         .args([
