@@ -287,8 +287,10 @@ def main():
                 fail(f"{claims['id']}: the ledger record is another inference")
             summary["inclusion_proofs"] += 1
 
-    # 3. Organisation-month member roots recomputed: ledger leaf hashes of the run's
-    #    inference rows, in stored order, per scope.
+    # 3. Organisation-month member roots recomputed, a tree of trees: RFC 6962 roots of
+    #    each (date, model, scope)'s ledger leaf hashes in stored order; per (model,
+    #    scope) the root over its day roots in date order; per scope the root over its
+    #    model roots in model-name order.
     leaves_by = {}
     rows_dir = store / f"emissions/period={period}/version={version:04d}/rows"
     batches = {}
@@ -301,14 +303,24 @@ def main():
             r["start"], r["end"] = micros["start"][i], micros["end"][i]
             batches[(r["node_id"], r["seq"])] = ledger_hash.leaf_hash(r)
     for f in sorted(rows_dir.glob("date=*/part-*.parquet")):
-        for r in pq.read_table(f, columns=["node_id", "seq", "kind", "scope"]).to_pylist():
+        date = f.parent.name.removeprefix("date=")
+        for r in pq.read_table(f, columns=["node_id", "seq", "kind", "model_id", "scope"]).to_pylist():
             if r["kind"] == "inference":
-                leaves_by.setdefault(r["scope"], []).append(batches[(r["node_id"], r["seq"])])
+                key = (r["scope"], r["model_id"] or "(idle/overhead)", date)
+                leaves_by.setdefault(key, []).append(batches[(r["node_id"], r["seq"])])
+    org = {}
+    for scope in sorted({k[0] for k in leaves_by}):
+        month_roots, count = [], 0
+        for model in sorted({k[1] for k in leaves_by if k[0] == scope}):
+            days = sorted(k for k in leaves_by if k[0] == scope and k[1] == model)
+            month_roots.append(ledger_hash.merkle_root([ledger_hash.merkle_root(leaves_by[d]) for d in days]))
+            count += sum(len(leaves_by[d]) for d in days)
+        org[scope] = (ledger_hash.merkle_root(month_roots).hex(), count)
     for claims, _ in checked:
         s = claims["credentialSubject"]
         if s["granularity"] == "organisation_month":
-            leaves = leaves_by.get(s["scope"], [])
-            if ledger_hash.merkle_root(leaves).hex() != s["members"]["root"] or len(leaves) != s["members"]["count"]:
+            root, count = org.get(s["scope"], (ledger_hash.merkle_root([]).hex(), 0))
+            if root != s["members"]["root"] or count != s["members"]["count"]:
                 fail(f"{claims['id']}: member root differs from the one recomputed from the ledger")
             summary["member_roots"] += 1
 

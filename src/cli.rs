@@ -68,8 +68,78 @@ pub enum Command {
     /// Look up stored credentials
     #[command(subcommand)]
     Certificate(CertificateCommand),
+    /// Render compliance reports (CSRD / ESRS E1, EU AI Act) to PDF/A-3b and CSV
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// Write and verify auditor packages (reports, manifests, credentials, keys, signed)
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Run the whole chain on a simulated GPU fleet in a local directory
     Demo(DemoArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReportPeriod {
+    /// Reporting period: a year (2026: its twelve months) or a month (2026-10)
+    #[arg(long)]
+    pub period: String,
+    /// Only these months (comma separated, YYYY-MM), e.g. a fiscal year across two years
+    #[arg(long, value_delimiter = ',')]
+    pub months: Vec<String>,
+    /// Template directory (common.typ, csrd/report.typ, eu-ai-act/report.typ) instead
+    /// of the built-in templates
+    #[arg(long)]
+    pub templates: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReportCommand {
+    /// The AI-inference contribution to ESRS E1: E1-5 energy, E1-6 Scope 2 (location
+    /// and market) and Scope 3 Cat. 1, methodology, factors, data quality, breakdowns
+    Csrd {
+        #[command(flatten)]
+        period: ReportPeriod,
+        /// Output directory: writes DIR/csrd-PERIOD/report.pdf and its CSVs
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+    },
+    /// EU AI Act energy documentation of one model (Annex XI 1.2(e), Annex IV, GPAI
+    /// Code of Practice energy fields), per-request and per-token figures
+    AiAct {
+        /// Model id as recorded by the collector
+        #[arg(long)]
+        model: String,
+        #[command(flatten)]
+        period: ReportPeriod,
+        /// Output directory: writes DIR/ai-act-MODEL-PERIOD/report.pdf and its CSV
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Write the auditor package of a period: reports, CSVs, run manifests, credentials,
+    /// grid objects, node keys, the issuer's DID document, a README and a signed manifest
+    Package {
+        #[command(flatten)]
+        period: ReportPeriod,
+        /// Package directory (must be new or empty) or FILE.zip
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        issuer: IssuerDir,
+    },
+    /// Check a package offline: the manifest's signature, then every file's SHA-256;
+    /// names each changed, missing or extra file (exit 1 when any)
+    Verify {
+        /// Package directory or .zip
+        package: PathBuf,
+        /// The issuer's published DID document (did.json) to check the signature with;
+        /// without it, the package's own issuer/did.json is used
+        #[arg(long = "did-document")]
+        did_document: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug, Clone)]

@@ -27,6 +27,9 @@ pub struct Config {
     /// The emissions pipeline: sites, hardware, instruments, residual mixes, policy.
     #[serde(default)]
     pub pipeline: gco_pipelines::PipelineConfig,
+    /// Reports: datapoint identifiers, grid mixes, model training facts.
+    #[serde(default)]
+    pub report: gco_report::ReportConfig,
 }
 
 /// `[providers.*]`: endpoints and credentials. Environment variables override the file:

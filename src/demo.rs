@@ -429,7 +429,7 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
         signers.push(Arc::new(signer));
     }
     say(format!(
-        "[1/7] keys: {} Ed25519 node keys in {}, registered in the store",
+        "[1/8] keys: {} Ed25519 node keys in {}, registered in the store",
         args.nodes,
         args.dir.join("node-keys").display()
     ));
@@ -494,7 +494,7 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
         })
         .collect();
     say(format!(
-        "[2/7] collected: {} requests sent as spans to each node's collector ({dropped} that \
+        "[2/8] collected: {} requests sent as spans to each node's collector ({dropped} that \
          would end after the period not sent); {records} records sealed into {batch_count} \
          signed batches:\n      {inferences} inferences {} kWh, {idle_rows} idle/overhead {} kWh",
         sum(|r| r.requests),
@@ -533,7 +533,7 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
     std::fs::remove_dir_all(&spool_root)
         .with_context(|| format!("removing the demo spool {}", spool_root.display()))?;
     say(format!(
-        "[3/7] stored: {created} batches written, {present} already present; {bytes} bytes, {:.1} bytes/record",
+        "[3/8] stored: {created} batches written, {present} already present; {bytes} bytes, {:.1} bytes/record",
         bytes as f64 / records.max(1) as f64
     ));
 
@@ -636,6 +636,7 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
         serde_json::to_string_pretty(&did_document)? + "\n",
     )
     .with_context(|| format!("writing {}", did_path.display()))?;
+    let resolver_doc = did_document.clone();
     let resolver = gco_credentials::Resolver::new(vec![did_document]);
     let mut credentials = Vec::new();
     let mut sample_checked = 0usize;
@@ -675,17 +676,58 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
         credentials.push(report);
     }
 
+    // 8. Reports and the auditor package: the CSRD / ESRS E1 report and one EU AI Act
+    //    report per model (PDF/A-3b with their CSVs), then the signed package, verified.
+    let months: Vec<String> = emissions.iter().map(|(p, _)| p.to_string()).collect();
+    let report_period = crate::cli::ReportPeriod {
+        period: months.first().cloned().unwrap_or_default(),
+        months: if months.len() > 1 {
+            months.clone()
+        } else {
+            Vec::new()
+        },
+        templates: None,
+    };
+    let reports_dir = args.dir.join("reports");
+    let package_path = args
+        .dir
+        .join(format!("audit-package-{}.zip", report_period.period));
+    if package_path.exists() {
+        std::fs::remove_file(&package_path)
+            .with_context(|| format!("replacing {}", package_path.display()))?;
+    }
+    let (package, reports) = crate::commands::report::write_package(
+        &store,
+        &gco_report::ReportConfig::default(),
+        &report_period,
+        &package_path,
+        &issuer_dir,
+        true,
+    )
+    .await?;
+    let mut report_files = Vec::new();
+    for r in &reports {
+        report_files.extend(r.write(&reports_dir)?);
+    }
+    let package_check = gco_report::package::verify(
+        &gco_report::package::read(&package_path)?,
+        Some(&resolver_doc),
+    );
+    if !package_check.ok {
+        anyhow::bail!("the demo's own audit package does not verify: {package_check:?}");
+    }
+
     if !g.json {
         if report.ok {
             eprintln!(
-                "[4/7] verified: {} batches, {} records, every hash, signature and chain link holds",
+                "[4/8] verified: {} batches, {} records, every hash, signature and chain link holds",
                 report.batches_valid, report.records_valid
             );
         } else {
             crate::commands::print_verify(&report, false)?;
         }
         eprintln!(
-            "[5/7] grid: {grid_points} synthetic hourly intensity points for {} in the cache",
+            "[5/8] grid: {grid_points} synthetic hourly intensity points for {} in the cache",
             zones.join(", ")
         );
         for i in &intensities {
@@ -699,18 +741,24 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
             );
         }
         for (period, outcome) in &emissions {
-            eprint!("[6/7] emissions ");
+            eprint!("[6/8] emissions ");
             crate::commands::describe_run(*period, outcome);
         }
         for c in &credentials {
             let total: u64 = c.credentials.values().sum();
             eprintln!(
-                "[7/7] credentials {} version {}: {total} issued by {} ({}), {} member inferences under the aggregate roots",
+                "[7/8] credentials {} version {}: {total} issued by {} ({}), {} member inferences under the aggregate roots",
                 c.period, c.version, c.issuer, c.outcome, c.member_inferences
             );
         }
         eprintln!(
             "      {sample_checked} sampled credentials verified end to end (signature, schema, status, evidence down to the node batches)"
+        );
+        eprintln!(
+            "[8/8] reports: {} PDFs (PDF/A-3b) and their CSVs in {}; auditor package: {} files, signed manifest verified",
+            reports.len(),
+            reports_dir.display(),
+            package["files"]
         );
         eprintln!(
             "\n{:<14} {:<7} {:>9} {:>12}",
@@ -725,6 +773,13 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
             store.url(),
             config_path.display(),
             utc_month(t0)
+        );
+        eprintln!(
+            "reports: {}\naudit:   {}\n         gco audit verify {} --did-document {}",
+            reports_dir.display(),
+            package_path.display(),
+            package_path.display(),
+            did_path.display()
         );
         eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
     } else {
@@ -753,6 +808,8 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
             "credentials": credentials,
             "credentials_sample_verified": sample_checked,
             "did_document": did_path,
+            "reports": report_files,
+            "audit_package": package,
         }))?;
     }
     Ok(if report.ok { 0 } else { 1 })

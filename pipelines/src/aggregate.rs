@@ -54,18 +54,32 @@ impl Sums {
 type Key = Vec<String>;
 
 /// The aggregate tables and their key columns.
-pub const TABLES: [(&str, &[&str]); 5] = [
+/// `detail_month` is the breakdown the reports need: by model and site, how the energy
+/// was measured, and where the intensity came from (source and fallback level).
+pub const TABLES: [(&str, &[&str]); 6] = [
     ("model_day", &["date", "model_id", "scope"]),
     ("node_day", &["date", "node_id", "zone", "scope"]),
     ("zone_month", &["zone", "scope"]),
     ("model_month", &["model_id", "scope"]),
     ("organisation_month", &["organisation", "scope"]),
+    (
+        "detail_month",
+        &[
+            "model_id",
+            "site",
+            "zone",
+            "scope",
+            "measurement",
+            "intensity_source",
+            "intensity_fallback_level",
+        ],
+    ),
 ];
 
 #[derive(Debug, Clone, Default)]
 pub struct Aggregates {
     organisation: String,
-    pub tables: [BTreeMap<Key, Sums>; 5],
+    pub tables: [BTreeMap<Key, Sums>; 6],
 }
 
 pub(crate) fn col_i64(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
@@ -88,6 +102,12 @@ pub fn fold(df: &DataFrame) -> Result<Aggregates> {
         strs("zone")?,
         strs("scope")?,
     );
+    let (site, measurement, source, level) = (
+        strs("site")?,
+        strs("measurement")?,
+        strs("intensity_source")?,
+        strs("intensity_fallback_level")?,
+    );
     let start = col_i64(df, "start")?;
     let cols: Vec<Vec<Option<i64>>> = [
         "prompt_tokens",
@@ -109,6 +129,7 @@ pub fn fold(df: &DataFrame) -> Result<Aggregates> {
     let mut zone_month: G<(&str, &str)> = HashMap::default();
     let mut model_month: G<(Option<&str>, &str)> = HashMap::default();
     let mut org_month: G<&str> = HashMap::default();
+    let mut detail_month: G<(Option<&str>, [&str; 6])> = HashMap::default();
     for i in 0..df.height() {
         let v = |k: usize| cols[k][i].unwrap_or(0) as i128;
         let row = Sums {
@@ -142,6 +163,20 @@ pub fn fold(df: &DataFrame) -> Result<Aggregates> {
         zone_month.entry((zone, scope)).or_default().add(&row);
         model_month.entry((model[i], scope)).or_default().add(&row);
         org_month.entry(scope).or_default().add(&row);
+        detail_month
+            .entry((
+                model[i],
+                [
+                    site[i].unwrap_or(""),
+                    zone,
+                    scope,
+                    measurement[i].unwrap_or(""),
+                    source[i].unwrap_or(""),
+                    level[i].unwrap_or(""),
+                ],
+            ))
+            .or_default()
+            .add(&row);
     }
     let date = |day: i64| {
         chrono::DateTime::from_timestamp_micros(day * MICROS_PER_DAY)
@@ -165,6 +200,11 @@ pub fn fold(df: &DataFrame) -> Result<Aggregates> {
     }
     for (sc, s) in org_month {
         put(4, vec![String::new(), sc.into()], s);
+    }
+    for ((m, k), s) in detail_month {
+        let mut key = vec![model_name(m)];
+        key.extend(k.iter().map(|v| v.to_string()));
+        put(5, key, s);
     }
     Ok(a)
 }

@@ -287,11 +287,17 @@ const IDLE_MODEL: &str = "(idle/overhead)";
 /// Member roots of every aggregate, keyed by (granularity, key columns).
 pub type MemberRoots = BTreeMap<(Granularity, Vec<String>), (String, u64)>;
 
+/// Member roots, a tree of trees: each model-day root is the RFC 6962 root over its
+/// inferences' ledger leaf hashes; a model-month root is the RFC 6962 root over its
+/// model-day roots in date order; an organisation-month root is the RFC 6962 root over
+/// its model-month roots in model order. Each leaf is hashed into one tree only (the
+/// upper trees have one leaf per day or model), and an inference is proven a member of
+/// a month by two standard audit paths (leaf to day root, day root to month root).
 pub(crate) struct Members {
     names: Names,
     day: HashMap<(u32, u32), RootBuilder>,
-    month: HashMap<(u32, u32), RootBuilder>,
-    org: HashMap<u32, RootBuilder>,
+    /// Per (model, scope): the day roots so far and the inferences under them.
+    month: HashMap<(u32, u32), (RootBuilder, u64)>,
     roots: MemberRoots,
     /// The day `push_chunk` is in.
     date: Option<String>,
@@ -377,7 +383,6 @@ impl Members {
             names: Names::default(),
             day: HashMap::new(),
             month: HashMap::new(),
-            org: HashMap::new(),
             roots: BTreeMap::new(),
             date: None,
         }
@@ -417,42 +422,58 @@ impl Members {
         let s = self.names.id(scope);
         self.push_ids(m, s, leaf);
     }
-    /// One leaf into its model-day, model-month and organisation-month roots.
+    /// One leaf into its model-day tree (the upper trees take the day's roots).
     fn push_ids(&mut self, m: u32, s: u32, leaf: Hash32) {
         self.day.entry((m, s)).or_default().push(leaf);
-        self.month.entry((m, s)).or_default().push(leaf);
-        self.org.entry(s).or_default().push(leaf);
     }
+    /// Closes a day: its roots, and each into its model-month tree (days come in order).
     fn end_day(&mut self, date: &str) {
         for ((m, s), b) in self.day.drain() {
+            let root = b.root();
+            let month = self.month.entry((m, s)).or_default();
+            month.0.push(root);
+            month.1 += b.count();
             let key = vec![
                 date.to_string(),
                 self.names.names[m as usize].clone(),
                 self.names.names[s as usize].clone(),
             ];
             self.roots
-                .insert((Granularity::ModelDay, key), (to_hex(&b.root()), b.count()));
+                .insert((Granularity::ModelDay, key), (to_hex(&root), b.count()));
         }
     }
     fn finish(mut self, organisation: &str) -> MemberRoots {
-        for ((m, s), b) in &self.month {
-            let key = vec![
-                self.names.names[*m as usize].clone(),
-                self.names.names[*s as usize].clone(),
-            ];
+        // Model order: by model name (as the aggregate tables sort), per scope.
+        let mut months: Vec<(String, String, Hash32, u64)> = self
+            .month
+            .iter()
+            .map(|((m, s), (b, n))| {
+                (
+                    self.names.names[*s as usize].clone(),
+                    self.names.names[*m as usize].clone(),
+                    b.root(),
+                    *n,
+                )
+            })
+            .collect();
+        months.sort();
+        let mut org: BTreeMap<String, (RootBuilder, u64)> = BTreeMap::new();
+        for (scope, model, root, n) in months {
+            let o = org.entry(scope.clone()).or_default();
+            o.0.push(root);
+            o.1 += n;
             self.roots.insert(
-                (Granularity::ModelMonth, key),
-                (to_hex(&b.root()), b.count()),
+                (Granularity::ModelMonth, vec![model, scope]),
+                (to_hex(&root), n),
             );
         }
-        for (s, b) in &self.org {
-            let key = vec![
-                organisation.to_string(),
-                self.names.names[*s as usize].clone(),
-            ];
+        for (scope, (b, n)) in org {
             self.roots.insert(
-                (Granularity::OrganisationMonth, key),
-                (to_hex(&b.root()), b.count()),
+                (
+                    Granularity::OrganisationMonth,
+                    vec![organisation.to_string(), scope],
+                ),
+                (to_hex(&b.root()), n),
             );
         }
         self.roots

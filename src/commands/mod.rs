@@ -5,6 +5,7 @@ mod grid;
 mod keys;
 mod ledger;
 mod node;
+pub mod report;
 mod run;
 mod vc;
 
@@ -31,6 +32,8 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Issuer(cmd) => vc::issuer(cmd, &g),
         Command::Vc(cmd) => vc::vc(cmd, &g).await,
         Command::Certificate(cmd) => vc::certificate(cmd, &g).await,
+        Command::Report(cmd) => report::report(cmd, &g).await,
+        Command::Audit(cmd) => report::audit(cmd, &g).await,
         Command::Demo(args) => crate::demo::run(args, &g).await,
     }
 }

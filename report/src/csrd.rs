@@ -1,0 +1,400 @@
+//! The AI-inference contribution to ESRS E1 (CSRD): E1-5 energy, E1-6 Scope 2
+//! (location- and market-based) and Scope 3 Category 1, methodology, factors, data
+//! quality, breakdowns and the monthly trend, plus the CSVs behind them.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Result, bail};
+use gco_pipelines::aggregate::Sums;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::config::{DATAPOINTS, ReportConfig};
+use crate::data::{Month, add};
+use crate::fixed::{MJ_PER_KWH, MJ_PER_MWH, NG_PER_KG, NG_PER_T, decimal, percent};
+use crate::render::finite;
+use crate::{Csv, Loaded};
+
+/// kWh with Wh resolution, kg with g resolution (tables); MWh and t to six decimals
+/// (datapoints).
+pub fn kwh(mj: i128) -> String {
+    decimal(mj, MJ_PER_KWH, 3)
+}
+pub fn kg(ng: i128) -> String {
+    decimal(ng, NG_PER_KG, 3)
+}
+pub fn mwh(mj: i128) -> String {
+    decimal(mj, MJ_PER_MWH, 6)
+}
+pub fn tonnes(ng: i128) -> String {
+    decimal(ng, NG_PER_T, 6)
+}
+/// Mean intensity in g/kWh: ng x 3.6e9 / (mJ x 1e9).
+pub fn g_per_kwh(ng: i128, mj: i128) -> String {
+    if mj == 0 {
+        return "n/a".into();
+    }
+    decimal(ng * 36, mj * 10, 3)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Datapoint {
+    pub id: String,
+    pub name: String,
+    pub value: String,
+    pub unit: String,
+    pub note: String,
+}
+
+/// Sums rows of a table over all months, by the key columns picked with `key`.
+pub fn group(
+    months: &[Month],
+    table: &str,
+    key: impl Fn(&[String]) -> Vec<String>,
+) -> BTreeMap<Vec<String>, Sums> {
+    let mut out: BTreeMap<Vec<String>, Sums> = BTreeMap::new();
+    for m in months {
+        for (k, s) in m.table(table) {
+            add(out.entry(key(k)).or_default(), s);
+        }
+    }
+    out
+}
+
+fn measured(method: &str) -> bool {
+    matches!(method, "energy_counter" | "power_integration")
+}
+
+/// The report's data (the Tera context), its CSVs and its chart data.
+pub struct Built {
+    pub context: Value,
+    pub charts: Value,
+    pub csvs: Vec<Csv>,
+}
+
+pub fn build(data: &Loaded, config: &ReportConfig) -> Result<Built> {
+    config.check()?;
+    let months = &data.months;
+    let mut totals: BTreeMap<String, Sums> = BTreeMap::new();
+    for m in months {
+        for (scope, s) in m.totals() {
+            add(totals.entry(scope).or_default(), &s);
+        }
+    }
+    let all = totals.get("all").copied().unwrap_or_default();
+    let s2 = totals.get("scope2").copied().unwrap_or_default();
+    let s3 = totals.get("scope3").copied().unwrap_or_default();
+
+    // E1-5 split over the Scope 2 zones with a configured mix; the rest is unknown.
+    let zones = group(months, "zone_month", |k| k.to_vec());
+    let (mut fossil, mut nuclear, mut renewable, mut unknown) = (0i128, 0i128, 0i128, 0i128);
+    let mut unknown_zones = Vec::new();
+    let mut mix_sources = Vec::new();
+    for (k, s) in &zones {
+        if k[1] != "scope2" {
+            continue;
+        }
+        let e = s.facility_energy_mj;
+        match config.mix(&k[0])? {
+            Some(p) => {
+                let part = |ppm: i128| (e * ppm + 500_000) / 1_000_000;
+                let (f, n) = (part(p.fossil), part(p.nuclear));
+                fossil += f;
+                nuclear += n;
+                renewable += e - f - n;
+                mix_sources.push(json!({"zone": k[0], "source": config.energy_mix[&k[0]].source}));
+            }
+            None => {
+                unknown += e;
+                unknown_zones.push(k[0].clone());
+            }
+        }
+    }
+    let mix_note = if unknown_zones.is_empty() {
+        "grid mix of each zone from [report.energy_mix]".to_string()
+    } else {
+        format!(
+            "{} MWh unknown: no grid mix configured for {}",
+            mwh(unknown),
+            unknown_zones.join(", ")
+        )
+    };
+    let known = |v: i128| {
+        let scope2_zones = zones.keys().filter(|k| k[1] == "scope2").count();
+        if scope2_zones > 0 && unknown_zones.len() == scope2_zones {
+            "unknown".to_string()
+        } else {
+            mwh(v)
+        }
+    };
+    let label = |n: &str| {
+        DATAPOINTS
+            .iter()
+            .find(|d| d.0 == n)
+            .map_or(n, |d| d.2)
+            .to_string()
+    };
+    let dp = |n: &str, value: String, unit: &str, note: String| Datapoint {
+        id: config.datapoint(n),
+        name: label(n),
+        value,
+        unit: unit.into(),
+        note,
+    };
+    let datapoints = vec![
+        dp(
+            "energy_total",
+            mwh(s2.facility_energy_mj),
+            "MWh",
+            "facility energy (IT energy x PUE) of own and colocated sites; cloud inference is Scope 3 and not in E1-5".into(),
+        ),
+        dp("energy_fossil", known(fossil), "MWh", mix_note.clone()),
+        dp("energy_nuclear", known(nuclear), "MWh", mix_note.clone()),
+        dp("energy_renewable", known(renewable), "MWh", mix_note),
+        dp(
+            "scope2_location",
+            tonnes(s2.location_ng),
+            "tCO2e",
+            "grid average intensity of the hour and zone".into(),
+        ),
+        dp(
+            "scope2_market",
+            tonnes(s2.market_ng),
+            "tCO2e",
+            "contractual instruments, then residual mix (grid average where none is configured)".into(),
+        ),
+        dp(
+            "scope3_cat1",
+            tonnes(s3.location_ng),
+            "tCO2e",
+            "cloud inference at the provider's grid average and PUE".into(),
+        ),
+        dp(
+            "total_location",
+            tonnes(s2.location_ng + s3.location_ng),
+            "tCO2e",
+            "Scope 2 location-based + Scope 3 Category 1".into(),
+        ),
+        dp(
+            "total_market",
+            tonnes(s2.market_ng + s3.location_ng),
+            "tCO2e",
+            "Scope 2 market-based + Scope 3 Category 1".into(),
+        ),
+    ];
+
+    let figures = |s: &Sums| {
+        json!({
+            "rows": s.rows,
+            "inferences": s.inferences,
+            "tokens": s.prompt_tokens + s.completion_tokens,
+            "it_kwh": kwh(s.it_energy_mj),
+            "facility_kwh": kwh(s.facility_energy_mj),
+            "location_kg": kg(s.location_ng),
+            "market_kg": kg(s.market_ng),
+            "embodied_kg": kg(s.embodied_ng),
+            "sci_kg": kg(s.sci_ng),
+            "intensity": g_per_kwh(s.location_ng, s.facility_energy_mj),
+            "sci_mg_per_inference": if s.inferences == 0 { "n/a".to_string() } else { decimal(s.sci_ng, 1_000_000 * s.inferences as i128, 3) },
+        })
+    };
+    let scopes: Vec<Value> = ["scope2", "scope3", "all"]
+        .iter()
+        .map(|sc| {
+            let mut v = figures(&totals.get(*sc).copied().unwrap_or_default());
+            v["scope"] = json!(sc);
+            v
+        })
+        .collect();
+
+    let by_model = group(months, "model_month", |k| vec![k[0].clone()]);
+    let by_zone = group(months, "zone_month", |k| vec![k[0].clone()]);
+    let by_site = group(months, "detail_month", |k| {
+        vec![k[1].clone(), k[2].clone(), k[3].clone()]
+    });
+    let by_method = group(months, "detail_month", |k| vec![k[4].clone()]);
+    let by_source = group(months, "detail_month", |k| {
+        vec![k[2].clone(), k[5].clone(), k[6].clone()]
+    });
+    let row = |k: &[String], names: &[&str], s: &Sums| {
+        let mut v = figures(s);
+        for (n, val) in names.iter().zip(k) {
+            v[*n] = json!(val);
+        }
+        v
+    };
+    let share = |e: i128| percent(e, all.facility_energy_mj, 1).unwrap_or_else(|| "n/a".into());
+    let measured_mj: i128 = by_method
+        .iter()
+        .filter(|(k, _)| measured(&k[0]))
+        .map(|(_, s)| s.facility_energy_mj)
+        .sum();
+
+    // Coverage over the months' manifests.
+    let mut coverage: BTreeMap<&str, u64> = BTreeMap::new();
+    for m in months {
+        for f in [
+            "batches",
+            "batches_verified",
+            "batches_excluded",
+            "records_sealed",
+            "records_verified",
+            "records_accounted",
+            "records_quarantined",
+            "chain_issues",
+        ] {
+            *coverage.entry(f).or_default() += m.manifest["coverage"][f].as_u64().unwrap_or(0);
+        }
+    }
+    let cov = |f: &str| coverage.get(f).copied().unwrap_or(0);
+    let mut energy_sealed = 0i128;
+    let mut energy_verified = 0i128;
+    for m in months {
+        let n = |f: &str| m.manifest["coverage"][f].as_i64().unwrap_or(0) as i128;
+        energy_sealed += n("energy_mj_sealed");
+        energy_verified += n("energy_mj_verified");
+    }
+
+    let mut instruments = Vec::new();
+    let mut residual_unknown = Vec::new();
+    for m in months {
+        for i in m.manifest["instruments"]["instruments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            instruments.push(json!({
+                "period": m.period.to_string(),
+                "id": i["id"].as_str().unwrap_or(""),
+                "kind": i["kind"].as_str().unwrap_or(""),
+                "zone": i["zone"].as_str().unwrap_or(""),
+                "allocated_kwh": kwh(i["allocated_mj"].as_i64().unwrap_or(0) as i128),
+                "factor": decimal(i["factor_mg_per_kwh"].as_i64().unwrap_or(0) as i128, 1000, 3),
+            }));
+        }
+        for z in m.manifest["instruments"]["residual_mix_unknown"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if let Some(z) = z.as_str()
+                && !residual_unknown.iter().any(|x: &String| x == z)
+            {
+                residual_unknown.push(z.to_string());
+            }
+        }
+    }
+    residual_unknown.sort();
+
+    let monthly: Vec<Value> = data
+        .periods
+        .iter()
+        .map(|p| match months.iter().find(|m| m.period == *p) {
+            Some(m) => {
+                let t = m.totals().get("all").copied().unwrap_or_default();
+                let mut v = figures(&t);
+                v["period"] = json!(p.to_string());
+                v["version"] = json!(m.version);
+                v["run"] = json!(true);
+                v
+            }
+            None => json!({"period": p.to_string(), "run": false}),
+        })
+        .collect();
+
+    let context = json!({
+        "title": format!("AI inference: ESRS E1 energy and GHG emissions, {}", data.label),
+        "organisation": data.organisation,
+        "period": data.label,
+        "as_of": data.as_of_text,
+        "code_version": data.code_version,
+        "runs": data.runs_json(),
+        "missing": data.missing.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        "datapoints": datapoints,
+        "scopes": scopes,
+        "mix_sources": mix_sources,
+        "by_model": by_model.iter().map(|(k, s)| row(k, &["model"], s)).collect::<Vec<_>>(),
+        "by_zone": by_zone.iter().map(|(k, s)| row(k, &["zone"], s)).collect::<Vec<_>>(),
+        "by_site": by_site.iter().map(|(k, s)| row(k, &["site", "zone", "scope"], s)).collect::<Vec<_>>(),
+        "by_method": by_method.iter().map(|(k, s)| {
+            let mut v = row(k, &["method"], s);
+            v["measured"] = json!(measured(&k[0]));
+            v["share"] = json!(share(s.facility_energy_mj));
+            v
+        }).collect::<Vec<_>>(),
+        "by_source": by_source.iter().map(|(k, s)| {
+            let mut v = row(k, &["zone", "source", "level"], s);
+            v["share"] = json!(share(s.facility_energy_mj));
+            v
+        }).collect::<Vec<_>>(),
+        "measured_share": share(measured_mj),
+        "coverage": {
+            "batches": cov("batches"),
+            "batches_verified": cov("batches_verified"),
+            "batches_excluded": cov("batches_excluded"),
+            "records_sealed": cov("records_sealed"),
+            "records_verified": cov("records_verified"),
+            "records_accounted": cov("records_accounted"),
+            "records_quarantined": cov("records_quarantined"),
+            "chain_issues": cov("chain_issues"),
+            "energy_share": percent(energy_verified, energy_sealed, 2).unwrap_or_else(|| "n/a".into()),
+        },
+        "instruments": instruments,
+        "residual_unknown": residual_unknown,
+        "monthly": monthly,
+    });
+
+    let chart_f = |name: &str, v: i128, div: i128| finite(name, v as f64 / div as f64);
+    let mut chart_monthly = Vec::new();
+    for m in months {
+        let t = m.totals().get("all").copied().unwrap_or_default();
+        let p = m.period.to_string();
+        chart_monthly.push(json!({
+            "label": p,
+            "energy": chart_f(&format!("energy of {p}"), t.facility_energy_mj, MJ_PER_KWH)?,
+            "location": chart_f(&format!("location-based emissions of {p}"), t.location_ng, NG_PER_KG)?,
+            "market": chart_f(&format!("market-based emissions of {p}"), t.market_ng, NG_PER_KG)?,
+        }));
+    }
+    let bars = |g: &BTreeMap<Vec<String>, Sums>, what: &str| -> Result<Vec<Value>> {
+        g.iter()
+            .map(|(k, s)| {
+                Ok(json!({
+                    "label": k.join(" / "),
+                    "value": chart_f(&format!("{what} of {}", k.join(" / ")), s.location_ng, NG_PER_KG)?,
+                }))
+            })
+            .collect()
+    };
+    let charts = json!({
+        "monthly": chart_monthly,
+        "by_model": bars(&by_model, "emissions")?,
+        "by_zone": bars(&by_zone, "emissions")?,
+    });
+
+    if all.rows == 0 && months.is_empty() {
+        bail!("no run in {}: nothing to report", data.label);
+    }
+    let csvs = vec![
+        datapoints_csv(&datapoints, &data.label)?,
+        crate::csv_out::model_month(months)?,
+        crate::csv_out::grid_factors(months)?,
+    ];
+    Ok(Built {
+        context,
+        charts,
+        csvs,
+    })
+}
+
+fn datapoints_csv(dps: &[Datapoint], period: &str) -> Result<Csv> {
+    let mut w = crate::csv_out::writer();
+    w.write_record(["datapoint_id", "name", "value", "unit", "period", "note"])?;
+    for d in dps {
+        w.write_record([&d.id, &d.name, &d.value, &d.unit, period, &d.note])?;
+    }
+    Ok(Csv {
+        name: "esrs-e1-datapoints.csv".into(),
+        bytes: w.into_inner()?,
+    })
+}

@@ -1,0 +1,220 @@
+//! What reports are made of: each month's latest run (manifest and aggregate tables,
+//! every table checked against the SHA-256 the manifest lists before it is used).
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, anyhow, bail};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Decimal128Type, UInt64Type};
+use gco_ledger::Store;
+use gco_pipelines::Period;
+use gco_pipelines::aggregate::{Sums, TABLES};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// One aggregate row: its key values (in the table's key order) and sums.
+pub type Row = (Vec<String>, Sums);
+
+/// A month's run as the reports read it.
+#[derive(Debug, Clone)]
+pub struct Month {
+    pub period: Period,
+    pub version: u32,
+    pub manifest_path: String,
+    pub manifest_sha256: String,
+    pub manifest: Value,
+    /// Aggregate tables by name (`model_month`, `zone_month`, ...).
+    pub tables: BTreeMap<&'static str, Vec<Row>>,
+}
+
+impl Month {
+    pub fn table(&self, name: &str) -> &[Row] {
+        self.tables.get(name).map_or(&[], |v| v.as_slice())
+    }
+
+    /// Totals by scope (`all`, `scope2`, `scope3`) from the organisation table.
+    pub fn totals(&self) -> BTreeMap<String, Sums> {
+        let mut out: BTreeMap<String, Sums> = BTreeMap::new();
+        for (key, s) in self.table("organisation_month") {
+            add(out.entry(key[1].clone()).or_default(), s);
+            add(out.entry("all".into()).or_default(), s);
+        }
+        out.entry("all".into()).or_default();
+        out
+    }
+
+    pub fn as_of(&self) -> &str {
+        self.manifest["as_of"].as_str().unwrap_or("")
+    }
+}
+
+/// Adds `b` into `a` (the pipeline's own `add` is private to its fold).
+pub fn add(a: &mut Sums, b: &Sums) {
+    a.rows += b.rows;
+    a.inferences += b.inferences;
+    a.prompt_tokens += b.prompt_tokens;
+    a.completion_tokens += b.completion_tokens;
+    a.it_energy_mj += b.it_energy_mj;
+    a.facility_energy_mj += b.facility_energy_mj;
+    a.location_ng += b.location_ng;
+    a.market_ng += b.market_ng;
+    a.marginal_ng += b.marginal_ng;
+    a.marginal_rows += b.marginal_rows;
+    a.embodied_ng += b.embodied_ng;
+    a.sci_ng += b.sci_ng;
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+/// The latest run of `period` (or `version`), `None` when the period has no run.
+pub async fn load_month(
+    store: &Store,
+    period: Period,
+    version: Option<u32>,
+) -> Result<Option<Month>> {
+    if version.is_none()
+        && gco_pipelines::job::latest_version(store, period)
+            .await?
+            .is_none()
+    {
+        return Ok(None);
+    }
+    let run = gco_pipelines::certify::load_run(store, period, version).await?;
+    let outputs: BTreeMap<&str, &str> = run.manifest["outputs"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|o| Some((o["path"].as_str()?, o["sha256"].as_str()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut tables = BTreeMap::new();
+    for (name, keys) in TABLES {
+        let path = format!(
+            "emissions/period={period}/version={:04}/aggregates/{name}.parquet",
+            run.version
+        );
+        let Some(expected) = outputs.get(path.as_str()) else {
+            bail!(
+                "{} does not list {path}: this run predates the report tables; \
+                 rerun `gco run --period {period} --force` to write a new version",
+                run.manifest_path
+            );
+        };
+        let bytes = store
+            .get(&path)
+            .await
+            .with_context(|| format!("reading {path} (listed in {})", run.manifest_path))?;
+        let actual = sha256_hex(&bytes);
+        if actual != *expected {
+            bail!(
+                "{path} has SHA-256 {actual} but {} lists {expected}: the aggregate was \
+                 changed after the run; do not report from it (rerun the period to write a \
+                 new version)",
+                run.manifest_path
+            );
+        }
+        tables.insert(name, read_table(&path, bytes, keys)?);
+    }
+    Ok(Some(Month {
+        period,
+        version: run.version,
+        manifest_path: run.manifest_path,
+        manifest_sha256: run.manifest_sha256,
+        manifest: run.manifest,
+        tables,
+    }))
+}
+
+fn read_table(path: &str, bytes: bytes::Bytes, keys: &[&str]) -> Result<Vec<Row>> {
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let col = |n: &str| {
+            batch
+                .column_by_name(n)
+                .ok_or_else(|| anyhow!("{path} has no column {n}"))
+        };
+        let key_cols = keys
+            .iter()
+            .map(|k| {
+                col(k)?
+                    .as_string_opt::<i32>()
+                    .ok_or_else(|| anyhow!("{path}: column {k} is not text"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let count = |n: &str| -> Result<_> {
+            col(n)?
+                .as_primitive_opt::<UInt64Type>()
+                .ok_or_else(|| anyhow!("{path}: column {n} is not UInt64"))
+        };
+        let sum = |n: &str| -> Result<_> {
+            col(n)?
+                .as_primitive_opt::<Decimal128Type>()
+                .ok_or_else(|| anyhow!("{path}: column {n} is not Decimal128"))
+        };
+        let (rows, inf, pt, ct, mr) = (
+            count("rows")?,
+            count("inferences")?,
+            count("prompt_tokens")?,
+            count("completion_tokens")?,
+            count("marginal_rows")?,
+        );
+        let (it, fac, loc, mkt, mar, emb, sci) = (
+            sum("it_energy_mj")?,
+            sum("facility_energy_mj")?,
+            sum("location_ng")?,
+            sum("market_ng")?,
+            sum("marginal_ng")?,
+            sum("embodied_ng")?,
+            sum("sci_ng")?,
+        );
+        for i in 0..batch.num_rows() {
+            let key = key_cols.iter().map(|c| c.value(i).to_string()).collect();
+            out.push((
+                key,
+                Sums {
+                    rows: rows.value(i),
+                    inferences: inf.value(i),
+                    prompt_tokens: pt.value(i),
+                    completion_tokens: ct.value(i),
+                    it_energy_mj: it.value(i),
+                    facility_energy_mj: fac.value(i),
+                    location_ng: loc.value(i),
+                    market_ng: mkt.value(i),
+                    marginal_ng: mar.value(i),
+                    marginal_rows: mr.value(i),
+                    embodied_ng: emb.value(i),
+                    sci_ng: sci.value(i),
+                },
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The months of a reporting period: `2026` (its twelve months), `2026-10`, or an
+/// explicit list (`--months 2026-01,2026-02`).
+pub fn months(period: &str, months: &[String]) -> Result<Vec<Period>> {
+    if !months.is_empty() {
+        let mut out = months
+            .iter()
+            .map(|m| Period::parse(m).with_context(|| format!("--months {m:?}")))
+            .collect::<Result<Vec<_>>>()?;
+        out.sort();
+        out.dedup();
+        return Ok(out);
+    }
+    if period.len() == 4 && period.chars().all(|c| c.is_ascii_digit()) {
+        let first = Period::parse(&format!("{period}-01"))?;
+        let last = Period::parse(&format!("{period}-12"))?;
+        return Ok(Period::range(first, last));
+    }
+    Ok(vec![Period::parse(period).with_context(|| {
+        format!("--period {period:?}: a year (2026) or a month (2026-10)")
+    })?])
+}

@@ -1,0 +1,399 @@
+//! The auditor package: reports (PDF + CSV), run manifests, aggregate credentials with
+//! their index, time-stamp and status lists, the grid objects the runs read, the node
+//! registry entries (public keys), the issuer's DID document, a README with independent
+//! verification steps, and `manifest.jwt`: a VC-JOSE credential signed by the issuer
+//! listing the SHA-256 of every other file (`manifest.json` is its payload, readable).
+//! `gco audit verify` checks it offline and names each changed, missing or extra file.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use gco_credentials::jose::Jws;
+use gco_credentials::{Issuer, Purpose, Resolver};
+use gco_ledger::Store;
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::{Csv, Loaded, Report};
+
+pub const MANIFEST_JWT: &str = "manifest.jwt";
+pub const MANIFEST_JSON: &str = "manifest.json";
+const README: &str = include_str!("../../templates/audit/README.md");
+
+/// A package's files by relative path (`/`-separated).
+pub type Files = BTreeMap<String, Vec<u8>>;
+
+fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+/// The latest credential version of a month, if credentials were issued.
+async fn credential_prefix(store: &Store, period: &str) -> Result<Option<String>> {
+    let mut best: Option<(u32, String)> = None;
+    for m in store
+        .list(&format!("certificates/period={period}/"))
+        .await?
+    {
+        let p = m.location.to_string();
+        if !p.ends_with("/index.json") {
+            continue;
+        }
+        if let Some(v) = p
+            .split('/')
+            .find_map(|s| s.strip_prefix("version="))
+            .and_then(|v| v.parse::<u32>().ok())
+            && best.as_ref().is_none_or(|(b, _)| v > *b)
+        {
+            best = Some((v, p.trim_end_matches("/index.json").to_string()));
+        }
+    }
+    Ok(best.map(|(_, p)| p))
+}
+
+/// The credentials list: one row per aggregate credential (id, key, format).
+fn credentials_csv(rows: &[(String, String, String, String)]) -> Result<Csv> {
+    let mut w = crate::csv_out::writer();
+    w.write_record(["period", "credential_version_prefix", "key", "format", "id"])?;
+    for (prefix, key, format, id) in rows {
+        let period = prefix
+            .split('/')
+            .find_map(|s| s.strip_prefix("period="))
+            .unwrap_or("");
+        w.write_record([period, prefix, key, format, id])?;
+    }
+    Ok(Csv {
+        name: "credentials.csv".into(),
+        bytes: w.into_inner()?,
+    })
+}
+
+fn read_credential_rows(
+    prefix: &str,
+    bytes: bytes::Bytes,
+) -> Result<Vec<(String, String, String, String)>> {
+    use arrow_array::cast::AsArray;
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let col = |n: &str| {
+            batch
+                .column_by_name(n)
+                .and_then(|c| c.as_string_opt::<i32>())
+                .ok_or_else(|| anyhow!("{prefix}/aggregates.parquet has no text column {n}"))
+        };
+        let (key, format, id) = (col("aggregate")?, col("format")?, col("id")?);
+        for i in 0..batch.num_rows() {
+            out.push((
+                prefix.to_string(),
+                key.value(i).to_string(),
+                format.value(i).to_string(),
+                id.value(i).to_string(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Collects the package's files (everything but the signed manifest).
+pub async fn collect(
+    store: &Store,
+    data: &Loaded,
+    reports: &[Report],
+    issuer: &Issuer,
+) -> Result<Files> {
+    let mut files = Files::new();
+    for r in reports {
+        files.insert(format!("reports/{}/report.pdf", r.name), r.pdf.clone());
+        for c in &r.csvs {
+            files.insert(format!("reports/{}/{}", r.name, c.name), c.bytes.clone());
+        }
+    }
+    let copy = async |path: &str, files: &mut Files| -> Result<()> {
+        let bytes = store
+            .get(path)
+            .await
+            .with_context(|| format!("reading {path} for the package"))?;
+        files.insert(path.to_string(), bytes.to_vec());
+        Ok(())
+    };
+    let mut credential_rows = Vec::new();
+    for m in &data.months {
+        copy(&m.manifest_path, &mut files).await?;
+        for kind in ["grid", "registry"] {
+            for o in m.manifest["inputs"][kind].as_array().into_iter().flatten() {
+                if let Some(p) = o["path"].as_str()
+                    && !files.contains_key(p)
+                {
+                    copy(p, &mut files).await?;
+                }
+            }
+        }
+        if let Some(prefix) = credential_prefix(store, &m.period.to_string()).await? {
+            for obj in store.list(&format!("{prefix}/")).await? {
+                let p = obj.location.to_string();
+                // Per-inference credentials stay in the store (millions of rows);
+                // the aggregate roots in index.json commit to every one of them.
+                if p.contains("/inferences/") {
+                    continue;
+                }
+                copy(&p, &mut files).await?;
+            }
+            let agg = format!("{prefix}/aggregates.parquet");
+            if let Some(bytes) = files.get(&agg) {
+                credential_rows.extend(read_credential_rows(&prefix, bytes.clone().into())?);
+            }
+        }
+    }
+    let c = credentials_csv(&credential_rows)?;
+    files.insert(format!("reports/{}", c.name), c.bytes);
+    files.insert(
+        "issuer/did.json".into(),
+        serde_json::to_vec_pretty(&issuer.did_document()?)?,
+    );
+    files.insert("README.md".into(), README.as_bytes().to_vec());
+    Ok(files)
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Entry {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// Signs the file list as a VC-JOSE credential and adds `manifest.jwt` and
+/// `manifest.json` (its payload) to the files.
+pub fn seal(files: &mut Files, data: &Loaded, issuer: &Issuer) -> Result<()> {
+    if files.contains_key(MANIFEST_JWT) || files.contains_key(MANIFEST_JSON) {
+        bail!("the package already holds a manifest");
+    }
+    let entries: Vec<Entry> = files
+        .iter()
+        .map(|(p, b)| Entry {
+            path: p.clone(),
+            size: b.len() as u64,
+            sha256: sha256_hex(b),
+        })
+        .collect();
+    let signer = issuer.signer(Purpose::Vc)?;
+    let credential = json!({
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiableCredential", "AuditPackageManifest"],
+        "id": format!("urn:gco:audit-package:{}:{}", data.label, data.as_of.format("%Y%m%dT%H%M%SZ")),
+        "issuer": signer.issuer,
+        "validFrom": data.as_of.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "credentialSubject": {
+            "organisation": data.organisation,
+            "period": data.label,
+            "runs": data.runs_json(),
+            "files": entries,
+        },
+    });
+    let token = gco_credentials::vc::sign_vc_jwt(&signer, &credential)?;
+    let jws = Jws::parse(&token)?;
+    files.insert(MANIFEST_JSON.into(), jws.payload.clone());
+    files.insert(MANIFEST_JWT.into(), token.into_bytes());
+    Ok(())
+}
+
+/// Writes the package as a directory or, for a path ending in `.zip`, as a zip whose
+/// entries are sorted and dated from the as-of time (same package, same bytes).
+pub fn write(files: &Files, out: &Path, date: DateTime<Utc>) -> Result<()> {
+    if out.extension().is_some_and(|e| e == "zip") {
+        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        let file =
+            std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
+        let mut zip = zip::ZipWriter::new(file);
+        let time = zip::DateTime::from_date_and_time(
+            date.year().clamp(1980, 2107) as u16,
+            date.month() as u8,
+            date.day() as u8,
+            date.hour() as u8,
+            date.minute() as u8,
+            date.second() as u8,
+        )
+        .map_err(|e| anyhow!("zip date: {e}"))?;
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .last_modified_time(time)
+            .unix_permissions(0o644);
+        for (path, bytes) in files {
+            zip.start_file(path.as_str(), options)?;
+            zip.write_all(bytes)?;
+        }
+        zip.finish()?;
+        return Ok(());
+    }
+    if out.exists() && std::fs::read_dir(out)?.next().is_some() {
+        bail!(
+            "{} exists and is not empty: give a new directory (or a .zip path) for the package",
+            out.display()
+        );
+    }
+    for (path, bytes) in files {
+        let p = out.join(path);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// Reads a package directory or zip.
+pub fn read(path: &Path) -> Result<Files> {
+    let mut files = Files::new();
+    if path.is_dir() {
+        fn walk(root: &Path, dir: &Path, files: &mut Files) -> Result<()> {
+            let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<std::io::Result<_>>()?;
+            entries.sort_by_key(|e| e.path());
+            for e in entries {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(root, &p, files)?;
+                } else {
+                    let rel = p
+                        .strip_prefix(root)?
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                        .collect::<Vec<_>>()
+                        .join("/");
+                    files.insert(
+                        rel,
+                        std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?,
+                    );
+                }
+            }
+            Ok(())
+        }
+        walk(path, path, &mut files)?;
+        return Ok(files);
+    }
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut zip = zip::ZipArchive::new(file).with_context(|| {
+        format!(
+            "{} is neither a package directory nor a zip",
+            path.display()
+        )
+    })?;
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i)?;
+        if f.is_dir() {
+            continue;
+        }
+        let name = f.name()?.into_owned();
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes)?;
+        if files.insert(name.clone(), bytes).is_some() {
+            bail!("{}: the zip holds {name} twice", path.display());
+        }
+    }
+    Ok(files)
+}
+
+/// What `gco audit verify` found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Verified {
+    pub ok: bool,
+    pub signed_by: Option<String>,
+    pub period: Option<String>,
+    pub files: usize,
+    pub changed: Vec<String>,
+    pub missing: Vec<String>,
+    pub extra: Vec<String>,
+    pub problems: Vec<String>,
+}
+
+/// Checks a package offline: the manifest's signature against the issuer's DID
+/// document (`trusted`, e.g. the hosted did.json; else the package's own copy, which
+/// only proves the package is consistent with itself), then every file's SHA-256.
+pub fn verify(files: &Files, trusted: Option<&Value>) -> Verified {
+    let mut v = Verified::default();
+    let Some(token) = files.get(MANIFEST_JWT) else {
+        v.problems.push(format!(
+            "{MANIFEST_JWT} is missing: not a gco audit package, or its manifest was removed"
+        ));
+        v.missing.push(MANIFEST_JWT.into());
+        return v;
+    };
+    let payload = match check_signature(files, token, trusted) {
+        Ok((kid, payload)) => {
+            v.signed_by = Some(kid);
+            payload
+        }
+        Err(e) => {
+            v.problems.push(format!("{MANIFEST_JWT}: {e:#}"));
+            return v;
+        }
+    };
+    match files.get(MANIFEST_JSON) {
+        Some(b) if serde_json::from_slice::<Value>(b).ok().as_ref() == Some(&payload) => {}
+        Some(_) => v.changed.push(MANIFEST_JSON.into()),
+        None => v.missing.push(MANIFEST_JSON.into()),
+    }
+    let subject = &payload["credentialSubject"];
+    v.period = subject["period"].as_str().map(String::from);
+    let entries: Vec<Entry> = match serde_json::from_value(subject["files"].clone()) {
+        Ok(e) => e,
+        Err(e) => {
+            v.problems.push(format!(
+                "the signed manifest has no readable file list: {e}"
+            ));
+            return v;
+        }
+    };
+    let mut listed = std::collections::BTreeSet::new();
+    for e in &entries {
+        listed.insert(e.path.as_str());
+        match files.get(&e.path) {
+            None => v.missing.push(e.path.clone()),
+            Some(b) if b.len() as u64 != e.size || sha256_hex(b) != e.sha256 => {
+                v.changed.push(e.path.clone())
+            }
+            Some(_) => {}
+        }
+    }
+    for p in files.keys() {
+        if p != MANIFEST_JWT && p != MANIFEST_JSON && !listed.contains(p.as_str()) {
+            v.extra.push(p.clone());
+        }
+    }
+    v.files = entries.len();
+    v.ok =
+        v.changed.is_empty() && v.missing.is_empty() && v.extra.is_empty() && v.problems.is_empty();
+    v
+}
+
+fn check_signature(
+    files: &Files,
+    token: &[u8],
+    trusted: Option<&Value>,
+) -> Result<(String, Value)> {
+    let token = std::str::from_utf8(token).context("not text")?.trim();
+    let jws = Jws::parse(token)?;
+    let kid = jws
+        .header_str("kid")
+        .ok_or_else(|| anyhow!("the JWS header has no kid"))?
+        .to_string();
+    let did_doc = match trusted {
+        Some(d) => d.clone(),
+        None => {
+            let bytes = files.get("issuer/did.json").ok_or_else(|| {
+                anyhow!("issuer/did.json is missing and no --did-document was given")
+            })?;
+            serde_json::from_slice(bytes).context("issuer/did.json is not JSON")?
+        }
+    };
+    let key = Resolver::new(vec![did_doc]).resolve(&kid)?;
+    jws.verify(&key)
+        .map_err(|e| anyhow!("signature does not verify with {kid}: {e}"))?;
+    Ok((kid, jws.payload_json()?))
+}

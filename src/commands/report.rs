@@ -1,0 +1,234 @@
+//! `gco report` and `gco audit`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use gco_credentials::Issuer;
+use gco_ledger::Store;
+use gco_report::{Loaded, Report, ReportConfig, Templates, package};
+use serde_json::json;
+
+use crate::cli::{AuditCommand, Global, ReportCommand, ReportPeriod};
+use crate::config::Config;
+use crate::output::print_json;
+
+fn templates(p: &ReportPeriod) -> Result<Templates> {
+    match &p.templates {
+        Some(dir) => Templates::from_dir(dir),
+        None => Templates::builtin(),
+    }
+}
+
+async fn load(store: &Store, p: &ReportPeriod) -> Result<Loaded> {
+    let periods = gco_report::data::months(&p.period, &p.months)?;
+    let label = if p.months.is_empty() {
+        p.period.clone()
+    } else {
+        match (periods.first(), periods.last()) {
+            (Some(a), Some(b)) if a != b => format!("{a}..{b}"),
+            (Some(a), _) => a.to_string(),
+            _ => p.period.clone(),
+        }
+    };
+    gco_report::load(store, &label, periods).await
+}
+
+fn describe(data: &Loaded) {
+    for m in &data.months {
+        eprintln!(
+            "  {}: run version {} (as of {})",
+            m.period,
+            m.version,
+            m.as_of()
+        );
+    }
+    if !data.missing.is_empty() {
+        let missing: Vec<String> = data.missing.iter().map(|p| p.to_string()).collect();
+        eprintln!("  no run (stated in the report): {}", missing.join(", "));
+    }
+}
+
+fn written(report: &Report, paths: &[PathBuf], started: Instant, g: &Global) -> Result<()> {
+    if g.json {
+        return print_json(&json!({
+            "report": report.name,
+            "files": paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "pdf_sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&report.pdf)),
+        }));
+    }
+    eprintln!(
+        "{}: {} files in {:.1} s",
+        report.name,
+        paths.len(),
+        started.elapsed().as_secs_f64()
+    );
+    for p in paths {
+        println!("{}", p.display());
+    }
+    Ok(())
+}
+
+pub async fn report(cmd: ReportCommand, g: &Global) -> Result<u8> {
+    let config = Config::load(g)?;
+    let store = config.open_store(g)?;
+    let started = Instant::now();
+    match cmd {
+        ReportCommand::Csrd { period, out } => {
+            let t = templates(&period)?;
+            let data = load(&store, &period).await?;
+            if !g.json {
+                describe(&data);
+            }
+            let report = gco_report::csrd(&data, &config.report, &t)?;
+            let paths = report.write(&out)?;
+            written(&report, &paths, started, g)?;
+        }
+        ReportCommand::AiAct { model, period, out } => {
+            let t = templates(&period)?;
+            let data = load(&store, &period).await?;
+            if !g.json {
+                describe(&data);
+            }
+            let report = gco_report::ai_act(&data, &model, &config.report, &t)?;
+            let paths = report.write(&out)?;
+            written(&report, &paths, started, g)?;
+        }
+    }
+    Ok(0)
+}
+
+/// Models with inferences in the period (one AI Act report each in the package).
+pub fn models(data: &Loaded) -> Vec<String> {
+    let mut out: Vec<String> =
+        gco_report::csrd::group(&data.months, "model_month", |k| vec![k[0].clone()])
+            .into_iter()
+            .filter(|(_, s)| s.inferences > 0)
+            .map(|(k, _)| k[0].clone())
+            .collect();
+    out.dedup();
+    out
+}
+
+/// Renders the period's reports and writes the signed package; returns a summary.
+pub async fn write_package(
+    store: &Store,
+    config: &ReportConfig,
+    period: &ReportPeriod,
+    out: &Path,
+    issuer_dir: &Path,
+    quiet: bool,
+) -> Result<(serde_json::Value, Vec<Report>)> {
+    let issuer = Issuer::load(issuer_dir).with_context(|| {
+        format!(
+            "the package's manifest is signed by the credential issuer in {}",
+            issuer_dir.display()
+        )
+    })?;
+    let t = templates(period)?;
+    let data = load(store, period).await?;
+    if !quiet {
+        describe(&data);
+    }
+    let mut reports = vec![gco_report::csrd(&data, config, &t)?];
+    let models = models(&data);
+    let bar = crate::output::progress(models.len() as u64, "AI Act reports", quiet);
+    for m in &models {
+        reports.push(gco_report::ai_act(&data, m, config, &t)?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let mut files = package::collect(store, &data, &reports, &issuer).await?;
+    package::seal(&mut files, &data, &issuer)?;
+    package::write(&files, out, data.as_of)?;
+    let manifest_sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+        &files[package::MANIFEST_JWT],
+    ));
+    Ok((
+        json!({
+            "package": out.display().to_string(),
+            "period": data.label,
+            "files": files.len(),
+            "reports": reports.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+            "manifest_jwt_sha256": manifest_sha,
+            "missing_months": data.missing.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        }),
+        reports,
+    ))
+}
+
+pub async fn audit(cmd: AuditCommand, g: &Global) -> Result<u8> {
+    match cmd {
+        AuditCommand::Package {
+            period,
+            out,
+            issuer,
+        } => {
+            let config = Config::load(g)?;
+            let store = config.open_store(g)?;
+            let started = Instant::now();
+            let (summary, _) =
+                write_package(&store, &config.report, &period, &out, &issuer.dir, g.json).await?;
+            if g.json {
+                print_json(&summary)?;
+            } else {
+                eprintln!(
+                    "audit package {}: {} files ({} reports), signed manifest in {:.1} s",
+                    summary["period"].as_str().unwrap_or(""),
+                    summary["files"],
+                    summary["reports"].as_array().map_or(0, |a| a.len()),
+                    started.elapsed().as_secs_f64()
+                );
+                println!("{}", out.display());
+            }
+            Ok(0)
+        }
+        AuditCommand::Verify {
+            package: path,
+            did_document,
+        } => {
+            let trusted = match &did_document {
+                Some(p) => Some(
+                    serde_json::from_slice::<serde_json::Value>(
+                        &std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+                    )
+                    .with_context(|| format!("{} is not a DID document", p.display()))?,
+                ),
+                None => None,
+            };
+            let files = package::read(&path)?;
+            let v = package::verify(&files, trusted.as_ref());
+            if g.json {
+                print_json(&v)?;
+            } else {
+                let who = v.signed_by.as_deref().unwrap_or("(no valid signature)");
+                if v.ok {
+                    println!(
+                        "OK: {} files match the manifest signed by {who}{}",
+                        v.files,
+                        if trusted.is_none() {
+                            " (checked with the package's own issuer/did.json: pass --did-document to check the issuer)"
+                        } else {
+                            ""
+                        }
+                    );
+                } else {
+                    println!("FAILED: {}", path.display());
+                    for p in &v.problems {
+                        println!("  problem: {p}");
+                    }
+                    for f in &v.changed {
+                        println!("  changed: {f}");
+                    }
+                    for f in &v.missing {
+                        println!("  missing: {f}");
+                    }
+                    for f in &v.extra {
+                        println!("  extra:   {f}");
+                    }
+                }
+            }
+            Ok(if v.ok { 0 } else { 1 })
+        }
+    }
+}
