@@ -624,7 +624,7 @@ fn run_is_byte_identical_across_thread_counts() {
         }
         outputs.push(files);
     }
-    assert_eq!(outputs[0].len(), 2 * (2 + 5) + 1, "{:?}", outputs[0].keys());
+    assert_eq!(outputs[0].len(), 2 * (2 + 6) + 1, "{:?}", outputs[0].keys());
     assert_eq!(outputs[0], outputs[1]);
 }
 

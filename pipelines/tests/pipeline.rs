@@ -385,6 +385,27 @@ async fn hand_computed_figures_to_the_nanogram() {
         .values()
         .to_vec();
     assert_eq!(inferences, [0, 2]);
+    // detail_month: by model, site, zone, scope, measurement and intensity provenance;
+    // the annual fallback's row carries exactly the third record's figures.
+    let detail = aggregate(
+        &store,
+        "emissions/period=2026-10/version=0001/aggregates/detail_month.parquet",
+    )
+    .await;
+    let sources = agg_strs(&detail, "intensity_source");
+    let location: Vec<i128> = detail
+        .column_by_name("location_ng")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow_array::Decimal128Array>()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap())
+        .collect();
+    assert_eq!(location.iter().sum::<i128>(), 660_000_000 + loc2);
+    let annual_row = sources.iter().position(|s| *s == annual.source).unwrap();
+    assert_eq!(location[annual_row], loc2);
+    assert_eq!(agg_strs(&detail, "model_id")[annual_row], "m");
 
     // The manifest: inputs, coverage, allocation, outputs with hashes.
     let m: serde_json::Value = serde_json::from_slice(
@@ -403,7 +424,7 @@ async fn hand_computed_figures_to_the_nanogram() {
     );
     assert_eq!(m["instruments"]["instruments"][0]["unallocated_mj"], 0);
     assert_eq!(m["totals"]["all"]["market_ng"], "480000000");
-    assert_eq!(m["outputs"].as_array().unwrap().len(), 6);
+    assert_eq!(m["outputs"].as_array().unwrap().len(), 7);
     assert_eq!(m["as_of"], "2100-01-01T00:00:00.000000Z");
     // Staging is gone.
     assert!(
@@ -482,7 +503,7 @@ async fn reruns_and_shards_give_identical_bytes_and_late_data_makes_a_new_versio
         objects(&b, "emissions").await,
         objects(&c, "emissions").await,
     );
-    assert_eq!(oa.len(), 9 + 5, "a rows file per day + 5 aggregates");
+    assert_eq!(oa.len(), 9 + 6, "a rows file per day + 6 aggregates");
     assert_eq!(oa, ob, "two runs: identical bytes");
     assert_eq!(oa, oc, "3 shards + merge: identical bytes to one process");
 
