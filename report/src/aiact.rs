@@ -188,7 +188,7 @@ pub fn build(data: &Loaded, model: &str, config: &ReportConfig) -> Result<Built>
             add(days.entry(k[0].clone()).or_default(), s);
             w.write_record([
                 k[0].clone(),
-                k[1].clone(),
+                crate::csv_out::text(&k[1]),
                 k[2].clone(),
                 s.inferences.to_string(),
                 s.prompt_tokens.to_string(),

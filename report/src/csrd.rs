@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use gco_pipelines::aggregate::Sums;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -372,9 +372,6 @@ pub fn build(data: &Loaded, config: &ReportConfig) -> Result<Built> {
         "by_zone": bars(&by_zone, "emissions")?,
     });
 
-    if all.rows == 0 && months.is_empty() {
-        bail!("no run in {}: nothing to report", data.label);
-    }
     let csvs = vec![
         datapoints_csv(&datapoints, &data.label)?,
         crate::csv_out::model_month(months)?,

@@ -7,6 +7,17 @@ use crate::Csv;
 use crate::csrd::{g_per_kwh, kg, kwh};
 use crate::data::Month;
 
+/// A text cell from data (model, site, zone names...): one starting with `=`, `+`, `-`,
+/// `@`, tab or carriage return gets a leading `'`, so a spreadsheet shows it as text
+/// instead of evaluating it as a formula (CSV injection). Numbers are never passed here.
+pub fn text(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    }
+}
+
 pub fn writer() -> csv::Writer<Vec<u8>> {
     csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
@@ -40,8 +51,8 @@ pub fn model_month(months: &[Month]) -> Result<Csv> {
             w.write_record([
                 m.period.to_string(),
                 m.version.to_string(),
-                k[0].clone(),
-                k[1].clone(),
+                text(&k[0]),
+                text(&k[1]),
                 s.inferences.to_string(),
                 s.prompt_tokens.to_string(),
                 s.completion_tokens.to_string(),
@@ -106,9 +117,9 @@ pub fn grid_factors(months: &[Month]) -> Result<Csv> {
             w.write_record([
                 m.period.to_string(),
                 m.version.to_string(),
-                zone,
-                source,
-                level,
+                text(&zone),
+                text(&source),
+                text(&level),
                 s.rows.to_string(),
                 kwh(s.facility_energy_mj),
                 kg(s.location_ng),
@@ -121,4 +132,15 @@ pub fn grid_factors(months: &[Month]) -> Result<Csv> {
         name: "grid-factors.csv".into(),
         bytes: w.into_inner()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formula_like_text_is_kept_as_text() {
+        assert_eq!(super::text("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(super::text("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(super::text("-1+1"), "'-1+1");
+        assert_eq!(super::text("llama-3.1"), "llama-3.1");
+    }
 }

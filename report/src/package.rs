@@ -63,7 +63,7 @@ fn credentials_csv(rows: &[(String, String, String, String)]) -> Result<Csv> {
             .split('/')
             .find_map(|s| s.strip_prefix("period="))
             .unwrap_or("");
-        w.write_record([period, prefix, key, format, id])?;
+        w.write_record([period, prefix, &crate::csv_out::text(key), format, id])?;
     }
     Ok(Csv {
         name: "credentials.csv".into(),
@@ -206,6 +206,12 @@ pub fn seal(files: &mut Files, data: &Loaded, issuer: &Issuer) -> Result<()> {
 /// entries are sorted and dated from the as-of time (same package, same bytes).
 pub fn write(files: &Files, out: &Path, date: DateTime<Utc>) -> Result<()> {
     if out.extension().is_some_and(|e| e == "zip") {
+        if out.exists() {
+            bail!(
+                "{} exists: packages are written once; give a new path",
+                out.display()
+            );
+        }
         if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
