@@ -167,3 +167,9 @@ pub fn pdf(doc: Document) -> Result<Vec<u8>> {
 pub fn font_count() -> usize {
     FONTS.fonts.len()
 }
+
+/// Drops Typst's memoised compilation results (benchmarks time cold renders with it;
+/// a `gco report` process renders each document once).
+pub fn evict_cache() {
+    ::typst::comemo::evict(0);
+}
