@@ -35,7 +35,8 @@ pub struct Sums {
 }
 
 impl Sums {
-    fn add(&mut self, o: &Sums) {
+    /// Adds `o` into `self` (every count and sum).
+    pub fn add(&mut self, o: &Sums) {
         self.rows += o.rows;
         self.inferences += o.inferences;
         self.prompt_tokens += o.prompt_tokens;

@@ -11,10 +11,9 @@ use gco_pipelines::aggregate::Sums;
 use serde_json::{Value, json};
 
 use crate::config::ReportConfig;
-use crate::csrd::{Built, group, kg, kwh, mwh};
+use crate::csrd::{Built, group};
 use crate::csv_out::writer;
-use crate::data::add;
-use crate::fixed::{MJ_PER_KWH, NG_PER_KG, decimal, percent};
+use crate::fixed::{MJ_PER_KWH, NG_PER_KG, decimal, kg, kwh, mwh, percent};
 use crate::render::finite;
 use crate::{Csv, Loaded};
 
@@ -40,8 +39,8 @@ pub fn build(data: &Loaded, model: &str, config: &ReportConfig) -> Result<Built>
     for m in months {
         for (k, s) in m.table("model_month") {
             if k[0] == model {
-                add(&mut total, s);
-                add(by_scope.entry(k[1].clone()).or_default(), s);
+                total.add(s);
+                by_scope.entry(k[1].clone()).or_default().add(s);
             }
         }
     }
@@ -107,13 +106,11 @@ pub fn build(data: &Loaded, model: &str, config: &ReportConfig) -> Result<Built>
             if k[0] != model {
                 continue;
             }
-            add(
-                sites
-                    .entry((k[1].clone(), k[2].clone(), k[3].clone()))
-                    .or_default(),
-                s,
-            );
-            add(methods.entry(k[4].clone()).or_default(), s);
+            sites
+                .entry((k[1].clone(), k[2].clone(), k[3].clone()))
+                .or_default()
+                .add(s);
+            methods.entry(k[4].clone()).or_default().add(s);
             let cfg = &m.manifest["config"];
             let hw = cfg["sites"][&k[1]]["hardware"].as_str().unwrap_or("");
             let (pue, profile) = (
@@ -185,7 +182,7 @@ pub fn build(data: &Loaded, model: &str, config: &ReportConfig) -> Result<Built>
             if k[1] != model {
                 continue;
             }
-            add(days.entry(k[0].clone()).or_default(), s);
+            days.entry(k[0].clone()).or_default().add(s);
             w.write_record([
                 k[0].clone(),
                 crate::csv_out::text(&k[1]),
@@ -217,16 +214,9 @@ pub fn build(data: &Loaded, model: &str, config: &ReportConfig) -> Result<Built>
         })
         .collect::<Result<Vec<_>>>()?;
 
-    let context = json!({
-        "title": format!("EU AI Act energy documentation: {model}, {}", data.label),
+    let context = data.context(format!("EU AI Act energy documentation: {model}, {}", data.label), json!({
         "model": model,
         "provider": info.provider.clone().unwrap_or_else(|| data.organisation.clone()),
-        "organisation": data.organisation,
-        "period": data.label,
-        "as_of": data.as_of_text,
-        "code_version": data.code_version,
-        "runs": data.runs_json(),
-        "missing": data.missing.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
         "figures": figures,
         "scopes": scopes,
         "sites": sites,
@@ -236,8 +226,7 @@ pub fn build(data: &Loaded, model: &str, config: &ReportConfig) -> Result<Built>
         "training_compute": info.training_compute_flops.clone().unwrap_or_else(|| "not provided".into()),
         "training_time": info.training_time.clone().unwrap_or_else(|| "not provided".into()),
         "notes": info.notes.clone().unwrap_or_default(),
-        "days": days.len(),
-    });
+    }));
     Ok(Built {
         context,
         charts: json!({"daily": daily}),

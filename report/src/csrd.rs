@@ -10,32 +10,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::config::{DATAPOINTS, ReportConfig};
-use crate::data::{Month, add};
-use crate::fixed::{MJ_PER_KWH, MJ_PER_MWH, NG_PER_KG, NG_PER_T, decimal, percent};
+use crate::data::Month;
+use crate::fixed::{MJ_PER_KWH, NG_PER_KG, decimal, g_per_kwh, kg, kwh, mwh, percent, tonnes};
 use crate::render::finite;
 use crate::{Csv, Loaded};
-
-/// kWh with Wh resolution, kg with g resolution (tables); MWh and t to six decimals
-/// (datapoints).
-pub fn kwh(mj: i128) -> String {
-    decimal(mj, MJ_PER_KWH, 3)
-}
-pub fn kg(ng: i128) -> String {
-    decimal(ng, NG_PER_KG, 3)
-}
-pub fn mwh(mj: i128) -> String {
-    decimal(mj, MJ_PER_MWH, 6)
-}
-pub fn tonnes(ng: i128) -> String {
-    decimal(ng, NG_PER_T, 6)
-}
-/// Mean intensity in g/kWh: ng x 3.6e9 / (mJ x 1e9).
-pub fn g_per_kwh(ng: i128, mj: i128) -> String {
-    if mj == 0 {
-        return "n/a".into();
-    }
-    decimal(ng * 36, mj * 10, 3)
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Datapoint {
@@ -55,7 +33,7 @@ pub fn group(
     let mut out: BTreeMap<Vec<String>, Sums> = BTreeMap::new();
     for m in months {
         for (k, s) in m.table(table) {
-            add(out.entry(key(k)).or_default(), s);
+            out.entry(key(k)).or_default().add(s);
         }
     }
     out
@@ -78,7 +56,7 @@ pub fn build(data: &Loaded, config: &ReportConfig) -> Result<Built> {
     let mut totals: BTreeMap<String, Sums> = BTreeMap::new();
     for m in months {
         for (scope, s) in m.totals() {
-            add(totals.entry(scope).or_default(), &s);
+            totals.entry(scope).or_default().add(&s);
         }
     }
     let all = totals.get("all").copied().unwrap_or_default();
@@ -302,14 +280,7 @@ pub fn build(data: &Loaded, config: &ReportConfig) -> Result<Built> {
         })
         .collect();
 
-    let context = json!({
-        "title": format!("AI inference: ESRS E1 energy and GHG emissions, {}", data.label),
-        "organisation": data.organisation,
-        "period": data.label,
-        "as_of": data.as_of_text,
-        "code_version": data.code_version,
-        "runs": data.runs_json(),
-        "missing": data.missing.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+    let context = data.context(format!("AI inference: ESRS E1 energy and GHG emissions, {}", data.label), json!({
         "datapoints": datapoints,
         "scopes": scopes,
         "mix_sources": mix_sources,
@@ -342,7 +313,7 @@ pub fn build(data: &Loaded, config: &ReportConfig) -> Result<Built> {
         "instruments": instruments,
         "residual_unknown": residual_unknown,
         "monthly": monthly,
-    });
+    }));
 
     let chart_f = |name: &str, v: i128, div: i128| finite(name, v as f64 / div as f64);
     let mut chart_monthly = Vec::new();

@@ -4,8 +4,8 @@
 use anyhow::Result;
 
 use crate::Csv;
-use crate::csrd::{g_per_kwh, kg, kwh};
 use crate::data::Month;
+use crate::fixed::{g_per_kwh, kg, kwh};
 
 /// A text cell from data (model, site, zone names...): one starting with `=`, `+`, `-`,
 /// `@`, tab or carriage return gets a leading `'`, so a spreadsheet shows it as text
@@ -95,12 +95,10 @@ pub fn grid_factors(months: &[Month]) -> Result<Csv> {
         let mut groups: std::collections::BTreeMap<[String; 3], gco_pipelines::aggregate::Sums> =
             Default::default();
         for (k, s) in m.table("detail_month") {
-            crate::data::add(
-                groups
-                    .entry([k[2].clone(), k[5].clone(), k[6].clone()])
-                    .or_default(),
-                s,
-            );
+            groups
+                .entry([k[2].clone(), k[5].clone(), k[6].clone()])
+                .or_default()
+                .add(s);
         }
         let objects: Vec<&str> = m.manifest["inputs"]["grid"]
             .as_array()

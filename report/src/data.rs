@@ -36,8 +36,8 @@ impl Month {
     pub fn totals(&self) -> BTreeMap<String, Sums> {
         let mut out: BTreeMap<String, Sums> = BTreeMap::new();
         for (key, s) in self.table("organisation_month") {
-            add(out.entry(key[1].clone()).or_default(), s);
-            add(out.entry("all".into()).or_default(), s);
+            out.entry(key[1].clone()).or_default().add(s);
+            out.entry("all".into()).or_default().add(s);
         }
         out.entry("all".into()).or_default();
         out
@@ -46,22 +46,6 @@ impl Month {
     pub fn as_of(&self) -> &str {
         self.manifest["as_of"].as_str().unwrap_or("")
     }
-}
-
-/// Adds `b` into `a` (the pipeline's own `add` is private to its fold).
-pub fn add(a: &mut Sums, b: &Sums) {
-    a.rows += b.rows;
-    a.inferences += b.inferences;
-    a.prompt_tokens += b.prompt_tokens;
-    a.completion_tokens += b.completion_tokens;
-    a.it_energy_mj += b.it_energy_mj;
-    a.facility_energy_mj += b.facility_energy_mj;
-    a.location_ng += b.location_ng;
-    a.market_ng += b.market_ng;
-    a.marginal_ng += b.marginal_ng;
-    a.marginal_rows += b.marginal_rows;
-    a.embodied_ng += b.embodied_ng;
-    a.sci_ng += b.sci_ng;
 }
 
 fn sha256_hex(b: &[u8]) -> String {

@@ -32,6 +32,28 @@ pub fn percent(part: i128, whole: i128, places: u32) -> Option<String> {
     (whole != 0).then(|| decimal(part * 100, whole, places))
 }
 
+/// kWh with Wh resolution, kg with g resolution (tables); MWh and t to six decimals
+/// (datapoints).
+pub fn kwh(mj: i128) -> String {
+    decimal(mj, MJ_PER_KWH, 3)
+}
+pub fn kg(ng: i128) -> String {
+    decimal(ng, NG_PER_KG, 3)
+}
+pub fn mwh(mj: i128) -> String {
+    decimal(mj, MJ_PER_MWH, 6)
+}
+pub fn tonnes(ng: i128) -> String {
+    decimal(ng, NG_PER_T, 6)
+}
+/// Mean intensity in g/kWh: ng x 3.6e9 / (mJ x 1e9).
+pub fn g_per_kwh(ng: i128, mj: i128) -> String {
+    if mj == 0 {
+        return "n/a".into();
+    }
+    decimal(ng * 36, mj * 10, 3)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,6 +55,24 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// A report's template context: `specific` (a JSON object) plus the fields every
+    /// report has (title, organisation, period, as-of, code version, runs, missing months).
+    pub fn context(&self, title: String, specific: Value) -> Value {
+        let mut ctx = json!({
+            "title": title,
+            "organisation": self.organisation,
+            "period": self.label,
+            "as_of": self.as_of_text,
+            "code_version": self.code_version,
+            "runs": self.runs_json(),
+            "missing": self.missing.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        });
+        if let (Some(c), Value::Object(extra)) = (ctx.as_object_mut(), specific) {
+            c.extend(extra);
+        }
+        ctx
+    }
+
     pub fn runs_json(&self) -> Vec<Value> {
         self.months
             .iter()

@@ -58,13 +58,13 @@ pub fn month(period: &str, models: &[&str]) -> Month {
                 ],
                 s,
             ));
-            crate::data::add(org.entry(scope.into()).or_default(), &s);
+            org.entry(scope.into()).or_default().add(&s);
         }
     }
     // zone_month has one row per (zone, scope): fold duplicates.
     let mut zm: BTreeMap<Vec<String>, Sums> = BTreeMap::new();
     for (k, s) in t.remove("zone_month").unwrap_or_default() {
-        crate::data::add(zm.entry(k).or_default(), &s);
+        zm.entry(k).or_default().add(&s);
     }
     t.insert("zone_month", zm.into_iter().collect());
     t.insert(
