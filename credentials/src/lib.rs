@@ -7,6 +7,7 @@
 //!    and the [`issuer::Resolver`] verifiers use.
 //! 3. [`jcs`], [`jose`], [`di`]: RFC 8785, compact JWS (`vc+jwt`), Data Integrity
 //!    `eddsa-jcs-2022`.
+//!    [`shape`]: the credential document, typed (the issuance hot path).
 //! 4. [`status`]: Bitstring Status List (revocation).
 //!
 //! The formats are specified in `docs/credentials.md`.
@@ -19,6 +20,7 @@ pub mod jose;
 pub mod key;
 pub mod merkle;
 pub mod multibase;
+pub mod shape;
 pub mod status;
 pub mod tsp;
 pub mod vc;

@@ -28,8 +28,12 @@ use arrow_schema::{DataType, Field, Schema};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use gco_credentials::merkle::{RootBuilder, Tree};
+use gco_credentials::shape::{
+    Credential, Figure, Hex32, HexList, InferenceCredential, InferenceSubject, LedgerEvidence,
+    RunEvidence, StatusEntry,
+};
 use gco_credentials::status::Bitstring;
-use gco_credentials::vc::{self, Format, GCO_CONTEXT, SCHEMA_ID, VC_CONTEXT};
+use gco_credentials::vc::{self, Format};
 use gco_credentials::{Issuer, Purpose, di, issuer::Signer, jose};
 use gco_ledger::hash::{Hash32, to_hex};
 use gco_ledger::record::Record;
@@ -649,41 +653,15 @@ impl Ctx<'_> {
         ));
         format!("urn:gco:credential:{}", hex::encode(&h[..16]))
     }
-    fn status_entry(&self, list: &'static str, index: u64) -> Value {
-        let list_id = &self.status[list];
-        json!({
-            "id": format!("{list_id}#{index}"),
-            "type": "BitstringStatusListEntry",
-            "statusPurpose": "revocation",
-            "statusListIndex": index.to_string(),
-            "statusListCredential": list_id,
-        })
+    fn status_entry(&self, list: &'static str, index: u64) -> StatusEntry<'_> {
+        StatusEntry {
+            list: &self.status[list],
+            index,
+        }
     }
-    fn run_evidence(&self) -> Value {
-        json!({
-            "type": ["EmissionsRunEvidence"],
-            "runManifest": self.manifest_path,
-            "runManifestSha256": self.manifest_sha256,
-            "runVersion": self.version,
-        })
+    fn run_evidence(&self) -> RunEvidence<'_> {
+        RunEvidence::new(self.manifest_path, self.manifest_sha256, self.version)
     }
-    fn envelope(&self, id: &str, status: Value, subject: Value, evidence: Vec<Value>) -> Value {
-        json!({
-            "@context": [VC_CONTEXT, GCO_CONTEXT],
-            "id": id,
-            "type": ["VerifiableCredential", vc::CREDENTIAL_TYPE],
-            "issuer": self.issuer,
-            "validFrom": self.valid_from,
-            "credentialSchema": {"id": SCHEMA_ID, "type": "JsonSchema"},
-            "credentialStatus": status,
-            "credentialSubject": subject,
-            "evidence": evidence,
-        })
-    }
-}
-
-fn opt_str(v: Option<i64>) -> Value {
-    v.map_or(Value::Null, |x| Value::String(x.to_string()))
 }
 
 /// One signed credential row for the certificates Parquet.
@@ -712,49 +690,53 @@ fn inference_credentials(
         Granularity::Inference,
         &format!("{}/{}", row.node_id, row.seq),
     );
-    let f = &row.figures;
+    let f = row.figures.map(Figure);
     let leaf = b.tree.leaf(row.leaf).copied().unwrap_or_default();
-    let subject = json!({
-        "type": vc::SUBJECT_TYPE,
-        "granularity": "inference",
-        "period": ctx.period,
-        "organisation": ctx.organisation,
-        "inferenceId": row.inference_id,
-        "model": row.model,
-        "modelVersion": row.model_version,
-        "nodeId": row.node_id,
-        "seq": row.seq,
-        "start": format_utc(row.start),
-        "end": format_utc(row.end),
-        "zone": row.zone,
-        "scope": row.scope,
-        "itEnergyMj": opt_str(f[0]),
-        "facilityEnergyMj": opt_str(f[1]),
-        "intensityMgPerKwh": opt_str(f[2]),
-        "locationBasedNg": opt_str(f[3]),
-        "marketBasedNg": opt_str(f[4]),
-        "marginalNg": opt_str(f[5]),
-        "embodiedNg": opt_str(f[6]),
-        "sciNg": opt_str(f[7]),
-    });
-    let ledger = json!({
-        "type": ["LedgerRecordEvidence"],
-        "batch": b.path,
-        "batchHash": b.seal.batch_hash,
-        "merkleRoot": b.seal.merkle_root,
-        "nodeKeyId": b.seal.key_id,
-        "signatureAlgorithm": b.seal.algorithm.as_str(),
-        "nodeSignature": b.seal.signature,
-        "leafHash": to_hex(&leaf),
-        "leafIndex": row.leaf,
-        "treeSize": b.tree.len(),
-        "inclusionProof": b.tree.path(row.leaf).iter().map(to_hex).collect::<Vec<_>>(),
-    });
-    let credential = ctx.envelope(
+    let (start, end) = (format_utc(row.start), format_utc(row.end));
+    let proof = b.tree.path(row.leaf);
+    let subject = InferenceSubject {
+        embodied_ng: f[6],
+        end: &end,
+        facility_energy_mj: f[1],
+        granularity: InferenceSubject::GRANULARITY,
+        inference_id: row.inference_id,
+        intensity_mg_per_kwh: f[2],
+        it_energy_mj: f[0],
+        location_based_ng: f[3],
+        marginal_ng: f[5],
+        market_based_ng: f[4],
+        model: row.model,
+        model_version: row.model_version,
+        node_id: row.node_id,
+        organisation: &ctx.organisation,
+        period: &ctx.period,
+        sci_ng: f[7],
+        scope: row.scope,
+        seq: row.seq,
+        start: &start,
+        kind: InferenceSubject::TYPE,
+        zone: row.zone,
+    };
+    let ledger = LedgerEvidence {
+        batch: &b.path,
+        batch_hash: &b.seal.batch_hash,
+        inclusion_proof: HexList(&proof),
+        leaf_hash: Hex32(&leaf),
+        leaf_index: row.leaf as u64,
+        merkle_root: &b.seal.merkle_root,
+        node_key_id: &b.seal.key_id,
+        node_signature: &b.seal.signature,
+        signature_algorithm: b.seal.algorithm.as_str(),
+        tree_size: b.tree.len() as u64,
+        kind: LedgerEvidence::TYPE,
+    };
+    let credential: InferenceCredential = Credential::new(
         &id,
+        ctx.issuer,
+        &ctx.valid_from,
         ctx.status_entry("inferences", status_index),
         subject,
-        vec![ledger, ctx.run_evidence()],
+        (ledger, ctx.run_evidence()),
     );
     let mut out = Vec::with_capacity(formats.len());
     let mut push = |format: Format, document: String| {
@@ -774,7 +756,7 @@ fn inference_credentials(
             Format::VcDi => push(
                 format,
                 serde_json::to_string(&di::sign(
-                    &credential,
+                    &serde_json::to_value(&credential)?,
                     &vc_signer.key,
                     &vc_signer.multikey_vm,
                     &ctx.valid_from,
@@ -796,9 +778,9 @@ fn inference_credentials(
                     "inference_id": row.inference_id,
                     "hardware_id": hardware,
                     "timestamp": format_utc(row.start),
-                    "energy_used_kwh": f[1].unwrap_or(0) as f64 / 3.6e9,
-                    "carbon_intensity_gco2_kwh": f[2].unwrap_or(0) as f64 / 1e3,
-                    "total_emissions_gco2": f[3].unwrap_or(0) as f64 / 1e9,
+                    "energy_used_kwh": row.figures[1].unwrap_or(0) as f64 / 3.6e9,
+                    "carbon_intensity_gco2_kwh": row.figures[2].unwrap_or(0) as f64 / 1e3,
+                    "total_emissions_gco2": row.figures[3].unwrap_or(0) as f64 / 1e9,
                     "grid_region": row.zone,
                     "issuer": signer.issuer,
                     "iat": DateTime::parse_from_rfc3339(&ctx.valid_from).map(|t| t.timestamp()).unwrap_or(0),
@@ -970,7 +952,7 @@ fn aggregate_credential(
     a: &AggregateRow,
     members: &(String, u64),
     status_index: u64,
-) -> (String, Value) {
+) -> Result<(String, Value)> {
     let key = a.key.join("/");
     let id = ctx.credential_id(a.granularity, &key);
     let s = |k: &str| Value::String(a.sums[k].clone());
@@ -1007,13 +989,15 @@ fn aggregate_credential(
         Granularity::ModelMonth => subject["model"] = a.key[0].clone().into(),
         _ => {}
     }
-    let credential = ctx.envelope(
+    let credential = serde_json::to_value(Credential::new(
         &id,
+        ctx.issuer,
+        &ctx.valid_from,
         ctx.status_entry("aggregates", status_index),
         subject,
-        vec![ctx.run_evidence()],
-    );
-    (id, credential)
+        [ctx.run_evidence()],
+    ))?;
+    Ok((id, credential))
 }
 
 /// Signs `work` on every core (credentials are independent), keeping order.
@@ -1218,7 +1202,7 @@ pub async fn issue(store: &Store, issuer: &Issuer, opts: &IssueOptions) -> Resul
         if a.granularity == Granularity::OrganisationMonth {
             member_inferences += m.1;
         }
-        let (id, credential) = aggregate_credential(&ctx, a, m, status_index);
+        let (id, credential) = aggregate_credential(&ctx, a, m, status_index)?;
         for &format in opts.formats.iter().filter(|f| **f != Format::Legacy) {
             let document = match format {
                 Format::VcJwt => vc::sign_vc_jwt(&vc_signer, &credential)?,
