@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
-use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt64Array};
+use arrow_array::{Array, ArrayRef, RecordBatch, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -808,6 +808,36 @@ fn record_at<'a>(batches: &'a [DayBatch], row: &InferenceRow) -> Option<&'a Reco
     batches.get(row.batch)?.records.get(row.leaf)
 }
 
+/// A day's certificates Parquet being encoded on a blocking thread.
+struct PendingFile {
+    path: String,
+    rows: usize,
+    encoded: tokio::task::JoinHandle<Result<Bytes>>,
+}
+
+impl PendingFile {
+    async fn store(self, store: &Store, outputs: &mut Vec<Value>) -> Result<()> {
+        let bytes = self
+            .encoded
+            .await
+            .with_context(|| format!("encoding {}", self.path))??;
+        outputs.push(json!({"path": self.path, "rows": self.rows, "bytes": bytes.len(), "sha256": sha256_hex(&bytes)}));
+        store.put_create(&self.path, bytes).await?;
+        Ok(())
+    }
+}
+
+/// A string column with its buffers sized up front (the documents of a day run to
+/// hundreds of MB: growing by doubling would copy them and fault fresh pages twice).
+fn strings(rows: &[CertRow], f: impl Fn(&CertRow) -> &str) -> ArrayRef {
+    let bytes = rows.iter().map(|r| f(r).len()).sum();
+    let mut b = arrow_array::builder::StringBuilder::with_capacity(rows.len(), bytes);
+    for r in rows {
+        b.append_value(f(r));
+    }
+    Arc::new(b.finish())
+}
+
 /// The certificates Parquet: sorted, small row groups, a bloom filter on the lookup
 /// column, so `gco certificate show` reads a footer, a filter and one row group.
 fn write_certificates(rows: &[CertRow], key_name: &str) -> Result<Bytes> {
@@ -824,25 +854,15 @@ fn write_certificates(rows: &[CertRow], key_name: &str) -> Result<Bytes> {
         Field::new("document", DataType::Utf8, false),
     ]));
     let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| r.sort_key.as_str()),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| r.format.as_str()),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| r.id.as_str()),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| r.node_id.as_str()),
-        )),
+        strings(rows, |r| &r.sort_key),
+        strings(rows, |r| r.format.as_str()),
+        strings(rows, |r| &r.id),
+        strings(rows, |r| &r.node_id),
         Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.seq))),
         Arc::new(UInt64Array::from_iter_values(
             rows.iter().map(|r| r.status_index),
         )),
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| r.document.as_str()),
-        )),
+        strings(rows, |r| &r.document),
     ];
     let batch = RecordBatch::try_new(schema.clone(), cols)?;
     let props = WriterProperties::builder()
@@ -1129,6 +1149,7 @@ pub async fn issue(store: &Store, issuer: &Issuer, opts: &IssueOptions) -> Resul
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut outputs = Vec::new();
     let mut next_inference_index = 0u64;
+    let mut writing: Option<PendingFile> = None;
     let days = run.period.days();
     let precomputed = opts.member_roots.as_ref().filter(|_| !per_inference);
     for (d, day) in days.iter().enumerate().filter(|_| precomputed.is_none()) {
@@ -1164,15 +1185,26 @@ pub async fn issue(store: &Store, issuer: &Issuer, opts: &IssueOptions) -> Resul
                     .entry(format!("inference/{}", r.format.as_str()))
                     .or_default() += 1;
             }
-            let bytes = write_certificates(&rows, "inference_id")?;
-            let path = format!("{prefix}/inferences/date={date}/part-00000.parquet");
-            outputs.push(json!({"path": path, "rows": rows.len(), "bytes": bytes.len(), "sha256": sha256_hex(&bytes)}));
-            store.put_create(&path, bytes).await?;
+            // The day's Parquet is encoded (zstd) on a blocking thread while the next day
+            // reads and signs; one file in flight at a time, stored in day order.
+            if let Some(w) = writing.take() {
+                w.store(store, &mut outputs).await?;
+            }
+            writing = Some(PendingFile {
+                path: format!("{prefix}/inferences/date={date}/part-00000.parquet"),
+                rows: rows.len(),
+                encoded: tokio::task::spawn_blocking(move || {
+                    write_certificates(&rows, "inference_id")
+                }),
+            });
         }
         members.end_day(&date);
         if let Some(p) = &opts.progress {
             p("credentials", d as u64 + 1, days.len() as u64);
         }
+    }
+    if let Some(w) = writing.take() {
+        w.store(store, &mut outputs).await?;
     }
     let roots = match precomputed {
         Some(r) => r.as_ref().clone(),
