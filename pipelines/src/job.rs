@@ -36,6 +36,30 @@ pub const METHOD_VERSION: &str = "gco-pipeline/1";
 /// Progress callback: (stage, done, total).
 pub type Progress = Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
 
+/// Rows at which a day's chunk closes: the day's records (estimated from its batch
+/// names, `SEQFIRST-SEQLAST-...`) split evenly into as few chunks of at most
+/// `chunk_records` as hold them. 322,576 records a day with `chunk_records = 250000` make
+/// two chunks of about 161,000, not 262,000 and 60,000: both cores compute the day. A
+/// chunk closes at the batch that reaches the target, so memory stays bounded by
+/// `chunk_records` plus one batch. The estimate only balances chunks; a wrong name
+/// cannot change a figure.
+fn chunk_target(objects: &[InputObject], chunk_records: usize) -> usize {
+    let estimated: usize = objects
+        .iter()
+        .map(|o| {
+            let name = o.path.rsplit('/').next().unwrap_or("");
+            let mut seqs = name.split('-').map(|s| s.parse::<usize>().ok());
+            match (seqs.next().flatten(), seqs.next().flatten()) {
+                (Some(first), Some(last)) if last >= first => last - first + 1,
+                _ => chunk_records,
+            }
+        })
+        .fold(0usize, usize::saturating_add);
+    let chunk_records = chunk_records.max(1);
+    let chunks = estimated.div_ceil(chunk_records).max(1);
+    estimated.div_ceil(chunks).clamp(1, chunk_records)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct InputObject {
     pub path: String,
@@ -405,6 +429,7 @@ impl Job<'_> {
         let mut in_flight: std::collections::VecDeque<tokio::task::JoinHandle<Result<ChunkOut>>> =
             Default::default();
         for (date, objects) in by_day {
+            let target = chunk_target(&objects, self.cfg.chunk_records);
             let mut checked = futures::stream::iter(objects.into_iter().map(|o| {
                 let registry = registry.clone();
                 async move {
@@ -435,7 +460,7 @@ impl Job<'_> {
                     done += 1;
                     self.tick("verify", done, total);
                 }
-                if !pending.is_empty() && (last || pending_rows >= self.cfg.chunk_records) {
+                if !pending.is_empty() && (last || pending_rows >= target) {
                     if in_flight.len() >= 2
                         && let Some(h) = in_flight.pop_front()
                     {
@@ -977,4 +1002,45 @@ pub fn write_parquet(mut df: DataFrame, purpose: Purpose) -> Result<Bytes> {
         .finish(&mut df)
         .map_err(|e| anyhow::anyhow!("encoding Parquet: {e}"))?;
     Ok(Bytes::from(buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn objects(counts: &[usize]) -> Vec<InputObject> {
+        let mut seq = 0;
+        counts
+            .iter()
+            .map(|&n| {
+                let o = InputObject {
+                    path: format!(
+                        "records/date=2026-10-01/node=n/{seq:020}-{:020}-0123456789abcdef.parquet",
+                        seq + n - 1
+                    ),
+                    size: 1,
+                };
+                seq += n;
+                o
+            })
+            .collect()
+    }
+
+    #[test]
+    fn chunks_split_a_day_evenly() {
+        // The 10M bench day: 16 batches of 20,161 records -> two chunks of 161,288.
+        assert_eq!(chunk_target(&objects(&[20_161; 16]), 250_000), 161_288);
+        // A day under the bound is one chunk.
+        assert_eq!(chunk_target(&objects(&[4_032; 16]), 250_000), 64_512);
+        // Exactly the bound: one chunk.
+        assert_eq!(chunk_target(&objects(&[125_000; 2]), 250_000), 250_000);
+        // Names that are not SEQ-SEQ count as a whole chunk each: never above the bound.
+        let odd = vec![InputObject {
+            path: "records/date=2026-10-01/node=n/x.parquet".into(),
+            size: 1,
+        }];
+        assert_eq!(chunk_target(&odd, 250_000), 250_000);
+        assert_eq!(chunk_target(&[], 250_000), 1);
+        assert_eq!(chunk_target(&objects(&[3; 3]), 2), 2);
+    }
 }
