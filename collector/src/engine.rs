@@ -159,9 +159,9 @@ pub fn spooled_batches(spool: &Path, node_id: &str) -> Result<Vec<SpooledBatch>>
         if !object.ends_with(".parquet") {
             continue;
         }
-        let (Ok(seq_first), Some(seq_last)) = (
+        let (Ok(seq_first), Some((_, seq_last))) = (
             first.parse::<u64>(),
-            object.split('-').nth(1).and_then(|s| s.parse::<u64>().ok()),
+            gco_ledger::store::object_seq_range(object),
         ) else {
             continue;
         };

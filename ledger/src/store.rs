@@ -59,6 +59,24 @@ pub struct BatchLocation {
     pub name: String,
 }
 
+impl BatchLocation {
+    /// The sequence range the object name carries ([`object_seq_range`]).
+    pub fn seq_range(&self) -> Option<(u64, u64)> {
+        object_seq_range(&self.name)
+    }
+}
+
+/// `(seq_first, seq_last)` from a batch object name as [`Seal::object_name`] writes it,
+/// `SEQFIRST-SEQLAST-HASH.parquet`; `None` for any other name. A name is not signed:
+/// use it to plan work, never as a record count or a figure.
+pub fn object_seq_range(name: &str) -> Option<(u64, u64)> {
+    let mut parts = name.strip_suffix(".parquet")?.splitn(3, '-');
+    let first = parts.next()?.parse().ok()?;
+    let last = parts.next()?.parse().ok()?;
+    parts.next()?;
+    Some((first, last))
+}
+
 /// Splits `records/date=D/node=N/NAME.parquet`; anything else is `None`.
 pub fn parse_batch_path(path: &str) -> Option<BatchLocation> {
     let mut parts = path.split('/');
@@ -334,6 +352,12 @@ mod tests {
         let loc = parse_batch_path("records/date=2026-10-01/node=n1/0-1-ab.parquet").unwrap();
         assert_eq!(loc.date, "2026-10-01");
         assert_eq!(loc.node_id, "n1");
+        assert_eq!(loc.seq_range(), Some((0, 1)));
+        let name = format!("{:020}-{:020}-0123456789abcdef.parquet", 40_000, 80_644);
+        assert_eq!(object_seq_range(&name), Some((40_000, 80_644)));
+        assert_eq!(object_seq_range("x.parquet"), None);
+        assert_eq!(object_seq_range("1-2.parquet"), None);
+        assert_eq!(object_seq_range("1-2-ab.json"), None);
         assert!(parse_batch_path("records/date=2026-10-01/n1/x.parquet").is_none());
         assert!(parse_batch_path("records/date=2026-10-01/node=n1/x.json").is_none());
         assert_eq!(redact("az://c/p?sig=SECRET"), "az://c/p");

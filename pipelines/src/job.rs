@@ -37,7 +37,7 @@ pub const METHOD_VERSION: &str = "gco-pipeline/1";
 pub type Progress = Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
 
 /// Rows at which a day's chunk closes: the day's records (estimated from its batch
-/// names, `SEQFIRST-SEQLAST-...`) split evenly into as few chunks of at most
+/// names, [`gco_ledger::store::object_seq_range`]) split evenly into as few chunks of at most
 /// `chunk_records` as hold them. 322,576 records a day with `chunk_records = 250000` make
 /// two chunks of about 161,000, not 262,000 and 60,000: both cores compute the day. A
 /// chunk closes at the batch that reaches the target, so memory stays bounded by
@@ -46,14 +46,14 @@ pub type Progress = Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
 fn chunk_target(objects: &[InputObject], chunk_records: usize) -> usize {
     let estimated: usize = objects
         .iter()
-        .map(|o| {
-            let name = o.path.rsplit('/').next().unwrap_or("");
-            let mut seqs = name.split('-').map(|s| s.parse::<usize>().ok());
-            match (seqs.next().flatten(), seqs.next().flatten()) {
-                (Some(first), Some(last)) if last >= first => last - first + 1,
+        .map(
+            |o| match parse_batch_path(&o.path).and_then(|l| l.seq_range()) {
+                Some((first, last)) if last >= first => {
+                    usize::try_from(last - first + 1).unwrap_or(usize::MAX)
+                }
                 _ => chunk_records,
-            }
-        })
+            },
+        )
         .fold(0usize, usize::saturating_add);
     let chunk_records = chunk_records.max(1);
     let chunks = estimated.div_ceil(chunk_records).max(1);
