@@ -14,8 +14,9 @@ use gco_credentials::issuer::Signer;
 use gco_credentials::jose::Jws;
 use gco_credentials::key::{IssuerKey, KeyKind};
 use gco_credentials::shape::{
-    Credential, Figure, Hex32, HexList, InferenceCredential, InferenceSubject, LedgerEvidence,
-    RunEvidence, StatusEntry,
+    Credential, Figure, Hex32, HexList, InferenceCredential, InferenceGranularity,
+    InferenceSubject, InferenceSubjectType, LedgerEvidence, LedgerEvidenceType, RunEvidence,
+    StatusEntry,
 };
 use gco_credentials::vc;
 use rand::SeedableRng;
@@ -73,7 +74,7 @@ fn credential<'a>(r: &'a Row, signature: &'a str) -> InferenceCredential<'a> {
             embodied_ng: fig(1110),
             end: &r.end,
             facility_energy_mj: fig(546_875),
-            granularity: InferenceSubject::GRANULARITY,
+            granularity: InferenceGranularity,
             inference_id: &r.inference_id,
             intensity_mg_per_kwh: fig(45_391),
             it_energy_mj: fig(437_500),
@@ -89,7 +90,7 @@ fn credential<'a>(r: &'a Row, signature: &'a str) -> InferenceCredential<'a> {
             scope: "scope2",
             seq: r.seq,
             start: &r.start,
-            kind: InferenceSubject::TYPE,
+            kind: InferenceSubjectType,
             zone: "FR",
         },
         (
@@ -104,7 +105,7 @@ fn credential<'a>(r: &'a Row, signature: &'a str) -> InferenceCredential<'a> {
                 node_signature: signature,
                 signature_algorithm: "EdDSA",
                 tree_size: 40_000,
-                kind: LedgerEvidence::TYPE,
+                kind: LedgerEvidenceType,
             },
             RunEvidence::new("runs/period=2026-10/version=0001/manifest.json", HASH, 1),
         ),

@@ -55,6 +55,38 @@ impl Serialize for Figure {
     }
 }
 
+/// A member whose value the type fixes (a `type` or `granularity`): the struct cannot
+/// carry a wrong one, and nothing is stored per credential.
+macro_rules! fixed_value {
+    ($(#[$doc:meta])* $name:ident = $value:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $name;
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                $value.serialize(s)
+            }
+        }
+    };
+}
+
+fixed_value!(
+    /// `"granularity": "inference"`.
+    InferenceGranularity = "inference"
+);
+fixed_value!(
+    /// The per-inference subject's `type`.
+    InferenceSubjectType = SUBJECT_TYPE
+);
+fixed_value!(
+    /// The ledger evidence's `type`.
+    LedgerEvidenceType = ["LedgerRecordEvidence"]
+);
+fixed_value!(
+    /// The run evidence's `type`.
+    RunEvidenceType = ["EmissionsRunEvidence"]
+);
+
 /// `credentialSchema`.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Schema {
@@ -139,7 +171,7 @@ pub struct InferenceSubject<'a> {
     pub embodied_ng: Figure,
     pub end: &'a str,
     pub facility_energy_mj: Figure,
-    pub granularity: &'static str,
+    pub granularity: InferenceGranularity,
     pub inference_id: &'a str,
     pub intensity_mg_per_kwh: Figure,
     pub it_energy_mj: Figure,
@@ -156,13 +188,8 @@ pub struct InferenceSubject<'a> {
     pub seq: u64,
     pub start: &'a str,
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: InferenceSubjectType,
     pub zone: &'a str,
-}
-
-impl InferenceSubject<'_> {
-    pub const GRANULARITY: &'static str = "inference";
-    pub const TYPE: &'static str = SUBJECT_TYPE;
 }
 
 /// Where a record sits in the ledger: its signed batch and its inclusion proof.
@@ -180,11 +207,7 @@ pub struct LedgerEvidence<'a> {
     pub signature_algorithm: &'a str,
     pub tree_size: u64,
     #[serde(rename = "type")]
-    pub kind: [&'static str; 1],
-}
-
-impl LedgerEvidence<'_> {
-    pub const TYPE: [&'static str; 1] = ["LedgerRecordEvidence"];
+    pub kind: LedgerEvidenceType,
 }
 
 /// The emissions run the figures come from: its manifest and that manifest's SHA-256.
@@ -195,7 +218,7 @@ pub struct RunEvidence<'a> {
     pub run_manifest_sha256: &'a str,
     pub run_version: u32,
     #[serde(rename = "type")]
-    pub kind: [&'static str; 1],
+    pub kind: RunEvidenceType,
 }
 
 impl<'a> RunEvidence<'a> {
@@ -204,7 +227,7 @@ impl<'a> RunEvidence<'a> {
             run_manifest,
             run_manifest_sha256,
             run_version,
-            kind: ["EmissionsRunEvidence"],
+            kind: RunEvidenceType,
         }
     }
 }
@@ -230,7 +253,7 @@ mod tests {
                 embodied_ng: Figure(Some(1110)),
                 end: "2026-10-03T12:00:01.523456Z",
                 facility_energy_mj: Figure(Some(546_875)),
-                granularity: InferenceSubject::GRANULARITY,
+                granularity: InferenceGranularity,
                 inference_id: "a\"b\\c\u{1}é",
                 intensity_mg_per_kwh: Figure(Some(45_391)),
                 it_energy_mj: Figure(Some(437_500)),
@@ -246,7 +269,7 @@ mod tests {
                 scope: "scope2",
                 seq: u64::MAX,
                 start: "2026-10-03T12:00:00.123456Z",
-                kind: InferenceSubject::TYPE,
+                kind: InferenceSubjectType,
                 zone: "FR",
             },
             (
@@ -261,7 +284,7 @@ mod tests {
                     node_signature: "sig",
                     signature_algorithm: "EdDSA",
                     tree_size: 40_000,
-                    kind: LedgerEvidence::TYPE,
+                    kind: LedgerEvidenceType,
                 },
                 RunEvidence::new("runs/period=2026-10/version=0001/manifest.json", "ef", 1),
             ),

@@ -29,8 +29,9 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use gco_credentials::merkle::{RootBuilder, Tree};
 use gco_credentials::shape::{
-    Credential, Figure, Hex32, HexList, InferenceCredential, InferenceSubject, LedgerEvidence,
-    RunEvidence, StatusEntry,
+    Credential, Figure, Hex32, HexList, InferenceCredential, InferenceGranularity,
+    InferenceSubject, InferenceSubjectType, LedgerEvidence, LedgerEvidenceType, RunEvidence,
+    StatusEntry,
 };
 use gco_credentials::status::Bitstring;
 use gco_credentials::vc::{self, Format};
@@ -698,7 +699,7 @@ fn inference_credentials(
         embodied_ng: f[6],
         end: &end,
         facility_energy_mj: f[1],
-        granularity: InferenceSubject::GRANULARITY,
+        granularity: InferenceGranularity,
         inference_id: row.inference_id,
         intensity_mg_per_kwh: f[2],
         it_energy_mj: f[0],
@@ -714,7 +715,7 @@ fn inference_credentials(
         scope: row.scope,
         seq: row.seq,
         start: &start,
-        kind: InferenceSubject::TYPE,
+        kind: InferenceSubjectType,
         zone: row.zone,
     };
     let ledger = LedgerEvidence {
@@ -728,7 +729,7 @@ fn inference_credentials(
         node_signature: &b.seal.signature,
         signature_algorithm: b.seal.algorithm.as_str(),
         tree_size: b.tree.len() as u64,
-        kind: LedgerEvidence::TYPE,
+        kind: LedgerEvidenceType,
     };
     let credential: InferenceCredential = Credential::new(
         &id,
