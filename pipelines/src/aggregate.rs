@@ -92,120 +92,106 @@ pub(crate) fn col_i64(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
         .collect())
 }
 
-/// Sums of one frame of final rows, by every table's key. Rows are grouped under
-/// borrowed keys first; owned keys are made once per group.
+/// The string key columns of a row, in [`fold`]'s fine-grained grouping.
+const KEY_COLUMNS: [&str; 8] = [
+    "node_id",
+    "model_id",
+    "zone",
+    "scope",
+    "site",
+    "measurement",
+    "intensity_source",
+    "intensity_fallback_level",
+];
+
+/// The summed columns, in [`fold`]'s order.
+const SUM_COLUMNS: [&str; 9] = [
+    "prompt_tokens",
+    "completion_tokens",
+    "it_energy_mj",
+    "facility_energy_mj",
+    "location_ng",
+    "market_ng",
+    "marginal_ng",
+    "embodied_ng",
+    "sci_ng",
+];
+
+/// Sums of one frame of final rows, by every table's key. Rows are summed once, under
+/// the finest key (day and every key column, borrowed); each table then sums the few
+/// fine groups under its own owned key.
 pub fn fold(df: &DataFrame) -> Result<Aggregates> {
-    let strs = |n: &str| -> Result<Vec<Option<&str>>> { Ok(df.column(n)?.str()?.iter().collect()) };
-    let (node, kind, model, zone, scope) = (
-        strs("node_id")?,
-        strs("kind")?,
-        strs("model_id")?,
-        strs("zone")?,
-        strs("scope")?,
-    );
-    let (site, measurement, source, level) = (
-        strs("site")?,
-        strs("measurement")?,
-        strs("intensity_source")?,
-        strs("intensity_fallback_level")?,
-    );
-    let start = col_i64(df, "start")?;
-    let cols: Vec<Vec<Option<i64>>> = [
-        "prompt_tokens",
-        "completion_tokens",
-        "it_energy_mj",
-        "facility_energy_mj",
-        "location_ng",
-        "market_ng",
-        "marginal_ng",
-        "embodied_ng",
-        "sci_ng",
-    ]
-    .iter()
-    .map(|c| col_i64(df, c))
-    .collect::<Result<_>>()?;
-    type G<K> = HashMap<K, Sums>;
-    let mut model_day: G<(i64, Option<&str>, &str)> = HashMap::default();
-    let mut node_day: G<(i64, &str, &str, &str)> = HashMap::default();
-    let mut zone_month: G<(&str, &str)> = HashMap::default();
-    let mut model_month: G<(Option<&str>, &str)> = HashMap::default();
-    let mut org_month: G<&str> = HashMap::default();
-    let mut detail_month: G<(Option<&str>, [&str; 6])> = HashMap::default();
+    use polars::prelude::{DataType, Int64Chunked, StaticArray, StringChunked};
+    let strs =
+        |n: &str| -> Result<StringChunked> { Ok(df.column(n)?.str()?.rechunk().into_owned()) };
+    let ints = |n: &str| -> Result<Int64Chunked> {
+        Ok(df
+            .column(n)?
+            .cast(&DataType::Int64)?
+            .i64()?
+            .rechunk()
+            .into_owned())
+    };
+    let key_cols = KEY_COLUMNS.map(strs);
+    let key_cols: Vec<StringChunked> = key_cols.into_iter().collect::<Result<_>>()?;
+    let keys: Vec<_> = key_cols.iter().map(|c| c.downcast_as_array()).collect();
+    let kind = strs("kind")?;
+    let kind = kind.downcast_as_array();
+    let start = ints("start")?;
+    let start = start.downcast_as_array();
+    let sum_cols: Vec<Int64Chunked> = SUM_COLUMNS.iter().map(|c| ints(c)).collect::<Result<_>>()?;
+    let sums: Vec<_> = sum_cols.iter().map(|c| c.downcast_as_array()).collect();
+
+    let mut fine: HashMap<(i64, [Option<&str>; 8]), Sums> = HashMap::default();
     for i in 0..df.height() {
-        let v = |k: usize| cols[k][i].unwrap_or(0) as i128;
+        let v = |k: usize| sums[k].get(i).unwrap_or(0) as i128;
         let row = Sums {
             rows: 1,
-            inferences: (kind[i] == Some("inference")) as u64,
-            prompt_tokens: cols[0][i].unwrap_or(0) as u64,
-            completion_tokens: cols[1][i].unwrap_or(0) as u64,
+            inferences: (kind.get(i) == Some("inference")) as u64,
+            prompt_tokens: sums[0].get(i).unwrap_or(0) as u64,
+            completion_tokens: sums[1].get(i).unwrap_or(0) as u64,
             it_energy_mj: v(2),
             facility_energy_mj: v(3),
             location_ng: v(4),
             market_ng: v(5),
             marginal_ng: v(6),
-            marginal_rows: cols[6][i].is_some() as u64,
+            marginal_rows: sums[6].get(i).is_some() as u64,
             embodied_ng: v(7),
             sci_ng: v(8),
         };
-        let day = start[i].unwrap_or(0).div_euclid(MICROS_PER_DAY);
-        let (node, zone, scope) = (
-            node[i].unwrap_or(""),
-            zone[i].unwrap_or(""),
-            scope[i].unwrap_or(""),
-        );
-        model_day
-            .entry((day, model[i], scope))
-            .or_default()
-            .add(&row);
-        node_day
-            .entry((day, node, zone, scope))
-            .or_default()
-            .add(&row);
-        zone_month.entry((zone, scope)).or_default().add(&row);
-        model_month.entry((model[i], scope)).or_default().add(&row);
-        org_month.entry(scope).or_default().add(&row);
-        detail_month
-            .entry((
-                model[i],
-                [
-                    site[i].unwrap_or(""),
-                    zone,
-                    scope,
-                    measurement[i].unwrap_or(""),
-                    source[i].unwrap_or(""),
-                    level[i].unwrap_or(""),
-                ],
-            ))
-            .or_default()
-            .add(&row);
+        let day = start.get(i).unwrap_or(0).div_euclid(MICROS_PER_DAY);
+        let key = std::array::from_fn(|k| keys[k].get(i));
+        fine.entry((day, key)).or_default().add(&row);
     }
+
     let date = |day: i64| {
         chrono::DateTime::from_timestamp_micros(day * MICROS_PER_DAY)
             .map(|d| d.format("%Y-%m-%d").to_string())
             .unwrap_or_default()
     };
     let model_name = |m: Option<&str>| m.unwrap_or("(idle/overhead)").to_string();
+    let s = |v: Option<&str>| v.unwrap_or("").to_string();
     let mut a = Aggregates::default();
-    let mut put = |t: usize, k: Key, s: Sums| a.tables[t].entry(k).or_default().add(&s);
-    for ((d, m, sc), s) in model_day {
-        put(0, vec![date(d), model_name(m), sc.into()], s);
-    }
-    for ((d, n, z, sc), s) in node_day {
-        put(1, vec![date(d), n.into(), z.into(), sc.into()], s);
-    }
-    for ((z, sc), s) in zone_month {
-        put(2, vec![z.into(), sc.into()], s);
-    }
-    for ((m, sc), s) in model_month {
-        put(3, vec![model_name(m), sc.into()], s);
-    }
-    for (sc, s) in org_month {
-        put(4, vec![String::new(), sc.into()], s);
-    }
-    for ((m, k), s) in detail_month {
-        let mut key = vec![model_name(m)];
-        key.extend(k.iter().map(|v| v.to_string()));
-        put(5, key, s);
+    for ((day, [node, model, zone, scope, site, measurement, source, level]), sums) in fine {
+        let tables: [Key; 6] = [
+            vec![date(day), model_name(model), s(scope)],
+            vec![date(day), s(node), s(zone), s(scope)],
+            vec![s(zone), s(scope)],
+            vec![model_name(model), s(scope)],
+            vec![String::new(), s(scope)],
+            vec![
+                model_name(model),
+                s(site),
+                s(zone),
+                s(scope),
+                s(measurement),
+                s(source),
+                s(level),
+            ],
+        ];
+        for (t, k) in tables.into_iter().enumerate() {
+            a.tables[t].entry(k).or_default().add(&sums);
+        }
     }
     Ok(a)
 }

@@ -36,52 +36,79 @@ pub struct Quarantined {
     pub reason: String,
 }
 
-/// Grid series as frames, and the cascade's annual answers per zone.
+/// Grid series: the cached points (fetched by the as-of time) of each signal, as a
+/// table the per-row figures read and as the narrow frame the as-of join runs on; and
+/// the cascade's annual answers per zone.
 pub struct Grid {
-    average: DataFrame,
-    marginal: DataFrame,
+    average: Points,
+    marginal: Points,
     resolver: Resolver,
     fallback: std::sync::Mutex<HashMap<String, Option<Intensity>>>,
 }
 
-fn series_frame(
-    index: &SeriesIndex,
-    signal: Signal,
-    prefix: &str,
-    as_of: Micros,
-) -> Result<DataFrame> {
-    let (mut zone, mut time, mut end, mut value, mut basis, mut est, mut source) =
-        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-    for (z, points) in index.iter(signal) {
-        for p in points.iter().filter(|p| p.fetched_at <= as_of) {
-            zone.push(z.to_string());
-            time.push(p.start);
-            end.push(p.end);
-            value.push(p.value.0);
-            basis.push(p.basis.as_str());
-            est.push(p.estimated);
-            source.push(index.source_name(p).to_string());
+/// One signal's cached points. The join frame (`zone`, `{prefix}_time`,
+/// `{prefix}_point`) is sorted by time; `{prefix}_point` indexes the vectors here.
+struct Points {
+    frame: DataFrame,
+    start: Vec<i64>,
+    end: Vec<i64>,
+    value: Vec<i64>,
+    basis: Vec<&'static str>,
+    estimated: Vec<bool>,
+    source: Vec<String>,
+    /// The point's length as an ISO duration (`PT3600S`).
+    period: Vec<String>,
+}
+
+impl Points {
+    fn new(index: &SeriesIndex, signal: Signal, prefix: &str, as_of: Micros) -> Result<Points> {
+        let mut zone = Vec::new();
+        let mut p = Points {
+            frame: DataFrame::empty(),
+            start: vec![],
+            end: vec![],
+            value: vec![],
+            basis: vec![],
+            estimated: vec![],
+            source: vec![],
+            period: vec![],
+        };
+        for (z, points) in index.iter(signal) {
+            for q in points.iter().filter(|q| q.fetched_at <= as_of) {
+                zone.push(z);
+                p.start.push(q.start);
+                p.end.push(q.end);
+                p.value.push(q.value.0);
+                p.basis.push(q.basis.as_str());
+                p.estimated.push(q.estimated);
+                p.source.push(index.source_name(q).to_string());
+                p.period
+                    .push(format!("PT{}S", (q.end - q.start).div_euclid(1_000_000)));
+            }
         }
+        let point: Vec<u32> = (0..zone.len() as u32).collect();
+        p.frame = DataFrame::new_infer_height(vec![
+            Column::new("zone".into(), zone),
+            Column::new(format!("{prefix}_time").into(), p.start.clone()),
+            Column::new(format!("{prefix}_point").into(), point),
+        ])?
+        .sort([format!("{prefix}_time")], SortMultipleOptions::default())?;
+        Ok(p)
     }
-    let n = |s: &str| PlSmallStr::from(format!("{prefix}_{s}"));
-    let df = DataFrame::new_infer_height(vec![
-        Column::new("zone".into(), zone),
-        Column::new(n("time"), time),
-        Column::new(n("end"), end),
-        Column::new(n("value"), value),
-        Column::new(n("basis"), basis),
-        Column::new(n("estimated"), est),
-        Column::new(n("source"), source),
-    ])?;
-    Ok(df.sort([format!("{prefix}_time")], SortMultipleOptions::default())?)
+
+    /// The point `i` if it covers `t` (a point answers only inside its own period).
+    fn covering(&self, i: Option<u32>, t: i64) -> Option<usize> {
+        let i = i? as usize;
+        (self.start[i] <= t && t < self.end[i]).then_some(i)
+    }
 }
 
 impl Grid {
-    /// Frames over the cached points fetched by `as_of`.
+    /// The cached points fetched by `as_of`.
     pub fn new(index: SeriesIndex, as_of: Micros) -> Result<Grid> {
         Ok(Grid {
-            average: series_frame(&index, Signal::Average, "g", as_of)?,
-            marginal: series_frame(&index, Signal::Marginal, "m", as_of)?,
+            average: Points::new(&index, Signal::Average, "g", as_of)?,
+            marginal: Points::new(&index, Signal::Marginal, "m", as_of)?,
             // The cascade below the cached series: bundled annual figures only.
             resolver: Resolver::new(SeriesIndex::default())?,
             fallback: Default::default(),
@@ -97,6 +124,44 @@ impl Grid {
         m.entry(zone.to_string())
             .or_insert_with(|| self.resolver.resolve(zone, at, Signal::Average).ok())
             .clone()
+    }
+
+    /// For each row (zone, start), the latest average and marginal point of its zone
+    /// starting at or before the start: Polars as-of joins (by zone, backward, exact
+    /// matches allowed) on a frame of just these two columns and the row number, the
+    /// answers put back in row order.
+    fn join(&self, zone: &[&str], start: &[i64]) -> Result<(Vec<Option<u32>>, Vec<Option<u32>>)> {
+        let keys = DataFrame::new_infer_height(vec![
+            Column::new("zone".into(), zone),
+            Column::new("start_us".into(), start),
+        ])?;
+        let joined = asof(
+            asof(
+                keys.lazy()
+                    .with_row_index("row", None)
+                    .sort(["start_us"], SortMultipleOptions::default()),
+                &self.average.frame,
+                "g",
+            ),
+            &self.marginal.frame,
+            "m",
+        )
+        .select([col("row"), col("g_point"), col("m_point")])
+        .collect()
+        .map_err(|e| anyhow::anyhow!("joining records with the grid series: {e}"))?;
+        let rows = joined.column("row")?.idx()?;
+        let mut g = vec![None; start.len()];
+        let mut m = vec![None; start.len()];
+        for ((r, gp), mp) in rows
+            .iter()
+            .zip(joined.column("g_point")?.u32()?.iter())
+            .zip(joined.column("m_point")?.u32()?.iter())
+        {
+            let r = r.context("a joined row lost its number")? as usize;
+            g[r] = gp;
+            m[r] = mp;
+        }
+        Ok((g, m))
     }
 }
 
@@ -252,8 +317,28 @@ pub fn chunk_totals(
     Ok(totals)
 }
 
+/// The accepted rows of a chunk, column by column, in ledger order.
+#[derive(Default)]
+struct Base<'b> {
+    node: Vec<&'b str>,
+    seq: Vec<u64>,
+    iid: Vec<Option<&'b str>>,
+    kind: Vec<&'b str>,
+    model: Vec<Option<&'b str>>,
+    version: Vec<Option<&'b str>>,
+    start: Vec<i64>,
+    end: Vec<i64>,
+    prompt: Vec<Option<u64>>,
+    completion: Vec<Option<u64>>,
+    gpus: Vec<u32>,
+    energy: Vec<i64>,
+    zone: Vec<&'b str>,
+    site: Vec<&'b str>,
+    measurement: Vec<&'b str>,
+}
+
 /// Builds the emission rows of `batches` (object path, the verified batch's decoded
-/// rows in the ledger schema).
+/// rows in the ledger schema), in ledger order (batch by batch, seq within a batch).
 pub fn chunk_rows(
     batches: &[(String, Vec<RecordBatch>)],
     registry: &Registry,
@@ -262,89 +347,46 @@ pub fn chunk_rows(
     quarantine: &mut Vec<Quarantined>,
 ) -> Result<(DataFrame, ChunkTotals)> {
     let n = row_count(batches);
-    let mut node = Vec::with_capacity(n);
-    let mut seq: Vec<u64> = Vec::with_capacity(n);
-    let mut iid: Vec<Option<&str>> = Vec::with_capacity(n);
-    let mut kind = Vec::with_capacity(n);
-    let mut model: Vec<Option<&str>> = Vec::with_capacity(n);
-    let mut version: Vec<Option<&str>> = Vec::with_capacity(n);
-    let mut start = Vec::with_capacity(n);
-    let mut end = Vec::with_capacity(n);
-    let mut prompt: Vec<Option<u64>> = Vec::with_capacity(n);
-    let mut completion: Vec<Option<u64>> = Vec::with_capacity(n);
-    let mut gpus = Vec::with_capacity(n);
-    let mut energy = Vec::with_capacity(n);
-    let mut zone = Vec::with_capacity(n);
-    let mut site = Vec::with_capacity(n);
-    let mut measurement = Vec::with_capacity(n);
+    let mut b = Base {
+        node: Vec::with_capacity(n),
+        seq: Vec::with_capacity(n),
+        iid: Vec::with_capacity(n),
+        kind: Vec::with_capacity(n),
+        model: Vec::with_capacity(n),
+        version: Vec::with_capacity(n),
+        start: Vec::with_capacity(n),
+        end: Vec::with_capacity(n),
+        prompt: Vec::with_capacity(n),
+        completion: Vec::with_capacity(n),
+        gpus: Vec::with_capacity(n),
+        energy: Vec::with_capacity(n),
+        zone: Vec::with_capacity(n),
+        site: Vec::with_capacity(n),
+        measurement: Vec::with_capacity(n),
+    };
     let mut totals = ChunkTotals::default();
     for_each_resolved(batches, registry, grid, quarantine, |r, key| {
-        node.push(r.node_id);
-        seq.push(r.seq);
-        iid.push(r.inference_id);
-        kind.push(r.kind);
-        model.push(r.model_id);
-        version.push(r.model_version);
-        start.push(r.start);
-        end.push(r.end);
-        prompt.push(r.prompt_tokens);
-        completion.push(r.completion_tokens);
-        gpus.push(r.gpu_count);
-        energy.push(r.energy_mj);
-        zone.push(key.zone.as_str());
-        site.push(key.site.as_str());
-        measurement.push(r.measurement);
+        b.node.push(r.node_id);
+        b.seq.push(r.seq);
+        b.iid.push(r.inference_id);
+        b.kind.push(r.kind);
+        b.model.push(r.model_id);
+        b.version.push(r.model_version);
+        b.start.push(r.start);
+        b.end.push(r.end);
+        b.prompt.push(r.prompt_tokens);
+        b.completion.push(r.completion_tokens);
+        b.gpus.push(r.gpu_count);
+        b.energy.push(r.energy_mj);
+        b.zone.push(key.zone.as_str());
+        b.site.push(key.site.as_str());
+        b.measurement.push(r.measurement);
     })?;
-    totals.quarantined = (n - node.len()) as u64;
-    let base = DataFrame::new_infer_height(vec![
-        Column::new("node_id".into(), node),
-        Column::new("seq".into(), seq),
-        Column::new("inference_id".into(), iid),
-        Column::new("kind".into(), kind),
-        Column::new("model_id".into(), model),
-        Column::new("model_version".into(), version),
-        Column::new("start_us".into(), start),
-        Column::new("end_us".into(), end),
-        Column::new("prompt_tokens".into(), prompt),
-        Column::new("completion_tokens".into(), completion),
-        Column::new("gpu_count".into(), gpus),
-        Column::new("measurement".into(), measurement),
-        Column::new("it_energy_mj".into(), energy),
-        Column::new("zone".into(), zone),
-        Column::new("site".into(), site),
-    ])?;
-    // The joins need rows in time order; the row index restores the ledger's order
-    // (batch by batch, seq within a batch) afterwards with an integer sort.
-    let joined = asof(
-        asof(
-            base.lazy()
-                .with_row_index("row_index", None)
-                .sort(["start_us"], SortMultipleOptions::default()),
-            &grid.average,
-            "g",
-        ),
-        &grid.marginal,
-        "m",
-    )
-    .sort(["row_index"], SortMultipleOptions::default())
-    .collect()
-    .map_err(|e| anyhow::anyhow!("joining records with the grid series: {e}"))?;
-    let out = figures(joined, cfg, grid, &mut totals)?;
+    totals.quarantined = (n - b.node.len()) as u64;
+    let (g_point, m_point) = grid.join(&b.zone, &b.start)?;
+    let out = figures(b, &g_point, &m_point, cfg, grid, &mut totals)?;
     totals.rows = out.height() as u64;
     Ok((out, totals))
-}
-
-fn i64s(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
-    Ok(df
-        .column(name)?
-        .cast(&DataType::Int64)?
-        .i64()?
-        .iter()
-        .collect())
-}
-
-fn strs<'a>(df: &'a DataFrame, name: &str) -> Result<Vec<Option<&'a str>>> {
-    Ok(df.column(name)?.str()?.iter().collect())
 }
 
 /// A zone's cascade answer, as the provenance columns print it.
@@ -358,50 +400,30 @@ struct Fallback {
     period: String,
 }
 
-/// The per-row figures after the joins.
+/// The per-row figures, given each row's joined average and marginal point.
 #[allow(clippy::needless_range_loop)] // one index over many parallel columns
 fn figures(
-    df: DataFrame,
+    b: Base<'_>,
+    g_point: &[Option<u32>],
+    m_point: &[Option<u32>],
     cfg: &PipelineConfig,
     grid: &Grid,
     totals: &mut ChunkTotals,
 ) -> Result<DataFrame> {
-    let h = df.height();
-    let start = i64s(&df, "start_us")?;
-    let end = i64s(&df, "end_us")?;
-    let it = i64s(&df, "it_energy_mj")?;
-    let gpus = i64s(&df, "gpu_count")?;
-    let prompt = i64s(&df, "prompt_tokens")?;
-    let completion = i64s(&df, "completion_tokens")?;
-    let kinds = strs(&df, "kind")?;
-    let zones = strs(&df, "zone")?;
-    let sites = strs(&df, "site")?;
-    let (g_time, g_end, g_value) = (
-        i64s(&df, "g_time")?,
-        i64s(&df, "g_end")?,
-        i64s(&df, "g_value")?,
-    );
-    let (g_basis, g_source) = (strs(&df, "g_basis")?, strs(&df, "g_source")?);
-    let g_est: Vec<Option<bool>> = df.column("g_estimated")?.bool()?.iter().collect();
-    let (m_time, m_end, m_value, m_source) = (
-        i64s(&df, "m_time")?,
-        i64s(&df, "m_end")?,
-        i64s(&df, "m_value")?,
-        strs(&df, "m_source")?,
-    );
-
+    let h = b.node.len();
+    let (avg_pts, marg_pts) = (&grid.average, &grid.marginal);
     // Per site and per zone figures, resolved once (rows borrow their strings).
     let mut site_figs: HashMap<&str, SiteFigures> = HashMap::new();
     let mut fallbacks: HashMap<&str, Fallback> = HashMap::new();
     for i in 0..h {
-        let site = sites[i].unwrap_or("");
+        let site = b.site[i];
         if !site_figs.contains_key(site) {
             site_figs.insert(site, cfg.site(site));
         }
-        let zone = zones[i].unwrap_or("");
+        let zone = b.zone[i];
         if !fallbacks.contains_key(zone) {
             let f = grid
-                .fallback(zone, start[i].unwrap_or(0))
+                .fallback(zone, b.start[i])
                 .context("a row's zone lost its figure")?;
             let level = serde_json::to_value(f.fallback_level)?
                 .as_str()
@@ -421,13 +443,6 @@ fn figures(
             );
         }
     }
-    // Point lengths as ISO durations, one string per distinct length.
-    let durations: std::collections::BTreeMap<i64, String> = (0..h)
-        .filter_map(|i| Some(g_end[i]? - g_time[i]?))
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .map(|d| (d, format!("PT{}S", d / 1_000_000)))
-        .collect();
 
     let mut c_scope = Vec::with_capacity(h);
     let mut c_pue = Vec::with_capacity(h);
@@ -449,48 +464,59 @@ fn figures(
     let mut c_sci = Vec::with_capacity(h);
     let mut c_sci_signal = Vec::with_capacity(h);
     let mut c_sci_1k: Vec<Option<i64>> = Vec::with_capacity(h);
+    // Consecutive rows mostly share a site (a batch is one node's).
+    let mut last_site: Option<(&str, &SiteFigures)> = None;
     for i in 0..h {
-        let (t, zone) = (start[i].unwrap_or(0), zones[i].unwrap_or(""));
-        let sf = &site_figs[sites[i].unwrap_or("")];
-        let fac = math::facility_mj(it[i].unwrap_or(0), sf.pue_milli);
+        let (t, zone) = (b.start[i], b.zone[i]);
+        let sf = match last_site {
+            Some((s, f)) if s == b.site[i] => f,
+            _ => {
+                let f = &site_figs[b.site[i]];
+                last_site = Some((b.site[i], f));
+                f
+            }
+        };
+        let fac = math::facility_mj(b.energy[i], sf.pue_milli);
         // Average intensity: the joined point if it covers t, else the cascade.
-        let covered = matches!((g_time[i], g_end[i]), (Some(a), Some(b)) if a <= t && t < b);
-        let avg = if covered {
-            c_basis.push(g_basis[i].unwrap_or_default());
-            c_source.push(g_source[i].unwrap_or_default());
-            c_level.push(if g_est[i] == Some(true) {
-                "provider_estimated"
-            } else {
-                "provider_measured"
-            });
-            c_figure_zone.push(zone);
-            c_data_time.push(g_time[i].unwrap_or(0));
-            c_period.push(&durations[&(g_end[i].unwrap_or(0) - g_time[i].unwrap_or(0))]);
-            g_value[i].unwrap_or(0)
-        } else {
-            let f = &fallbacks[zone];
-            c_basis.push(f.basis);
-            c_source.push(&f.source);
-            c_level.push(&f.level);
-            c_figure_zone.push(&f.figure_zone);
-            c_data_time.push(f.data_time);
-            c_period.push(&f.period);
-            f.value
+        let avg = match avg_pts.covering(g_point[i], t) {
+            Some(p) => {
+                c_basis.push(avg_pts.basis[p]);
+                c_source.push(&avg_pts.source[p]);
+                c_level.push(if avg_pts.estimated[p] {
+                    "provider_estimated"
+                } else {
+                    "provider_measured"
+                });
+                c_figure_zone.push(zone);
+                c_data_time.push(avg_pts.start[p]);
+                c_period.push(&avg_pts.period[p]);
+                avg_pts.value[p]
+            }
+            None => {
+                let f = &fallbacks[zone];
+                c_basis.push(f.basis);
+                c_source.push(&f.source);
+                c_level.push(&f.level);
+                c_figure_zone.push(&f.figure_zone);
+                c_data_time.push(f.data_time);
+                c_period.push(&f.period);
+                f.value
+            }
         };
         let loc = math::emissions_ng(fac, avg);
-        let m_covered = matches!((m_time[i], m_end[i]), (Some(a), Some(b)) if a <= t && t < b)
-            && m_value[i].is_some();
-        let (mint, mng) = if m_covered {
-            let v = m_value[i].unwrap_or(0);
-            (Some(v), Some(math::emissions_ng(fac, v)))
-        } else {
-            (None, None)
+        let marginal = marg_pts.covering(m_point[i], t);
+        let (mint, mng) = match marginal {
+            Some(p) => {
+                let v = marg_pts.value[p];
+                (Some(v), Some(math::emissions_ng(fac, v)))
+            }
+            None => (None, None),
         };
-        let inference = kinds[i] == Some("inference");
+        let inference = b.kind[i] == "inference";
         let emb = if inference {
             math::embodied_ng(
-                gpus[i].unwrap_or(0),
-                end[i].unwrap_or(0) - t,
+                i64::from(b.gpus[i]),
+                b.end[i] - t,
                 sf.embodied_g_per_gpu,
                 sf.lifetime_us,
             )
@@ -503,7 +529,9 @@ fn figures(
             None => (avg, "average"),
         };
         let sci = math::emissions_ng(fac, sci_i) + emb;
-        let tokens = (prompt[i].unwrap_or(0) + completion[i].unwrap_or(0)) as u64;
+        let tokens = b.prompt[i]
+            .unwrap_or(0)
+            .saturating_add(b.completion[i].unwrap_or(0));
         c_scope.push(sf.scope.as_str());
         c_pue.push(sf.pue_milli);
         c_pue_default.push(sf.pue_default);
@@ -511,7 +539,7 @@ fn figures(
         c_int.push(avg);
         c_loc.push(loc);
         c_mint.push(mint);
-        c_msrc.push(if m_covered { m_source[i] } else { None });
+        c_msrc.push(marginal.map(|p| marg_pts.source[p].as_str()));
         c_mng.push(mng);
         c_emb.push(emb);
         c_emb_src.push(inference.then_some(sf.embodied_source.as_str()));
@@ -531,7 +559,7 @@ fn figures(
             }
         }
     }
-    let ts = |name: &str, v: Vec<Option<i64>>| -> Result<Column> {
+    let ts = |name: &str, v: Vec<i64>| -> Result<Column> {
         Ok(Series::new(name.into(), v)
             .cast(&DataType::Datetime(
                 TimeUnit::Microseconds,
@@ -540,22 +568,22 @@ fn figures(
             .into())
     };
     let out = DataFrame::new_infer_height(vec![
-        df.column("node_id")?.clone(),
-        df.column("seq")?.clone(),
-        df.column("inference_id")?.clone(),
-        df.column("kind")?.clone(),
-        df.column("model_id")?.clone(),
-        df.column("model_version")?.clone(),
-        ts("start", start)?,
-        ts("end", end)?,
-        df.column("prompt_tokens")?.clone(),
-        df.column("completion_tokens")?.clone(),
-        df.column("gpu_count")?.clone(),
-        df.column("measurement")?.clone(),
-        df.column("zone")?.clone(),
-        df.column("site")?.clone(),
+        Column::new("node_id".into(), b.node),
+        Column::new("seq".into(), b.seq),
+        Column::new("inference_id".into(), b.iid),
+        Column::new("kind".into(), b.kind),
+        Column::new("model_id".into(), b.model),
+        Column::new("model_version".into(), b.version),
+        ts("start", b.start)?,
+        ts("end", b.end)?,
+        Column::new("prompt_tokens".into(), b.prompt),
+        Column::new("completion_tokens".into(), b.completion),
+        Column::new("gpu_count".into(), b.gpus),
+        Column::new("measurement".into(), b.measurement),
+        Column::new("zone".into(), b.zone),
+        Column::new("site".into(), b.site),
         Column::new("scope".into(), c_scope),
-        df.column("it_energy_mj")?.clone(),
+        Column::new("it_energy_mj".into(), b.energy),
         Column::new("pue_milli".into(), c_pue),
         Column::new("pue_default".into(), c_pue_default),
         Column::new("facility_energy_mj".into(), c_fac),
@@ -564,10 +592,7 @@ fn figures(
         Column::new("intensity_source".into(), c_source),
         Column::new("intensity_fallback_level".into(), c_level),
         Column::new("intensity_figure_zone".into(), c_figure_zone),
-        ts(
-            "intensity_data_time",
-            c_data_time.into_iter().map(Some).collect(),
-        )?,
+        ts("intensity_data_time", c_data_time)?,
         Column::new("intensity_data_period".into(), c_period),
         Column::new("location_ng".into(), c_loc),
         Column::new("marginal_mg_per_kwh".into(), c_mint),
