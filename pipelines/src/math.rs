@@ -9,6 +9,14 @@
 /// `n / d` rounded half up, for `n >= 0`, `d > 0` (negative `n` rounds half away from 0).
 pub fn round_div(n: i128, d: i128) -> i128 {
     debug_assert!(d > 0);
+    // The common case in 64 bits (a 128-bit division is a library call): the same
+    // result whenever 2n + d fits.
+    if let (Ok(n), Ok(d)) = (u64::try_from(n), u64::try_from(d))
+        && let Some(twice) = n.checked_mul(2).and_then(|t| t.checked_add(d))
+        && let Some(twice_d) = d.checked_mul(2)
+    {
+        return i128::from(twice / twice_d);
+    }
     if n >= 0 {
         (2 * n + d) / (2 * d)
     } else {
@@ -67,5 +75,22 @@ mod tests {
         assert_eq!(embodied_ng(2, 3_600_000_000, 150_000, life), 5_703_855_807);
         assert_eq!(per_1k_tokens(10, 3), Some(3333));
         assert_eq!(per_1k_tokens(10, 0), None);
+    }
+
+    #[test]
+    fn round_div_agrees_across_the_64_bit_boundary() {
+        let slow = |n: i128, d: i128| (2 * n + d) / (2 * d);
+        for (n, d) in [
+            (0, 1),
+            (7, 2),
+            (u64::MAX as i128 / 2 - 1, 3),
+            (u64::MAX as i128 / 2, 3),
+            (u64::MAX as i128, 7),
+            (u64::MAX as i128 + 5, 7),
+            (i64::MAX as i128 * 3600, 3600),
+            (5, u64::MAX as i128 / 2 + 1),
+        ] {
+            assert_eq!(round_div(n, d), slow(n, d), "{n} / {d}");
+        }
     }
 }

@@ -55,9 +55,12 @@ struct Points {
     value: Vec<i64>,
     basis: Vec<&'static str>,
     estimated: Vec<bool>,
-    source: Vec<String>,
-    /// The point's length as an ISO duration (`PT3600S`).
-    period: Vec<String>,
+    /// Index into `names`: the point's source.
+    source: Vec<u32>,
+    /// Index into `names`: the point's length as an ISO duration (`PT3600S`).
+    period: Vec<u32>,
+    /// Each distinct source name and duration once, so that rows share them.
+    names: Vec<String>,
 }
 
 impl Points {
@@ -72,6 +75,12 @@ impl Points {
             estimated: vec![],
             source: vec![],
             period: vec![],
+            names: vec![],
+        };
+        let mut names: HashMap<String, u32> = HashMap::new();
+        let mut name = |s: String| -> u32 {
+            let next = names.len() as u32;
+            *names.entry(s).or_insert(next)
         };
         for (z, points) in index.iter(signal) {
             for q in points.iter().filter(|q| q.fetched_at <= as_of) {
@@ -81,11 +90,16 @@ impl Points {
                 p.value.push(q.value.0);
                 p.basis.push(q.basis.as_str());
                 p.estimated.push(q.estimated);
-                p.source.push(index.source_name(q).to_string());
-                p.period
-                    .push(format!("PT{}S", (q.end - q.start).div_euclid(1_000_000)));
+                p.source.push(name(index.source_name(q).to_string()));
+                p.period.push(name(format!(
+                    "PT{}S",
+                    (q.end - q.start).div_euclid(1_000_000)
+                )));
             }
         }
+        let mut by_index: Vec<(u32, String)> = names.into_iter().map(|(k, v)| (v, k)).collect();
+        by_index.sort();
+        p.names = by_index.into_iter().map(|(_, k)| k).collect();
         let point: Vec<u32> = (0..zone.len() as u32).collect();
         p.frame = DataFrame::new_infer_height(vec![
             Column::new("zone".into(), zone),
@@ -96,12 +110,23 @@ impl Points {
         Ok(p)
     }
 
+    fn source(&self, i: usize) -> &str {
+        &self.names[self.source[i] as usize]
+    }
+
+    fn period(&self, i: usize) -> &str {
+        &self.names[self.period[i] as usize]
+    }
+
     /// The point `i` if it covers `t` (a point answers only inside its own period).
     fn covering(&self, i: Option<u32>, t: i64) -> Option<usize> {
         let i = i? as usize;
         (self.start[i] <= t && t < self.end[i]).then_some(i)
     }
 }
+
+/// Each row's joined average and marginal point (indices into [`Points`]).
+type Joined = (Vec<Option<u32>>, Vec<Option<u32>>);
 
 impl Grid {
     /// The cached points fetched by `as_of`.
@@ -130,7 +155,7 @@ impl Grid {
     /// starting at or before the start: Polars as-of joins (by zone, backward, exact
     /// matches allowed) on a frame of just these two columns and the row number, the
     /// answers put back in row order.
-    fn join(&self, zone: &[&str], start: &[i64]) -> Result<(Vec<Option<u32>>, Vec<Option<u32>>)> {
+    fn join(&self, zone: &[&str], start: &[i64]) -> Result<Joined> {
         let keys = DataFrame::new_infer_height(vec![
             Column::new("zone".into(), zone),
             Column::new("start_us".into(), start),
@@ -221,6 +246,7 @@ fn for_each_resolved<'b, 'r>(
     // A batch holds one node's rows: its registrations are looked up once per batch,
     // and a zone's cascade answer once.
     let mut zone_known: HashMap<&str, bool> = HashMap::new();
+    let mut last_key: Option<(&NodeKey, bool)> = None;
     for (object, parts) in batches {
         for b in parts {
             let cols = Columns::new(b).context("a verified batch is not in the ledger schema")?;
@@ -234,9 +260,16 @@ fn for_each_resolved<'b, 'r>(
                 let resolved = match pick_at(node_keys.iter().copied(), r.start) {
                     None => Err("node_not_registered"),
                     Some(key) => {
-                        let known = *zone_known
-                            .entry(key.zone.as_str())
-                            .or_insert_with(|| grid.fallback(&key.zone, r.start).is_some());
+                        let known = match last_key {
+                            Some((k, known)) if std::ptr::eq(k, key) => known,
+                            _ => {
+                                let known = *zone_known
+                                    .entry(key.zone.as_str())
+                                    .or_insert_with(|| grid.fallback(&key.zone, r.start).is_some());
+                                last_key = Some((key, known));
+                                known
+                            }
+                        };
                         if known { Ok(key) } else { Err("zone_unknown") }
                     }
                 };
@@ -275,6 +308,77 @@ fn for_each_resolved<'b, 'r>(
     Ok(())
 }
 
+/// A running sum of Scope 2 facility energy for the zone of consecutive rows, added
+/// to the chunk's totals when the zone changes (one map update per run of rows).
+#[derive(Default)]
+struct ZoneSum<'a> {
+    zone: Option<&'a str>,
+    mj: i64,
+}
+
+impl<'a> ZoneSum<'a> {
+    fn add(&mut self, zone: &'a str, mj: i64, totals: &mut ChunkTotals) {
+        if self.zone != Some(zone) {
+            self.flush(totals);
+            self.zone = Some(zone);
+        }
+        self.mj += mj;
+    }
+
+    fn flush(&mut self, totals: &mut ChunkTotals) {
+        if let Some(z) = self.zone.take() {
+            *totals.scope2_facility_mj.entry(z.to_string()).or_default() += self.mj;
+        }
+        self.mj = 0;
+    }
+}
+
+/// A string column whose values are a few long-lived strings (zones, sites,
+/// provenance): each distinct value is stored once and every row is a view of it,
+/// rather than a copy per row. Distinct values are told apart by address, so this
+/// is for columns whose rows borrow from a handful of strings; past 64 of them it
+/// builds the column the ordinary way.
+fn shared_strings<'a>(name: &str, len: usize, value: impl Fn(usize) -> Option<&'a str>) -> Column {
+    use polars_arrow::array::{MutableBinaryViewArray, View};
+    const MAX_DISTINCT: usize = 64;
+    // The distinct long values (address, length) and their offsets in one buffer.
+    let mut distinct: Vec<(usize, usize, u32)> = Vec::new();
+    let mut bytes: Vec<u8> = Vec::new();
+    let find = |d: &[(usize, usize, u32)], s: &str| {
+        d.iter()
+            .find(|(p, l, _)| *p == s.as_ptr() as usize && *l == s.len())
+            .map(|e| e.2)
+    };
+    for i in 0..len {
+        if let Some(s) = value(i)
+            && s.len() > View::MAX_INLINE_SIZE as usize
+            && find(&distinct, s).is_none()
+        {
+            if distinct.len() == MAX_DISTINCT || bytes.len() + s.len() > u32::MAX as usize {
+                let ca: StringChunked = (0..len).map(&value).collect();
+                return ca.with_name(name.into()).into_column();
+            }
+            distinct.push((s.as_ptr() as usize, s.len(), bytes.len() as u32));
+            bytes.extend_from_slice(s.as_bytes());
+        }
+    }
+    let buffers = [bytes.into()];
+    let mut out = MutableBinaryViewArray::<str>::with_capacity(len);
+    for i in 0..len {
+        match value(i) {
+            None => out.push_null(),
+            Some(s) if s.len() <= View::MAX_INLINE_SIZE as usize => {
+                out.push_view(View::new_inline(s.as_bytes()), &buffers)
+            }
+            Some(s) => {
+                let offset = find(&distinct, s).unwrap_or_default();
+                out.push_view(View::new_from_bytes(s.as_bytes(), 0, offset), &buffers)
+            }
+        }
+    }
+    StringChunked::with_chunk(name.into(), out.freeze()).into_column()
+}
+
 fn row_count(batches: &[(String, Vec<RecordBatch>)]) -> usize {
     batches
         .iter()
@@ -297,21 +401,28 @@ pub fn chunk_totals(
     let mut totals = ChunkTotals::default();
     let mut sites: HashMap<&str, SiteFigures> = HashMap::new();
     let mut accepted = 0u64;
+    // The registration of the previous row (its PUE when Scope 2), and the running
+    // Scope 2 sum of its zone: rows come node by node.
+    let mut last: Option<(&NodeKey, Option<i64>)> = None;
+    let mut zone_sum = ZoneSum::default();
     for_each_resolved(batches, registry, grid, quarantine, |r, key| {
         accepted += 1;
-        let sf = sites
-            .entry(key.site.as_str())
-            .or_insert_with(|| cfg.site(&key.site));
-        if sf.scope == crate::config::Scope::Scope2 {
-            let fac = math::facility_mj(r.energy_mj, sf.pue_milli);
-            match totals.scope2_facility_mj.get_mut(&key.zone) {
-                Some(v) => *v += fac,
-                None => {
-                    totals.scope2_facility_mj.insert(key.zone.clone(), fac);
-                }
+        let pue = match last {
+            Some((k, pue)) if std::ptr::eq(k, key) => pue,
+            _ => {
+                let sf = sites
+                    .entry(key.site.as_str())
+                    .or_insert_with(|| cfg.site(&key.site));
+                let pue = (sf.scope == crate::config::Scope::Scope2).then_some(sf.pue_milli);
+                last = Some((key, pue));
+                pue
             }
+        };
+        if let Some(pue) = pue {
+            zone_sum.add(&key.zone, math::facility_mj(r.energy_mj, pue), &mut totals);
         }
     })?;
+    zone_sum.flush(&mut totals);
     totals.rows = accepted;
     totals.quarantined = n as u64 - accepted;
     Ok(totals)
@@ -416,6 +527,9 @@ fn figures(
     let mut site_figs: HashMap<&str, SiteFigures> = HashMap::new();
     let mut fallbacks: HashMap<&str, Fallback> = HashMap::new();
     for i in 0..h {
+        if i > 0 && b.site[i] == b.site[i - 1] && b.zone[i] == b.zone[i - 1] {
+            continue;
+        }
         let site = b.site[i];
         if !site_figs.contains_key(site) {
             site_figs.insert(site, cfg.site(site));
@@ -466,6 +580,7 @@ fn figures(
     let mut c_sci_1k: Vec<Option<i64>> = Vec::with_capacity(h);
     // Consecutive rows mostly share a site (a batch is one node's).
     let mut last_site: Option<(&str, &SiteFigures)> = None;
+    let mut zone_sum = ZoneSum::default();
     for i in 0..h {
         let (t, zone) = (b.start[i], b.zone[i]);
         let sf = match last_site {
@@ -481,7 +596,7 @@ fn figures(
         let avg = match avg_pts.covering(g_point[i], t) {
             Some(p) => {
                 c_basis.push(avg_pts.basis[p]);
-                c_source.push(&avg_pts.source[p]);
+                c_source.push(avg_pts.source(p));
                 c_level.push(if avg_pts.estimated[p] {
                     "provider_estimated"
                 } else {
@@ -489,7 +604,7 @@ fn figures(
                 });
                 c_figure_zone.push(zone);
                 c_data_time.push(avg_pts.start[p]);
-                c_period.push(&avg_pts.period[p]);
+                c_period.push(avg_pts.period(p));
                 avg_pts.value[p]
             }
             None => {
@@ -539,7 +654,7 @@ fn figures(
         c_int.push(avg);
         c_loc.push(loc);
         c_mint.push(mint);
-        c_msrc.push(marginal.map(|p| marg_pts.source[p].as_str()));
+        c_msrc.push(marginal.map(|p| marg_pts.source(p)));
         c_mng.push(mng);
         c_emb.push(emb);
         c_emb_src.push(inference.then_some(sf.embodied_source.as_str()));
@@ -551,14 +666,10 @@ fn figures(
             None
         });
         if sf.scope == crate::config::Scope::Scope2 {
-            match totals.scope2_facility_mj.get_mut(zone) {
-                Some(v) => *v += fac,
-                None => {
-                    totals.scope2_facility_mj.insert(zone.to_string(), fac);
-                }
-            }
+            zone_sum.add(zone, fac, totals);
         }
     }
+    zone_sum.flush(totals);
     let ts = |name: &str, v: Vec<i64>| -> Result<Column> {
         Ok(Series::new(name.into(), v)
             .cast(&DataType::Datetime(
@@ -580,28 +691,28 @@ fn figures(
         Column::new("completion_tokens".into(), b.completion),
         Column::new("gpu_count".into(), b.gpus),
         Column::new("measurement".into(), b.measurement),
-        Column::new("zone".into(), b.zone),
-        Column::new("site".into(), b.site),
-        Column::new("scope".into(), c_scope),
+        shared_strings("zone", h, |i| Some(b.zone[i])),
+        shared_strings("site", h, |i| Some(b.site[i])),
+        shared_strings("scope", h, |i| Some(c_scope[i])),
         Column::new("it_energy_mj".into(), b.energy),
         Column::new("pue_milli".into(), c_pue),
         Column::new("pue_default".into(), c_pue_default),
         Column::new("facility_energy_mj".into(), c_fac),
         Column::new("intensity_mg_per_kwh".into(), c_int),
-        Column::new("intensity_basis".into(), c_basis),
-        Column::new("intensity_source".into(), c_source),
-        Column::new("intensity_fallback_level".into(), c_level),
-        Column::new("intensity_figure_zone".into(), c_figure_zone),
+        shared_strings("intensity_basis", h, |i| Some(c_basis[i])),
+        shared_strings("intensity_source", h, |i| Some(c_source[i])),
+        shared_strings("intensity_fallback_level", h, |i| Some(c_level[i])),
+        shared_strings("intensity_figure_zone", h, |i| Some(c_figure_zone[i])),
         ts("intensity_data_time", c_data_time)?,
-        Column::new("intensity_data_period".into(), c_period),
+        shared_strings("intensity_data_period", h, |i| Some(c_period[i])),
         Column::new("location_ng".into(), c_loc),
         Column::new("marginal_mg_per_kwh".into(), c_mint),
-        Column::new("marginal_source".into(), c_msrc),
+        shared_strings("marginal_source", h, |i| c_msrc[i]),
         Column::new("marginal_ng".into(), c_mng),
         Column::new("embodied_ng".into(), c_emb),
-        Column::new("embodied_source".into(), c_emb_src),
+        shared_strings("embodied_source", h, |i| c_emb_src[i]),
         Column::new("sci_ng".into(), c_sci),
-        Column::new("sci_intensity_signal".into(), c_sci_signal),
+        shared_strings("sci_intensity_signal", h, |i| Some(c_sci_signal[i])),
         Column::new("sci_ng_per_1k_tokens".into(), c_sci_1k),
     ])?;
     Ok(out)
