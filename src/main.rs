@@ -18,7 +18,26 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
 
+/// The C libraries linked in allocate through glibc's malloc, not mimalloc: zstd
+/// above all, which makes a context of a few hundred KiB for every Parquet column
+/// chunk read or written. By default glibc maps such blocks afresh each time and
+/// returns its heap to the system once 128 KiB are free, so each context costs page
+/// faults and zeroed pages (on a monthly run, half of all page faults and ~5 % of
+/// the time). Keep freed memory for reuse instead; the peak is unchanged.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_c_heap() {
+    // SAFETY: mallopt only sets allocator parameters, before any thread is started.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_c_heap() {}
+
 fn main() -> ExitCode {
+    keep_c_heap();
     let cli = cli::Cli::parse();
     let filter = match cli.global.verbose {
         0 => "warn",
