@@ -20,7 +20,7 @@ use crate::record::{Columns, Measurement, RecordKind, schema};
 use crate::registry::{KeyRefusal, Registry};
 use crate::seal::{GENESIS, SCHEMA_VERSION_KEY, SEAL_KEY, Seal};
 use crate::store::{RECORDS_PREFIX, Store, batch_path, parse_batch_path};
-use crate::time::{format_utc, utc_date};
+use crate::time::{MICROS_PER_DAY, date_start, format_utc};
 
 /// Row-level problems reported per object before the rest are summarised.
 const MAX_ROW_PROBLEMS: usize = 20;
@@ -568,7 +568,8 @@ fn schema_difference(actual: &arrow_schema::Schema) -> Option<String> {
 struct RowChecker<'a> {
     path: &'a str,
     seal: &'a Seal,
-    date: Option<NaiveDate>,
+    /// The partition date, as whole days since 1970-01-01 UTC.
+    day: Option<i64>,
     row: usize,
     leaves: Vec<Hash32>,
     energy: i64,
@@ -584,7 +585,9 @@ impl<'a> RowChecker<'a> {
         RowChecker {
             path,
             seal,
-            date: NaiveDate::parse_from_str(&seal.date, "%Y-%m-%d").ok(),
+            day: NaiveDate::parse_from_str(&seal.date, "%Y-%m-%d")
+                .ok()
+                .map(|d| date_start(d).div_euclid(MICROS_PER_DAY)),
             row: 0,
             leaves: Vec::with_capacity(seal.record_count.clamp(0, 1 << 20) as usize),
             energy: 0,
@@ -643,7 +646,7 @@ impl<'a> RowChecker<'a> {
                     ),
                 );
             }
-            if self.date.is_some_and(|d| utc_date(s) != d) {
+            if self.day.is_some_and(|d| s.div_euclid(MICROS_PER_DAY) != d) {
                 self.flag(
                     row,
                     "date_mismatch",

@@ -195,6 +195,45 @@ async fn removed_inserted_and_reordered_rows() {
 }
 
 #[tokio::test]
+async fn rows_outside_the_partition_date_are_named() {
+    let l = ledger().await;
+    let b = &l.n1[0]; // partition date 2026-10-01
+    rewrite(&l.store, b, |r| {
+        for (i, start) in [
+            (3, t0() - 1),          // 2026-09-30T23:59:59.999999Z
+            (5, t0() + DAY_US),     // 2026-10-02T00:00:00Z
+            (7, t0() + DAY_US - 1), // the day's last microsecond: inside
+        ] {
+            r[i].start = start;
+            r[i].end = start + 1;
+        }
+    })
+    .await;
+    let r = check(&l.store).await;
+    let rows: Vec<(String, Option<u64>, String)> = r
+        .problems
+        .iter()
+        .filter(|p| p.code == "date_mismatch")
+        .map(|p| (p.object.clone(), p.row, p.message.clone()))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                b.path.clone(),
+                Some(3),
+                "start 2026-09-30T23:59:59.999999Z is outside partition date 2026-10-01".into()
+            ),
+            (
+                b.path.clone(),
+                Some(5),
+                "start 2026-10-02T00:00:00.000000Z is outside partition date 2026-10-01".into()
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn removed_batch_in_the_middle_of_a_chain() {
     let l = ledger().await;
     l.store.delete_for_tests(&l.n1[1].path).await.unwrap();
