@@ -389,11 +389,7 @@ impl Job<'_> {
         {
             return Ok(s);
         }
-        let Inputs {
-            registry,
-            grid,
-            cfg,
-        } = inputs.clone();
+        let registry = inputs.registry.clone();
         let days: Vec<_> = self
             .period
             .days()
@@ -424,91 +420,66 @@ impl Job<'_> {
             totals: ChunkTotals::default(),
         };
         let mut done = 0u64;
-        // Chunks compute (two at a time) while the next batches verify: at most three
-        // chunks of rows are held at a time. They are stored in order.
+        // One stream verifies the period's batches, four at a time, day after day (no
+        // pause at a day's end). A day's batches gather into chunks of about the day's
+        // even share; a chunk closes at that size and at the end of its day. Chunks
+        // compute (two at a time) while the next batches verify: at most three chunks
+        // of rows are held at a time. They are stored in order.
+        let targets: BTreeMap<String, usize> = by_day
+            .iter()
+            .map(|(d, objects)| (d.clone(), chunk_target(objects, self.cfg.chunk_records)))
+            .collect();
+        let ordered = by_day
+            .into_iter()
+            .flat_map(|(d, objects)| objects.into_iter().map(move |o| (d.clone(), o)));
+        let mut checked = futures::stream::iter(ordered.map(|(date, o)| {
+            let registry = registry.clone();
+            async move {
+                let bytes = self.store.get(&o.path).await?;
+                let checked = tokio::task::spawn_blocking(move || check(o, bytes, &registry))
+                    .await
+                    .context("verifying a batch")??;
+                anyhow::Ok((date, checked))
+            }
+        }))
+        .buffered(4);
         let mut in_flight: std::collections::VecDeque<tokio::task::JoinHandle<Result<ChunkOut>>> =
             Default::default();
-        for (date, objects) in by_day {
-            let target = chunk_target(&objects, self.cfg.chunk_records);
-            let mut checked = futures::stream::iter(objects.into_iter().map(|o| {
-                let registry = registry.clone();
-                async move {
-                    let bytes = self.store.get(&o.path).await?;
-                    tokio::task::spawn_blocking(move || check(o, bytes, &registry))
-                        .await
-                        .context("verifying a batch")
+        let mut pending = Pending::default();
+        loop {
+            let next = checked.next().await.transpose()?;
+            // The day's open chunk closes when the next batch is of another day.
+            if pending
+                .date
+                .as_ref()
+                .is_some_and(|d| next.as_ref().is_none_or(|(date, _)| date != d))
+                && !pending.batches.is_empty()
+            {
+                let chunk = pending.close(&dir, keep, keep_leaves);
+                self.compute(chunk, &mut in_flight, &mut summary, inputs)
+                    .await?;
+            }
+            let Some((date, (entry, records))) = next else {
+                break;
+            };
+            if pending.date.as_ref() != Some(&date) {
+                pending.date = Some(date.clone());
+                pending.part = 0;
+            }
+            if let Some((recs, leaves)) = records {
+                pending.rows += recs.iter().map(RecordBatch::num_rows).sum::<usize>();
+                if keep_leaves {
+                    pending.leaves.extend(leaves);
                 }
-            }))
-            .buffered(4);
-            let mut pending: Vec<(String, Vec<RecordBatch>)> = Vec::new();
-            let mut pending_leaves: Vec<gco_ledger::hash::Hash32> = Vec::new();
-            let mut pending_rows = 0usize;
-            let mut part = 0u32;
-            loop {
-                let next = checked.next().await;
-                let last = next.is_none();
-                if let Some(r) = next {
-                    let (entry, records) = r??;
-                    if let Some((recs, leaves)) = records {
-                        pending_rows += recs.iter().map(RecordBatch::num_rows).sum::<usize>();
-                        if keep_leaves {
-                            pending_leaves.extend(leaves);
-                        }
-                        pending.push((entry.object.clone(), recs));
-                    }
-                    summary.batches.push(entry);
-                    done += 1;
-                    self.tick("verify", done, total);
-                }
-                if !pending.is_empty() && (last || pending_rows >= target) {
-                    if in_flight.len() >= 2
-                        && let Some(h) = in_flight.pop_front()
-                    {
-                        self.staged(h, &mut summary).await?;
-                    }
-                    let batch = std::mem::take(&mut pending);
-                    let leaves = std::mem::take(&mut pending_leaves);
-                    pending_rows = 0;
-                    let leaves_path =
-                        keep_leaves.then(|| format!("{dir}/leaves/date={date}/part-{part:05}.bin"));
-                    let (registry, grid, cfg) = (registry.clone(), grid.clone(), cfg.clone());
-                    let staged = (keep == Keep::Rows)
-                        .then(|| format!("{dir}/rows/date={date}/part-{part:05}.parquet"));
-                    let (date, p) = (date.clone(), part);
-                    in_flight.push_back(tokio::task::spawn_blocking(move || {
-                        let mut quarantine = Vec::new();
-                        let (bytes, totals) = match keep {
-                            Keep::Rows => {
-                                let (df, totals) =
-                                    chunk_rows(&batch, &registry, &cfg, &grid, &mut quarantine)
-                                        .context("computing emission rows")?;
-                                (Some(write_parquet(df, Purpose::Staging)?), totals)
-                            }
-                            Keep::Totals => (
-                                None,
-                                chunk_totals(&batch, &registry, &cfg, &grid, &mut quarantine)?,
-                            ),
-                        };
-                        Ok(ChunkOut {
-                            entry: ChunkEntry {
-                                date,
-                                part: p,
-                                batches: batch.into_iter().map(|(o, _)| o).collect(),
-                                staged,
-                                rows: totals.rows,
-                                leaves: leaves_path,
-                            },
-                            bytes,
-                            leaves: keep_leaves.then(|| Bytes::from(leaves.concat())),
-                            totals,
-                            quarantine,
-                        })
-                    }));
-                    part += 1;
-                }
-                if last {
-                    break;
-                }
+                pending.batches.push((entry.object.clone(), recs));
+            }
+            summary.batches.push(entry);
+            done += 1;
+            self.tick("verify", done, total);
+            if !pending.batches.is_empty() && pending.rows >= targets[&date] {
+                let chunk = pending.close(&dir, keep, keep_leaves);
+                self.compute(chunk, &mut in_flight, &mut summary, inputs)
+                    .await?;
             }
         }
         while let Some(h) = in_flight.pop_front() {
@@ -521,6 +492,65 @@ impl Job<'_> {
             )
             .await?;
         Ok(summary)
+    }
+
+    /// Starts computing a closed chunk (its rows or only its totals, as `keep` says),
+    /// first storing the oldest computed chunk when two are in flight.
+    async fn compute(
+        &self,
+        chunk: ClosedChunk,
+        in_flight: &mut std::collections::VecDeque<tokio::task::JoinHandle<Result<ChunkOut>>>,
+        summary: &mut ShardSummary,
+        inputs: &Inputs,
+    ) -> Result<()> {
+        if in_flight.len() >= 2
+            && let Some(h) = in_flight.pop_front()
+        {
+            self.staged(h, summary).await?;
+        }
+        let Inputs {
+            registry,
+            grid,
+            cfg,
+        } = inputs.clone();
+        in_flight.push_back(tokio::task::spawn_blocking(move || {
+            let ClosedChunk {
+                date,
+                part,
+                batch,
+                leaves,
+                staged,
+                leaves_path,
+                keep,
+            } = chunk;
+            let mut quarantine = Vec::new();
+            let (bytes, totals) = match keep {
+                Keep::Rows => {
+                    let (df, totals) = chunk_rows(&batch, &registry, &cfg, &grid, &mut quarantine)
+                        .context("computing emission rows")?;
+                    (Some(write_parquet(df, Purpose::Staging)?), totals)
+                }
+                Keep::Totals => (
+                    None,
+                    chunk_totals(&batch, &registry, &cfg, &grid, &mut quarantine)?,
+                ),
+            };
+            Ok(ChunkOut {
+                entry: ChunkEntry {
+                    date,
+                    part,
+                    batches: batch.into_iter().map(|(o, _)| o).collect(),
+                    staged,
+                    rows: totals.rows,
+                    leaves: leaves_path.clone(),
+                },
+                bytes,
+                leaves: leaves.map(|l| Bytes::from(l.concat())),
+                totals,
+                quarantine,
+            })
+        }));
+        Ok(())
     }
 
     /// Waits for a computed chunk and stores it in the shard's staging area.
@@ -850,6 +880,51 @@ fn decode_batch(path: &str, bytes: Bytes) -> Result<Vec<RecordBatch>> {
         .with_context(|| format!("decoding {path}"))?
         .collect::<std::result::Result<Vec<_>, _>>()
         .with_context(|| format!("decoding {path}"))
+}
+
+/// The verified batches gathering into a day's next chunk.
+#[derive(Default)]
+struct Pending {
+    date: Option<String>,
+    /// The chunk's number within its day.
+    part: u32,
+    batches: Vec<(String, Vec<RecordBatch>)>,
+    leaves: Vec<gco_ledger::hash::Hash32>,
+    rows: usize,
+}
+
+impl Pending {
+    /// Takes the gathered batches as a chunk (numbered, with its staging paths) and
+    /// starts the day's next one.
+    fn close(&mut self, dir: &str, keep: Keep, keep_leaves: bool) -> ClosedChunk {
+        let date = self.date.clone().unwrap_or_default();
+        let part = self.part;
+        self.part += 1;
+        self.rows = 0;
+        let leaves = std::mem::take(&mut self.leaves);
+        ClosedChunk {
+            staged: (keep == Keep::Rows)
+                .then(|| format!("{dir}/rows/date={date}/part-{part:05}.parquet")),
+            leaves_path: keep_leaves
+                .then(|| format!("{dir}/leaves/date={date}/part-{part:05}.bin")),
+            leaves: keep_leaves.then_some(leaves),
+            batch: std::mem::take(&mut self.batches),
+            date,
+            part,
+            keep,
+        }
+    }
+}
+
+/// A chunk ready to compute.
+struct ClosedChunk {
+    date: String,
+    part: u32,
+    batch: Vec<(String, Vec<RecordBatch>)>,
+    leaves: Option<Vec<gco_ledger::hash::Hash32>>,
+    staged: Option<String>,
+    leaves_path: Option<String>,
+    keep: Keep,
 }
 
 /// A chunk's staged rows, ready to store.
