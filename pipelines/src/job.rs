@@ -542,7 +542,7 @@ impl Job<'_> {
                     batches: batch.into_iter().map(|(o, _)| o).collect(),
                     staged,
                     rows: totals.rows,
-                    leaves: leaves_path.clone(),
+                    leaves: leaves_path,
                 },
                 bytes,
                 leaves: leaves.map(|l| Bytes::from(l.concat())),

@@ -77,10 +77,13 @@ impl Points {
             period: vec![],
             names: vec![],
         };
-        let mut names: HashMap<String, u32> = HashMap::new();
+        let mut ids: HashMap<String, u32> = HashMap::new();
+        let names = &mut p.names;
         let mut name = |s: String| -> u32 {
-            let next = names.len() as u32;
-            *names.entry(s).or_insert(next)
+            *ids.entry(s).or_insert_with_key(|s| {
+                names.push(s.clone());
+                names.len() as u32 - 1
+            })
         };
         for (z, points) in index.iter(signal) {
             for q in points.iter().filter(|q| q.fetched_at <= as_of) {
@@ -97,9 +100,6 @@ impl Points {
                 )));
             }
         }
-        let mut by_index: Vec<(u32, String)> = names.into_iter().map(|(k, v)| (v, k)).collect();
-        by_index.sort();
-        p.names = by_index.into_iter().map(|(_, k)| k).collect();
         let point: Vec<u32> = (0..zone.len() as u32).collect();
         p.frame = DataFrame::new_infer_height(vec![
             Column::new("zone".into(), zone),
