@@ -1059,24 +1059,140 @@ pub enum Purpose {
 
 /// Parquet bytes with fixed settings (compression by purpose, statistics, 128k-row
 /// groups), so equal frames give equal bytes.
+///
+/// The same bytes as Polars' `ParquetWriter` with these settings (a test compares
+/// them), written through the same Polars Parquet encoder, with one difference in how:
+/// a string column with few distinct values is handed to the encoder as a dictionary
+/// (codes and values in first-seen order, what Polars itself builds before writing
+/// it). Polars would find that dictionary by estimating the column's cardinality and
+/// then hashing every value; here rows that share a view (the zone, site and
+/// provenance columns are built so, `rows::shared_strings`, and short strings are
+/// inline in their view) are grouped by comparing the 16-byte views.
 pub fn write_parquet(mut df: DataFrame, purpose: Purpose) -> Result<Bytes> {
+    use polars_parquet::read::ParquetError;
+    use polars_parquet::write::{
+        CompressionOptions, Compressor, DynIter, DynStreamingIterator, FallibleStreamingIterator,
+        FileWriter, StatisticsOptions as ParquetStatistics, Version, WriteOptions,
+        ZstdLevel as ParquetZstd, array_to_columns, get_dtype_encoding,
+    };
+    let err = |e: PolarsError| anyhow::anyhow!("encoding Parquet: {e}");
     // One chunk per column first: the bytes must not depend on how the frame was
     // built (computed here, or read back from staging).
     df.rechunk_mut_par();
-    let mut buf = Vec::new();
-    ParquetWriter::new(&mut buf)
-        .with_compression(match purpose {
+    let chunked = polars::frame::chunk_df_for_writing(&mut df, 131_072).map_err(err)?;
+    let schema = chunked.schema().to_arrow(CompatLevel::newest());
+    let options = WriteOptions {
+        statistics: ParquetStatistics::default(),
+        compression: match purpose {
             // Level 1: half the CPU of the default level 3 for a few % more bytes.
             Purpose::Output => {
-                ParquetCompression::Zstd(Some(polars_utils::compression::ZstdLevel::try_new(1)?))
+                CompressionOptions::Zstd(Some(ParquetZstd::try_new(1).map_err(err)?))
             }
-            Purpose::Staging => ParquetCompression::Lz4Raw,
-        })
-        .with_statistics(StatisticsOptions::default())
-        .with_row_group_size(Some(131_072))
-        .finish(&mut df)
-        .map_err(|e| anyhow::anyhow!("encoding Parquet: {e}"))?;
-    Ok(Bytes::from(buf))
+            Purpose::Staging => CompressionOptions::Lz4Raw,
+        },
+        version: Version::V1,
+        data_page_size: None,
+    };
+    let mut writer = FileWriter::try_new(Vec::new(), schema.clone(), options).map_err(err)?;
+    let fields = writer.parquet_schema().fields().to_vec();
+    let encodings: Vec<_> = schema
+        .iter_values()
+        .map(|f| get_dtype_encoding(&f.dtype))
+        .collect();
+    for batch in chunked.iter_chunks(CompatLevel::newest(), false) {
+        if batch.is_empty() {
+            continue;
+        }
+        let rows = batch.len() as u64;
+        let mut columns = Vec::new();
+        for ((array, type_), encoding) in batch.columns().iter().zip(&fields).zip(&encodings) {
+            let array = few_strings_as_dictionary(array.as_ref()).unwrap_or_else(|| array.clone());
+            for pages in array_to_columns(&array, type_.clone(), options, encoding).map_err(err)? {
+                let compressed = Compressor::new_from_vec(
+                    pages.map(|r| {
+                        r.map_err(|e| {
+                            ParquetError::FeatureNotSupported(format!("reraised in polars: {e}"))
+                        })
+                    }),
+                    options.compression,
+                    vec![],
+                )
+                .map_err(PolarsError::from);
+                columns.push(Ok(DynStreamingIterator::new(compressed)));
+            }
+        }
+        writer
+            .write(rows, DynIter::new(columns.into_iter()))
+            .map_err(err)?;
+    }
+    writer.end(None).map_err(err)?;
+    Ok(Bytes::from(writer.into_inner()))
+}
+
+/// A string column as a dictionary (codes in first-seen order of the values), when it
+/// holds at most 64 distinct values: a row is first matched by its 16-byte view (the
+/// previous row's, then up to 64 views seen before), and only a view not seen yet is
+/// compared as a string with the values found so far. `None` for anything else (other
+/// types, a column empty or all null, more values): the encoder then decides as
+/// Polars does.
+fn few_strings_as_dictionary(
+    array: &dyn polars_arrow::array::Array,
+) -> Option<polars_arrow::array::ArrayRef> {
+    use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray};
+    use polars_arrow::datatypes::{ArrowDataType, IntegerType};
+    const MAX_DISTINCT: usize = 64;
+    let strings = array.as_any().downcast_ref::<Utf8ViewArray>()?;
+    if strings.is_empty() {
+        return None;
+    }
+    let valid = |i: usize| strings.validity().is_none_or(|v| v.get_bit(i));
+    let mut views: Vec<(u128, u32)> = Vec::new();
+    let mut values: Vec<&str> = Vec::new();
+    let mut codes: Vec<u32> = Vec::with_capacity(strings.len());
+    let mut last: Option<(u128, u32)> = None;
+    for (i, view) in strings.views().iter().enumerate() {
+        if !valid(i) {
+            codes.push(0);
+            continue;
+        }
+        let v = view.as_u128();
+        let code = match last {
+            Some((lv, c)) if lv == v => c,
+            _ => {
+                let c = match views.iter().find(|(sv, _)| *sv == v) {
+                    Some((_, c)) => *c,
+                    None => {
+                        let s = strings.value(i);
+                        let c = match values.iter().position(|x| *x == s) {
+                            Some(c) => c as u32,
+                            None if values.len() == MAX_DISTINCT => return None,
+                            None => {
+                                values.push(s);
+                                values.len() as u32 - 1
+                            }
+                        };
+                        if views.len() < MAX_DISTINCT {
+                            views.push((v, c));
+                        }
+                        c
+                    }
+                };
+                last = Some((v, c));
+                c
+            }
+        };
+        codes.push(code);
+    }
+    if values.is_empty() {
+        return None;
+    }
+    let keys = PrimitiveArray::<u32>::from_vec(codes).with_validity(strings.validity().cloned());
+    let values = Utf8ViewArray::from_slice_values(values);
+    let dtype =
+        ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(array.dtype().clone()), false);
+    DictionaryArray::try_new(dtype, keys, values.boxed())
+        .ok()
+        .map(|d| d.boxed())
 }
 
 #[cfg(test)]
@@ -1099,6 +1215,86 @@ mod tests {
                 o
             })
             .collect()
+    }
+
+    /// What `write_parquet` must equal: Polars' own writer with the same settings.
+    fn polars_writer(mut df: DataFrame, purpose: Purpose) -> Vec<u8> {
+        df.rechunk_mut_par();
+        let mut buf = Vec::new();
+        ParquetWriter::new(&mut buf)
+            .with_compression(match purpose {
+                Purpose::Output => ParquetCompression::Zstd(Some(
+                    polars_utils::compression::ZstdLevel::try_new(1).unwrap(),
+                )),
+                Purpose::Staging => ParquetCompression::Lz4Raw,
+            })
+            .with_statistics(StatisticsOptions::default())
+            .with_row_group_size(Some(131_072))
+            .finish(&mut df)
+            .unwrap();
+        buf
+    }
+
+    #[test]
+    fn parquet_bytes_equal_polars_own_writer() {
+        // Rows past one row group; strings short (inline) and long, built per row and
+        // as shared views, with nulls, all null, one value, and more than 64 values.
+        let n = 140_000usize;
+        let long = [
+            "provider_measured_with_a_long_name",
+            "grid_average(no_residual_mix)",
+        ];
+        let shared: Vec<Option<&str>> = (0..n)
+            .map(|i| (i % 7 != 3).then_some(long[i / 1000 % 2]))
+            .collect();
+        let copied: Vec<String> = (0..n)
+            .map(|i| format!("model-{}-of-a-family", i % 5))
+            .collect();
+        let many: Vec<String> = (0..n).map(|i| format!("value-{}", i % 100)).collect();
+        let unique: Vec<String> = (0..n).map(|i| format!("{i:036}")).collect();
+        let frame = |rows: usize| {
+            DataFrame::new_infer_height(vec![
+                Column::new(
+                    "short".into(),
+                    (0..rows).map(|i| ["FR", "DE"][i % 2]).collect::<Vec<_>>(),
+                ),
+                crate::rows::shared_strings_for_tests("shared", &shared[..rows]),
+                Column::new("copied".into(), copied[..rows].to_vec()),
+                Column::new("many".into(), many[..rows].to_vec()),
+                Column::new("unique".into(), unique[..rows].to_vec()),
+                Column::new("nulls".into(), vec![None::<&str>; rows]),
+                Column::new("one".into(), vec!["scope2"; rows]),
+                Column::new("int".into(), (0..rows as i64).collect::<Vec<_>>()),
+                Column::new(
+                    "opt".into(),
+                    (0..rows as i64)
+                        .map(|i| (i % 3 > 0).then_some(i % 10))
+                        .collect::<Vec<_>>(),
+                ),
+            ])
+            .unwrap()
+        };
+        let df = frame(5_000);
+        let coded = |c: &str| {
+            let arrow = df.column(c).unwrap().as_materialized_series().rechunk();
+            few_strings_as_dictionary(arrow.to_arrow(0, CompatLevel::newest()).as_ref()).is_some()
+        };
+        for c in ["short", "shared", "copied", "one"] {
+            assert!(coded(c), "{c} is written from codes");
+        }
+        for c in ["many", "unique", "nulls", "int"] {
+            assert!(!coded(c), "{c} is left to the encoder");
+        }
+        for rows in [0, 1, 100, 129, 5_000, n] {
+            for purpose in [Purpose::Output, Purpose::Staging] {
+                let df = frame(rows);
+                assert_eq!(
+                    write_parquet(df.clone(), purpose).unwrap().as_ref(),
+                    polars_writer(df, purpose).as_slice(),
+                    "{rows} rows, {purpose:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -379,6 +379,12 @@ fn shared_strings<'a>(name: &str, len: usize, value: impl Fn(usize) -> Option<&'
     StringChunked::with_chunk(name.into(), out.freeze()).into_column()
 }
 
+/// [`shared_strings`] over a slice, for tests of the Parquet writer.
+#[cfg(test)]
+pub(crate) fn shared_strings_for_tests(name: &str, values: &[Option<&str>]) -> Column {
+    shared_strings(name, values.len(), |i| values[i])
+}
+
 fn row_count(batches: &[(String, Vec<RecordBatch>)]) -> usize {
     batches
         .iter()
