@@ -132,8 +132,8 @@ pub fn fold(df: &DataFrame) -> Result<Aggregates> {
             .rechunk()
             .into_owned())
     };
-    let key_cols = KEY_COLUMNS.map(strs);
-    let key_cols: Vec<StringChunked> = key_cols.into_iter().collect::<Result<_>>()?;
+    let key_cols: Vec<StringChunked> =
+        KEY_COLUMNS.iter().map(|c| strs(c)).collect::<Result<_>>()?;
     let keys: Vec<_> = key_cols.iter().map(|c| c.downcast_as_array()).collect();
     let kind = strs("kind")?;
     let kind = kind.downcast_as_array();

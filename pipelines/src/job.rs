@@ -1065,9 +1065,9 @@ pub enum Purpose {
 /// a string column with few distinct values is handed to the encoder as a dictionary
 /// (codes and values in first-seen order, what Polars itself builds before writing
 /// it). Polars would find that dictionary by estimating the column's cardinality and
-/// then hashing every value; here rows that share a view (the zone, site and
-/// provenance columns are built so, `rows::shared_strings`, and short strings are
-/// inline in their view) are grouped by comparing the 16-byte views.
+/// then hashing every value; here a row is matched to the previous row's 16-byte view
+/// (rows come in runs: a batch is one node's) and otherwise compared with the few
+/// values found so far.
 pub fn write_parquet(mut df: DataFrame, purpose: Purpose) -> Result<Bytes> {
     use polars_parquet::read::ParquetError;
     use polars_parquet::write::{
@@ -1130,11 +1130,10 @@ pub fn write_parquet(mut df: DataFrame, purpose: Purpose) -> Result<Bytes> {
 }
 
 /// A string column as a dictionary (codes in first-seen order of the values), when it
-/// holds at most 64 distinct values: a row is first matched by its 16-byte view (the
-/// previous row's, then up to 64 views seen before), and only a view not seen yet is
-/// compared as a string with the values found so far. `None` for anything else (other
-/// types, a column empty or all null, more values): the encoder then decides as
-/// Polars does.
+/// holds at most 64 distinct values: a row whose 16-byte view equals the previous
+/// row's takes its code, any other is compared as a string with the values found so
+/// far. `None` for anything else (other types, a column empty or all null, more
+/// values): the encoder then decides as Polars does.
 fn few_strings_as_dictionary(
     array: &dyn polars_arrow::array::Array,
 ) -> Option<polars_arrow::array::ArrayRef> {
@@ -1146,7 +1145,6 @@ fn few_strings_as_dictionary(
         return None;
     }
     let valid = |i: usize| strings.validity().is_none_or(|v| v.get_bit(i));
-    let mut views: Vec<(u128, u32)> = Vec::new();
     let mut values: Vec<&str> = Vec::new();
     let mut codes: Vec<u32> = Vec::with_capacity(strings.len());
     let mut last: Option<(u128, u32)> = None;
@@ -1159,22 +1157,13 @@ fn few_strings_as_dictionary(
         let code = match last {
             Some((lv, c)) if lv == v => c,
             _ => {
-                let c = match views.iter().find(|(sv, _)| *sv == v) {
-                    Some((_, c)) => *c,
+                let s = strings.value(i);
+                let c = match values.iter().position(|x| *x == s) {
+                    Some(c) => c as u32,
+                    None if values.len() == MAX_DISTINCT => return None,
                     None => {
-                        let s = strings.value(i);
-                        let c = match values.iter().position(|x| *x == s) {
-                            Some(c) => c as u32,
-                            None if values.len() == MAX_DISTINCT => return None,
-                            None => {
-                                values.push(s);
-                                values.len() as u32 - 1
-                            }
-                        };
-                        if views.len() < MAX_DISTINCT {
-                            views.push((v, c));
-                        }
-                        c
+                        values.push(s);
+                        values.len() as u32 - 1
                     }
                 };
                 last = Some((v, c));
