@@ -37,7 +37,25 @@ fn keep_c_heap() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn keep_c_heap() {}
 
+/// No transparent huge pages for this process. mimalloc asks for them on its arenas
+/// (`MADV_HUGEPAGE`), and a run frees and reuses its column buffers chunk after chunk:
+/// each 2 MiB page the kernel hands back is zeroed whole, however little of it is then
+/// written. On a 2M-record monthly run that zeroing was 12-18 % of the CPU time;
+/// without huge pages the run takes about 11 % less CPU and 80-100 MB less memory
+/// (docs/benchmarks.md).
+#[cfg(target_os = "linux")]
+fn no_huge_pages() {
+    // SAFETY: prctl(PR_SET_THP_DISABLE) only sets a flag of this process's memory map.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn no_huge_pages() {}
+
 fn main() -> ExitCode {
+    no_huge_pages();
     keep_c_heap();
     let cli = cli::Cli::parse();
     let filter = match cli.global.verbose {
