@@ -41,8 +41,8 @@ fn keep_c_heap() {}
 /// (`MADV_HUGEPAGE`), and a run frees and reuses its column buffers chunk after chunk:
 /// each 2 MiB page the kernel hands back is zeroed whole, however little of it is then
 /// written. On a 2M-record monthly run that zeroing was 12-18 % of the CPU time;
-/// without huge pages the run takes about 11 % less CPU and 80-100 MB less memory
-/// (docs/benchmarks.md).
+/// without huge pages that run takes 7-10 % less CPU and 60-80 MiB less memory (no
+/// measurable change on 10M and 20M months; docs/benchmarks.md).
 #[cfg(target_os = "linux")]
 fn no_huge_pages() {
     // SAFETY: prctl(PR_SET_THP_DISABLE) only sets a flag of this process's memory map.
