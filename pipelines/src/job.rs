@@ -1071,9 +1071,9 @@ pub enum Purpose {
 pub fn write_parquet(mut df: DataFrame, purpose: Purpose) -> Result<Bytes> {
     use polars_parquet::read::ParquetError;
     use polars_parquet::write::{
-        CompressionOptions, DynIter, DynStreamingIterator, FallibleStreamingIterator, FileWriter,
-        StatisticsOptions as ParquetStatistics, Version, WriteOptions, ZstdLevel as ParquetZstd,
-        array_to_columns, get_dtype_encoding,
+        CompressionOptions, Compressor, DynIter, DynStreamingIterator, FallibleStreamingIterator,
+        FileWriter, StatisticsOptions as ParquetStatistics, Version, WriteOptions,
+        ZstdLevel as ParquetZstd, array_to_columns, get_dtype_encoding,
     };
     let err = |e: PolarsError| anyhow::anyhow!("encoding Parquet: {e}");
     // One chunk per column first: the bytes must not depend on how the frame was
@@ -1108,15 +1108,15 @@ pub fn write_parquet(mut df: DataFrame, purpose: Purpose) -> Result<Bytes> {
         for ((array, type_), encoding) in batch.columns().iter().zip(&fields).zip(&encodings) {
             let array = few_strings_as_dictionary(array.as_ref()).unwrap_or_else(|| array.clone());
             for pages in array_to_columns(&array, type_.clone(), options, encoding).map_err(err)? {
-                let compressed = PageCompressor {
-                    pages: pages.map(|r| {
+                let compressed = Compressor::new_from_vec(
+                    pages.map(|r| {
                         r.map_err(|e| {
                             ParquetError::FeatureNotSupported(format!("reraised in polars: {e}"))
                         })
                     }),
-                    compression: options.compression,
-                    current: None,
-                }
+                    options.compression,
+                    vec![],
+                )
                 .map_err(PolarsError::from);
                 columns.push(Ok(DynStreamingIterator::new(compressed)));
             }
@@ -1127,103 +1127,6 @@ pub fn write_parquet(mut df: DataFrame, purpose: Purpose) -> Result<Bytes> {
     }
     writer.end(None).map_err(err)?;
     Ok(Bytes::from(writer.into_inner()))
-}
-
-/// The pages of a column chunk, compressed as polars-parquet's `Compressor` does (the
-/// same bytes: `parquet_bytes_equal_polars_own_writer`) except that zstd runs in one
-/// context per thread, reused page after page. The stock compressor makes a context
-/// for every page: an allocation of its tables and a CPUID instruction, which in a
-/// virtual machine traps to the hypervisor.
-struct PageCompressor<I> {
-    pages: I,
-    compression: polars_parquet::write::CompressionOptions,
-    current: Option<polars_parquet::write::CompressedPage>,
-}
-
-impl<I> polars_parquet::write::FallibleStreamingIterator for PageCompressor<I>
-where
-    I: Iterator<Item = polars_parquet::parquet::error::ParquetResult<polars_parquet::write::Page>>,
-{
-    type Item = polars_parquet::write::CompressedPage;
-    type Error = polars_parquet::parquet::error::ParquetError;
-
-    fn advance(&mut self) -> std::result::Result<(), Self::Error> {
-        self.current = match self.pages.next() {
-            Some(page) => Some(compress_page(page?, Vec::new(), self.compression)?),
-            None => None,
-        };
-        Ok(())
-    }
-
-    fn get(&self) -> Option<&Self::Item> {
-        self.current.as_ref()
-    }
-}
-
-/// One page, compressed into `buffer`: zstd (data pages of format v1 and dictionary
-/// pages) through this thread's context, anything else by polars-parquet itself.
-fn compress_page(
-    page: polars_parquet::write::Page,
-    mut buffer: Vec<u8>,
-    compression: polars_parquet::write::CompressionOptions,
-) -> polars_parquet::parquet::error::ParquetResult<polars_parquet::write::CompressedPage> {
-    use polars_parquet::parquet::CowBuffer;
-    use polars_parquet::parquet::page::{CompressedDictPage, DataPageHeader};
-    use polars_parquet::write::{CompressedDataPage, CompressedPage, CompressionOptions, Page};
-    let level = match compression {
-        CompressionOptions::Zstd(level) => level.map_or(0, |l| l.compression_level()),
-        _ => return polars_parquet::parquet::write::compress(page, buffer, compression),
-    };
-    Ok(match page {
-        Page::Data(p) if matches!(p.header(), DataPageHeader::V1(_)) => {
-            zstd_into(p.buffer(), &mut buffer, level)?;
-            CompressedPage::Data(CompressedDataPage::new(
-                p.header().clone(),
-                CowBuffer::Owned(buffer),
-                compression.into(),
-                p.buffer().len(),
-                p.descriptor.clone(),
-                p.num_rows.unwrap_or_default(),
-            ))
-        }
-        Page::Dict(p) => {
-            zstd_into(&p.buffer, &mut buffer, level)?;
-            CompressedPage::Dict(CompressedDictPage::new(
-                CowBuffer::Owned(buffer),
-                compression.into(),
-                p.buffer.len(),
-                p.num_values,
-                p.is_sorted,
-            ))
-        }
-        page => polars_parquet::parquet::write::compress(page, buffer, compression)?,
-    })
-}
-
-/// zstd's one-shot compression of `input` at `level`, appended to `out`, in a context
-/// kept by the calling thread (the same frame as a fresh context gives).
-fn zstd_into(
-    input: &[u8],
-    out: &mut Vec<u8>,
-    level: i32,
-) -> polars_parquet::parquet::error::ParquetResult<()> {
-    use std::cell::RefCell;
-    thread_local! {
-        static CONTEXT: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
-            const { RefCell::new(None) };
-    }
-    let err = |e: std::io::Error| {
-        polars_parquet::parquet::error::ParquetError::OutOfSpec(format!("zstd: {e}"))
-    };
-    CONTEXT.with_borrow_mut(|slot| {
-        if slot.as_ref().is_none_or(|(l, _)| *l != level) {
-            *slot = Some((level, zstd::bulk::Compressor::new(level).map_err(err)?));
-        }
-        let (_, c) = slot.as_mut().expect("set just above");
-        out.reserve(zstd::zstd_safe::compress_bound(input.len()));
-        c.compress_to_buffer(input, out).map_err(err)?;
-        Ok(())
-    })
 }
 
 /// A string column as a dictionary (codes in first-seen order of the values), when it
