@@ -333,50 +333,97 @@ impl<'a> ZoneSum<'a> {
     }
 }
 
-/// A string column whose values are a few long-lived strings (zones, sites,
-/// provenance): each distinct value is stored once and every row is a view of it,
-/// rather than a copy per row. Distinct values are told apart by address, so this
-/// is for columns whose rows borrow from a handful of strings; past 64 of them it
-/// builds the column the ordinary way.
+/// A string column built straight from borrowed values, without Polars' per-value
+/// builder: each row is a 16-byte view, values of up to 12 bytes inline, longer ones
+/// in one shared buffer. A value equal to the previous row's, or (up to 64 of them)
+/// to one seen before, reuses that view instead of copying its bytes again, so the
+/// many columns whose rows repeat a few values (zones, sites, models, provenance)
+/// cost a view per row; a column of distinct values (inference ids) stops looking
+/// after 64 and copies each value once.
 fn shared_strings<'a>(name: &str, len: usize, value: impl Fn(usize) -> Option<&'a str>) -> Column {
-    use polars_arrow::array::{MutableBinaryViewArray, View};
+    use polars_arrow::array::{Utf8ViewArray, View};
+    use polars_arrow::bitmap::MutableBitmap;
+    use polars_arrow::datatypes::ArrowDataType;
     const MAX_DISTINCT: usize = 64;
-    // The distinct long values (address, length) and their offsets in one buffer.
-    let mut distinct: Vec<(usize, usize, u32)> = Vec::new();
+    let mut views: Vec<View> = Vec::with_capacity(len);
+    let mut validity: Option<MutableBitmap> = None;
+    let mut buffers: Vec<Vec<u8>> = Vec::new();
     let mut bytes: Vec<u8> = Vec::new();
-    let find = |d: &[(usize, usize, u32)], s: &str| {
-        d.iter()
-            .find(|(p, l, _)| *p == s.as_ptr() as usize && *l == s.len())
-            .map(|e| e.2)
+    let mut distinct: Vec<(&'a str, View)> = Vec::new();
+    let mut look = true;
+    let mut last: Option<(&'a str, View)> = None;
+    let mut total_bytes = 0usize;
+    for i in 0..len {
+        let Some(s) = value(i) else {
+            validity
+                .get_or_insert_with(|| {
+                    let mut v = MutableBitmap::with_capacity(len);
+                    v.extend_constant(i, true);
+                    v
+                })
+                .push(false);
+            views.push(View::default());
+            continue;
+        };
+        if let Some(v) = validity.as_mut() {
+            v.push(true);
+        }
+        total_bytes += s.len();
+        let view = match last {
+            Some((l, v)) if l == s => v,
+            _ if s.len() <= View::MAX_INLINE_SIZE as usize => View::new_inline(s.as_bytes()),
+            _ => {
+                let seen = if look {
+                    distinct.iter().find(|(d, _)| *d == s).map(|e| e.1)
+                } else {
+                    None
+                };
+                match seen {
+                    Some(v) => v,
+                    None => {
+                        if bytes.len() + s.len() > u32::MAX as usize {
+                            buffers.push(std::mem::take(&mut bytes));
+                            distinct.clear();
+                        }
+                        let v = View::new_from_bytes(
+                            s.as_bytes(),
+                            buffers.len() as u32,
+                            bytes.len() as u32,
+                        );
+                        bytes.extend_from_slice(s.as_bytes());
+                        if look {
+                            if distinct.len() == MAX_DISTINCT {
+                                look = false;
+                                distinct = Vec::new();
+                            } else {
+                                distinct.push((s, v));
+                            }
+                        }
+                        v
+                    }
+                }
+            }
+        };
+        last = Some((s, view));
+        views.push(view);
+    }
+    buffers.push(bytes);
+    let total_buffer_len = buffers.iter().map(Vec::len).sum();
+    // SAFETY: every view is either inline (new_inline over the value's bytes) or was
+    // made by new_from_bytes for bytes copied, whole, into buffer `buffer_idx` at
+    // `offset` just before; every value is a `&str`, so the bytes are UTF-8; there is
+    // one view per row, and the validity (if any) has one bit per row.
+    let array = unsafe {
+        Utf8ViewArray::new_unchecked(
+            ArrowDataType::Utf8View,
+            views.into(),
+            buffers.into_iter().map(Into::into).collect(),
+            validity.map(Into::into),
+            Some(total_bytes),
+            total_buffer_len,
+        )
     };
-    for i in 0..len {
-        if let Some(s) = value(i)
-            && s.len() > View::MAX_INLINE_SIZE as usize
-            && find(&distinct, s).is_none()
-        {
-            if distinct.len() == MAX_DISTINCT || bytes.len() + s.len() > u32::MAX as usize {
-                let ca: StringChunked = (0..len).map(&value).collect();
-                return ca.with_name(name.into()).into_column();
-            }
-            distinct.push((s.as_ptr() as usize, s.len(), bytes.len() as u32));
-            bytes.extend_from_slice(s.as_bytes());
-        }
-    }
-    let buffers = [bytes.into()];
-    let mut out = MutableBinaryViewArray::<str>::with_capacity(len);
-    for i in 0..len {
-        match value(i) {
-            None => out.push_null(),
-            Some(s) if s.len() <= View::MAX_INLINE_SIZE as usize => {
-                out.push_view(View::new_inline(s.as_bytes()), &buffers)
-            }
-            Some(s) => {
-                let offset = find(&distinct, s).unwrap_or_default();
-                out.push_view(View::new_from_bytes(s.as_bytes(), 0, offset), &buffers)
-            }
-        }
-    }
-    StringChunked::with_chunk(name.into(), out.freeze()).into_column()
+    StringChunked::with_chunk(name.into(), array).into_column()
 }
 
 /// [`shared_strings`] over a slice, for tests of the Parquet writer.
@@ -685,18 +732,18 @@ fn figures(
             .into())
     };
     let out = DataFrame::new_infer_height(vec![
-        Column::new("node_id".into(), b.node),
+        shared_strings("node_id", h, |i| Some(b.node[i])),
         Column::new("seq".into(), b.seq),
-        Column::new("inference_id".into(), b.iid),
-        Column::new("kind".into(), b.kind),
-        Column::new("model_id".into(), b.model),
-        Column::new("model_version".into(), b.version),
+        shared_strings("inference_id", h, |i| b.iid[i]),
+        shared_strings("kind", h, |i| Some(b.kind[i])),
+        shared_strings("model_id", h, |i| b.model[i]),
+        shared_strings("model_version", h, |i| b.version[i]),
         ts("start", b.start)?,
         ts("end", b.end)?,
         Column::new("prompt_tokens".into(), b.prompt),
         Column::new("completion_tokens".into(), b.completion),
         Column::new("gpu_count".into(), b.gpus),
-        Column::new("measurement".into(), b.measurement),
+        shared_strings("measurement", h, |i| Some(b.measurement[i])),
         shared_strings("zone", h, |i| Some(b.zone[i])),
         shared_strings("site", h, |i| Some(b.site[i])),
         shared_strings("scope", h, |i| Some(c_scope[i])),
