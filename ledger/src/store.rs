@@ -305,6 +305,34 @@ impl Store {
             .map_err(|e| LedgerError::store(path, e))
     }
 
+    /// Deletes `path`, an output of a run version that is not published: under
+    /// `emissions/`, and `manifest` (the version's manifest, written last: its commit
+    /// point) does not exist. A run that must compute its rows again (see
+    /// `gco_pipelines::job::Job::run`) removes what it wrote this way.
+    pub async fn delete_unpublished(&self, path: &str, manifest: &str) -> Result<()> {
+        if !path.starts_with("emissions/")
+            || !manifest.starts_with("runs/")
+            || !manifest.ends_with("/manifest.json")
+        {
+            return Err(LedgerError::Input(format!(
+                "refusing to delete {path}: only outputs of an unpublished run version are removable"
+            )));
+        }
+        match self.inner.head(&Path::from(manifest)).await {
+            Err(object_store::Error::NotFound { .. }) => {}
+            Ok(_) => {
+                return Err(LedgerError::Input(format!(
+                    "refusing to delete {path}: its version is published ({manifest} exists)"
+                )));
+            }
+            Err(e) => return Err(LedgerError::store(manifest, e)),
+        }
+        self.inner
+            .delete(&Path::from(path))
+            .await
+            .map_err(|e| LedgerError::store(path, e))
+    }
+
     /// Replaces a credential status list (`certificates/.../status/<list>.jwt`): the one
     /// kind of object that is rewritten (revocation sets a bit and re-signs the list).
     pub async fn put_status_list(&self, path: &str, bytes: Bytes) -> Result<()> {

@@ -2,7 +2,12 @@
 //! day) -> finalise (chain checks, instrument allocation, market-based figures,
 //! aggregates, outputs, manifest) as a new version beside earlier ones.
 //!
-//! Store layout (all create-only; staging is the only scratch):
+//! In one process the stages fold into one pass: a pre-pass sums the period's Scope 2
+//! consumption (what the instruments are allocated to), then each chunk is verified,
+//! computed, finished and written at once; see [`Job::run`].
+//!
+//! Store layout (all create-only; staging is the only scratch, and the outputs of a
+//! version whose manifest is not written yet):
 //! ```text
 //! emissions/period=P/version=NNNN/rows/date=D/part-KKKKK.parquet
 //! emissions/period=P/version=NNNN/aggregates/<name>.parquet
@@ -27,7 +32,7 @@ use sha2::{Digest, Sha256};
 use crate::certify::{ChunkMembers, MemberRoots, Members, chunk_members};
 use crate::config::{OnUnverified, PipelineConfig};
 use crate::period::Period;
-use crate::rows::{ChunkTotals, Grid, Quarantined, chunk_rows, chunk_totals};
+use crate::rows::{ChunkTotals, Grid, Quarantined, chunk_rows, scope2_consumption};
 use crate::{aggregate, market};
 
 /// Bumped when the output format or a method changes.
@@ -111,8 +116,9 @@ pub struct ChunkEntry {
     pub part: u32,
     /// The verified ledger objects whose rows make the chunk, in order.
     pub batches: Vec<String>,
-    /// Where the chunk's rows are staged; `None` in a one-process run, which
-    /// recomputes them from the ledger at finalisation instead of staging them.
+    /// Where the chunk's rows are staged; `None` in a one-process run, which writes
+    /// them finished (or, when it must finalise from the verified rows instead,
+    /// recomputes them from the ledger).
     pub staged: Option<String>,
     pub rows: u64,
     /// Where the leaf hashes of the chunk's batches are staged (32 bytes per record,
@@ -121,14 +127,46 @@ pub struct ChunkEntry {
     pub leaves: Option<String>,
 }
 
-/// What staging keeps of a chunk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What staging does with a chunk.
+#[derive(Clone)]
 enum Keep {
-    /// The rows (shards: finalisation runs in another process).
+    /// Stage its rows (shards: finalisation runs in another process).
     Rows,
-    /// Only the counts and the consumption (one process: the rows are computed once,
-    /// at finalisation, from the verified batches).
-    Totals,
+    /// Finish it: market figures, aggregates and the output file of the new version
+    /// (one process, whose pre-pass summed the period's consumption first).
+    Final(Arc<Finish>),
+}
+
+/// What finishing a chunk in the one-process pass needs besides its rows.
+struct Finish {
+    allocation: market::Allocation,
+    out_dir: String,
+}
+
+/// What the one-process pass has written of the new version so far, in chunk order.
+struct Written {
+    paths: Vec<String>,
+    outputs: Vec<serde_json::Value>,
+    agg: aggregate::Aggregates,
+    members: Option<MemberThread>,
+}
+
+/// The member roots, built on a thread of their own from each chunk's leaves.
+type MemberThread = (
+    std::sync::mpsc::SyncSender<ChunkMembers>,
+    std::thread::JoinHandle<Members>,
+);
+
+fn member_thread() -> MemberThread {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<ChunkMembers>(4);
+    let builder = std::thread::spawn(move || {
+        let mut m = Members::new();
+        for chunk in rx {
+            m.push_chunk(chunk);
+        }
+        m
+    });
+    (tx, builder)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -302,7 +340,14 @@ impl Job<'_> {
         Grid::new(index, self.as_of)
     }
 
-    /// The whole run in one process: stage every day, then finalise.
+    /// The whole run in one process. A pre-pass sums the period's Scope 2 consumption
+    /// (three columns of every batch, not verified); with it the instruments are
+    /// allocated, and one pass verifies every batch and computes, finishes and writes
+    /// each chunk's rows. The verified rows' consumption must equal the pre-pass's
+    /// (it does unless a batch fails verification or changes between the passes):
+    /// else, or when the policy aborts on unverified batches, what was written is
+    /// deleted and the version is finalised from the verified rows as a sharded run
+    /// would be. Either way the same bytes come out.
     pub async fn run(&self, force: bool) -> Result<Outcome> {
         let plan = self.plan().await?;
         if !force
@@ -316,8 +361,100 @@ impl Job<'_> {
         }
         // Loaded once: both passes must see the same registry and grid.
         let inputs = self.inputs(&plan).await?;
-        self.stage(&plan, 0, 1, Keep::Totals, &inputs).await?;
-        self.finalize(&plan, 1, Some(inputs)).await
+        let consumption = self.consumption(&plan, &inputs).await?;
+        let allocation = market::allocate(self.cfg, self.period, &consumption);
+        let version = latest_version(self.store, self.period)
+            .await?
+            .map_or(1, |(v, _)| v + 1);
+        let (out_dir, manifest_path) = version_dir(self.period, version);
+        let mut written = Written {
+            paths: Vec::new(),
+            outputs: Vec::new(),
+            agg: aggregate::Aggregates::new(&self.cfg.organisation),
+            members: self.member_roots.then(member_thread),
+        };
+        let finish = Keep::Final(Arc::new(Finish {
+            allocation: allocation.clone(),
+            out_dir,
+        }));
+        let summary = self
+            .stage(&plan, 0, 1, finish, &inputs, Some(&mut written))
+            .await?;
+        let all = Gathered::from(vec![summary.clone()]);
+        let abort = self.cfg.on_unverified == OnUnverified::Abort
+            && (all.batches.iter().any(|b| !b.verified) || !all.chain.is_empty());
+        if abort || summary.totals.scope2_facility_mj != consumption {
+            if let Some((tx, builder)) = written.members.take() {
+                drop(tx);
+                let _ = builder.join();
+            }
+            for p in &written.paths {
+                self.store.delete_unpublished(p, &manifest_path).await?;
+            }
+            let summary_path = format!("{}/summary.json", self.staging(&plan, 0, 1));
+            self.store
+                .put_create(
+                    &summary_path,
+                    Bytes::from(serde_json::to_vec_pretty(&summary)?),
+                )
+                .await?;
+            return self.finalize(&plan, 1, Some(inputs)).await;
+        }
+        self.publish(&plan, 1, version, &all, &allocation, written)
+            .await
+    }
+
+    /// The pre-pass of a one-process run: the Scope 2 facility energy by zone of the
+    /// rows of every batch the run reads ([`scope2_consumption`]); a batch that cannot
+    /// be read counts nothing (verification will list it).
+    async fn consumption(&self, plan: &Plan, inputs: &Inputs) -> Result<BTreeMap<String, i64>> {
+        let objects: Vec<InputObject> = self.by_day(plan, 0, 1).into_values().flatten().collect();
+        let total = objects.len() as u64;
+        let mut sums = futures::stream::iter(objects.into_iter().map(|o| {
+            let inputs = inputs.clone();
+            async move {
+                let bytes = self.store.get(&o.path).await?;
+                tokio::task::spawn_blocking(move || {
+                    scope2_consumption(&o.path, bytes, &inputs.registry, &inputs.cfg, &inputs.grid)
+                        .unwrap_or_default()
+                })
+                .await
+                .context("reading a batch's consumption")
+            }
+        }))
+        .buffered(4);
+        let mut out: BTreeMap<String, i64> = BTreeMap::new();
+        let mut done = 0u64;
+        while let Some(part) = sums.next().await {
+            for (zone, mj) in part? {
+                *out.entry(zone).or_default() += mj;
+            }
+            done += 1;
+            self.tick("consumption", done, total);
+        }
+        Ok(out)
+    }
+
+    /// The plan's batches of the days `d` with `d.index % shards == shard`, by day.
+    fn by_day(&self, plan: &Plan, shard: u32, shards: u32) -> BTreeMap<String, Vec<InputObject>> {
+        let days: Vec<_> = self
+            .period
+            .days()
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| *i as u32 % shards == shard)
+            .map(|(_, d)| d.format("%Y-%m-%d").to_string())
+            .collect();
+        let mut by_day: BTreeMap<String, Vec<InputObject>> = BTreeMap::new();
+        for o in &plan.ledger {
+            match parse_batch_path(&o.path) {
+                Some(loc) if days.contains(&loc.date) => {
+                    by_day.entry(loc.date).or_default().push(o.clone())
+                }
+                _ => {}
+            }
+        }
+        by_day
     }
 
     /// Stages the days `d` with `d.index % shards == shard`.
@@ -328,7 +465,7 @@ impl Job<'_> {
         let plan = self.plan().await?;
         let inputs = self.inputs(&plan).await?;
         let s = self
-            .stage(&plan, shard, shards, Keep::Rows, &inputs)
+            .stage(&plan, shard, shards, Keep::Rows, &inputs, None)
             .await?;
         Ok(Outcome::Staged {
             shard,
@@ -380,36 +517,23 @@ impl Job<'_> {
         shards: u32,
         keep: Keep,
         inputs: &Inputs,
+        mut written: Option<&mut Written>,
     ) -> Result<ShardSummary> {
         let dir = self.staging(plan, shard, shards);
         let summary_path = format!("{dir}/summary.json");
+        let staging = matches!(keep, Keep::Rows);
         // A shard already staged for this plan (a retry after a crash) is reused.
-        if let Ok(bytes) = self.store.get(&summary_path).await
+        if staging
+            && let Ok(bytes) = self.store.get(&summary_path).await
             && let Ok(s) = serde_json::from_slice::<ShardSummary>(&bytes)
         {
             return Ok(s);
         }
         let registry = inputs.registry.clone();
-        let days: Vec<_> = self
-            .period
-            .days()
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| *i as u32 % shards == shard)
-            .map(|(_, d)| d.format("%Y-%m-%d").to_string())
-            .collect();
-        let mut by_day: BTreeMap<String, Vec<InputObject>> = BTreeMap::new();
-        for o in &plan.ledger {
-            match parse_batch_path(&o.path) {
-                Some(loc) if days.contains(&loc.date) => {
-                    by_day.entry(loc.date).or_default().push(o.clone())
-                }
-                _ => {}
-            }
-        }
+        let by_day = self.by_day(plan, shard, shards);
         let total: u64 = by_day.values().map(|v| v.len() as u64).sum();
         // Sharded staging keeps them always: the merge may issue credentials.
-        let keep_leaves = self.member_roots || keep == Keep::Rows;
+        let keep_leaves = self.member_roots || staging;
         let mut summary = ShardSummary {
             plan_id: plan.id.clone(),
             shard,
@@ -455,9 +579,15 @@ impl Job<'_> {
                 .is_some_and(|d| next.as_ref().is_none_or(|(date, _)| date != d))
                 && !pending.batches.is_empty()
             {
-                let chunk = pending.close(&dir, keep, keep_leaves);
-                self.compute(chunk, &mut in_flight, &mut summary, inputs)
-                    .await?;
+                let chunk = pending.close(&dir, &keep, keep_leaves);
+                self.compute(
+                    chunk,
+                    &mut in_flight,
+                    &mut summary,
+                    inputs,
+                    written.as_deref_mut(),
+                )
+                .await?;
             }
             let Some((date, (entry, records))) = next else {
                 break;
@@ -471,42 +601,56 @@ impl Job<'_> {
                 if keep_leaves {
                     pending.leaves.extend(leaves);
                 }
+                pending.located.push((
+                    entry.node_id.clone().unwrap_or_default(),
+                    entry.seq_first.unwrap_or(0).max(0) as u64,
+                    entry.records,
+                ));
                 pending.batches.push((entry.object.clone(), recs));
             }
             summary.batches.push(entry);
             done += 1;
             self.tick("verify", done, total);
             if !pending.batches.is_empty() && pending.rows >= targets[&date] {
-                let chunk = pending.close(&dir, keep, keep_leaves);
-                self.compute(chunk, &mut in_flight, &mut summary, inputs)
-                    .await?;
+                let chunk = pending.close(&dir, &keep, keep_leaves);
+                self.compute(
+                    chunk,
+                    &mut in_flight,
+                    &mut summary,
+                    inputs,
+                    written.as_deref_mut(),
+                )
+                .await?;
             }
         }
         while let Some(h) = in_flight.pop_front() {
-            self.staged(h, &mut summary).await?;
+            self.staged(h, &mut summary, written.as_deref_mut()).await?;
         }
-        self.store
-            .put_create(
-                &summary_path,
-                Bytes::from(serde_json::to_vec_pretty(&summary)?),
-            )
-            .await?;
+        if staging {
+            self.store
+                .put_create(
+                    &summary_path,
+                    Bytes::from(serde_json::to_vec_pretty(&summary)?),
+                )
+                .await?;
+        }
         Ok(summary)
     }
 
-    /// Starts computing a closed chunk (its rows or only its totals, as `keep` says),
-    /// first storing the oldest computed chunk when two are in flight.
+    /// Starts computing a closed chunk (staging its rows or finishing it, as its `keep`
+    /// says), first storing the oldest computed chunk when two are in flight.
     async fn compute(
         &self,
         chunk: ClosedChunk,
         in_flight: &mut std::collections::VecDeque<tokio::task::JoinHandle<Result<ChunkOut>>>,
         summary: &mut ShardSummary,
         inputs: &Inputs,
+        written: Option<&mut Written>,
     ) -> Result<()> {
         if in_flight.len() >= 2
             && let Some(h) = in_flight.pop_front()
         {
-            self.staged(h, summary).await?;
+            self.staged(h, summary, written).await?;
         }
         let Inputs {
             registry,
@@ -518,22 +662,45 @@ impl Job<'_> {
                 date,
                 part,
                 batch,
+                located,
                 leaves,
                 staged,
                 leaves_path,
                 keep,
             } = chunk;
             let mut quarantine = Vec::new();
-            let (bytes, totals) = match keep {
-                Keep::Rows => {
-                    let (df, totals) = chunk_rows(&batch, &registry, &cfg, &grid, &mut quarantine)
-                        .context("computing emission rows")?;
-                    (Some(write_parquet(df, Purpose::Staging)?), totals)
+            let (df, totals) = chunk_rows(&batch, &registry, &cfg, &grid, &mut quarantine)
+                .context("computing emission rows")?;
+            let (bytes, finished) = match keep {
+                Keep::Rows => (Some(write_parquet(df, Purpose::Staging)?), None),
+                Keep::Final(f) => {
+                    let df = market::add_market(df, &f.allocation)?;
+                    let agg = aggregate::fold(&df)?;
+                    let members = match &leaves {
+                        Some(leaves) => {
+                            let located: Vec<(&str, u64, u64)> = located
+                                .iter()
+                                .map(|(n, f, c)| (n.as_str(), *f, *c))
+                                .collect();
+                            Some(chunk_members(&date, &df, &located, &leaves.concat())?)
+                        }
+                        None => None,
+                    };
+                    let rows = df.height() as u64;
+                    let path = format!("{}/rows/date={date}/part-{part:05}.parquet", f.out_dir);
+                    let bytes = write_parquet(df, Purpose::Output)?;
+                    let entry = output_entry(&path, &bytes, rows);
+                    (
+                        None,
+                        Some(Finished {
+                            path,
+                            bytes,
+                            entry,
+                            agg,
+                            members,
+                        }),
+                    )
                 }
-                Keep::Totals => (
-                    None,
-                    chunk_totals(&batch, &registry, &cfg, &grid, &mut quarantine)?,
-                ),
             };
             Ok(ChunkOut {
                 entry: ChunkEntry {
@@ -542,22 +709,25 @@ impl Job<'_> {
                     batches: batch.into_iter().map(|(o, _)| o).collect(),
                     staged,
                     rows: totals.rows,
-                    leaves: leaves_path,
+                    leaves: leaves_path.clone(),
                 },
                 bytes,
-                leaves: leaves.map(|l| Bytes::from(l.concat())),
+                leaves: leaves_path.and(leaves).map(|l| Bytes::from(l.concat())),
                 totals,
                 quarantine,
+                finished,
             })
         }));
         Ok(())
     }
 
-    /// Waits for a computed chunk and stores it in the shard's staging area.
+    /// Waits for a computed chunk and stores it: its staged rows and leaves, or its
+    /// output file (and its aggregates and member leaves into `written`).
     async fn staged(
         &self,
         h: tokio::task::JoinHandle<Result<ChunkOut>>,
         summary: &mut ShardSummary,
+        written: Option<&mut Written>,
     ) -> Result<()> {
         let c = h.await.context("computing emission rows")??;
         if let (Some(path), Some(bytes)) = (&c.entry.staged, c.bytes) {
@@ -565,6 +735,17 @@ impl Job<'_> {
         }
         if let (Some(path), Some(bytes)) = (&c.entry.leaves, c.leaves) {
             self.store.put_create(path, bytes).await?;
+        }
+        if let Some(f) = c.finished {
+            let w = written.context("a finished chunk outside a one-process run")?;
+            self.store.put_create(&f.path, f.bytes).await?;
+            w.paths.push(f.path);
+            w.outputs.push(f.entry);
+            w.agg.merge(f.agg);
+            if let (Some((tx, _)), Some(m)) = (&w.members, f.members) {
+                tx.send(m)
+                    .map_err(|_| anyhow::anyhow!("the member-root thread stopped"))?;
+            }
         }
         summary.chunks.push(c.entry);
         add_totals(&mut summary.totals, &c.totals);
@@ -613,18 +794,14 @@ impl Job<'_> {
                 self.period
             );
         }
-        let mut batches: Vec<BatchEntry> = parts.iter().flat_map(|p| p.batches.clone()).collect();
-        batches.sort_by(|a, b| a.object.cmp(&b.object));
-        let mut chunks: Vec<ChunkEntry> = parts.iter().flat_map(|p| p.chunks.clone()).collect();
-        chunks.sort_by(|a, b| (&a.date, a.part).cmp(&(&b.date, b.part)));
-        let mut quarantine: Vec<Quarantined> =
-            parts.iter().flat_map(|p| p.quarantine.clone()).collect();
-        quarantine.sort();
-        let mut totals = ChunkTotals::default();
-        for p in &parts {
-            add_totals(&mut totals, &p.totals);
-        }
-        let chain = chain_issues(&batches);
+        let all = Gathered::from(parts);
+        let Gathered {
+            batches,
+            chunks,
+            chain,
+            totals,
+            ..
+        } = &all;
         let unverified: Vec<&BatchEntry> = batches.iter().filter(|b| !b.verified).collect();
         if self.cfg.on_unverified == OnUnverified::Abort
             && (!unverified.is_empty() || !chain.is_empty())
@@ -650,7 +827,7 @@ impl Job<'_> {
         let version = latest_version(self.store, self.period)
             .await?
             .map_or(1, |(v, _)| v + 1);
-        let (out_dir, manifest_path) = version_dir(self.period, version);
+        let (out_dir, _) = version_dir(self.period, version);
         let mut agg = aggregate::Aggregates::new(&self.cfg.organisation);
         let mut outputs = Vec::new();
         // Chunks are finished two at a time (decode, market figures, sums, encode) and
@@ -691,17 +868,7 @@ impl Job<'_> {
                 )
             });
         // The roots are streamed on a thread of their own, beside the chunk workers.
-        let members = members_of.as_ref().map(|_| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<ChunkMembers>(4);
-            let builder = std::thread::spawn(move || {
-                let mut m = Members::new();
-                for chunk in rx {
-                    m.push_chunk(chunk);
-                }
-                m
-            });
-            (tx, builder)
-        });
+        let members = members_of.as_ref().map(|_| member_thread());
         let mut finished = futures::stream::iter(chunks.iter().map(|c| {
             let alloc = allocation.clone();
             let recompute = recompute.clone();
@@ -791,6 +958,41 @@ impl Job<'_> {
             k += 1;
             self.tick("write", k, chunks.len() as u64);
         }
+        let written = Written {
+            paths: Vec::new(),
+            outputs,
+            agg,
+            members,
+        };
+        self.publish(plan, shards, version, &all, &allocation, written)
+            .await
+    }
+
+    /// Writes the aggregates and, last, the manifest of a version whose rows are
+    /// written.
+    async fn publish(
+        &self,
+        plan: &Plan,
+        shards: u32,
+        version: u32,
+        all: &Gathered,
+        allocation: &market::Allocation,
+        written: Written,
+    ) -> Result<Outcome> {
+        let (out_dir, manifest_path) = version_dir(self.period, version);
+        let Written {
+            mut outputs,
+            agg,
+            members,
+            ..
+        } = written;
+        let Gathered {
+            batches,
+            chain,
+            quarantine,
+            totals,
+            ..
+        } = all;
         for (name, batch) in agg.batches()? {
             let rows = batch.num_rows() as u64;
             let bytes = write_arrow_parquet(&batch)?;
@@ -810,11 +1012,11 @@ impl Job<'_> {
             None => None,
         };
         let summary =
-            aggregate::RunSummary::new(&batches, &chain, &quarantine, &totals, &agg, &allocation);
+            aggregate::RunSummary::new(batches, chain, quarantine, totals, &agg, allocation);
         let previous = latest_version(self.store, self.period).await?;
         let changes = previous
             .as_ref()
-            .map(|(v, m)| Box::new(aggregate::Changes::between(*v, m, &summary, &batches)));
+            .map(|(v, m)| Box::new(aggregate::Changes::between(*v, m, &summary, batches)));
         let manifest = serde_json::json!({
             "format": "gco-run-manifest/1",
             "method": METHOD_VERSION,
@@ -858,6 +1060,39 @@ impl Job<'_> {
     }
 }
 
+/// The shard summaries of a run, put together in order.
+struct Gathered {
+    batches: Vec<BatchEntry>,
+    chunks: Vec<ChunkEntry>,
+    quarantine: Vec<Quarantined>,
+    totals: ChunkTotals,
+    chain: Vec<Issue>,
+}
+
+impl From<Vec<ShardSummary>> for Gathered {
+    fn from(parts: Vec<ShardSummary>) -> Self {
+        let mut batches: Vec<BatchEntry> = parts.iter().flat_map(|p| p.batches.clone()).collect();
+        batches.sort_by(|a, b| a.object.cmp(&b.object));
+        let mut chunks: Vec<ChunkEntry> = parts.iter().flat_map(|p| p.chunks.clone()).collect();
+        chunks.sort_by(|a, b| (&a.date, a.part).cmp(&(&b.date, b.part)));
+        let mut quarantine: Vec<Quarantined> =
+            parts.iter().flat_map(|p| p.quarantine.clone()).collect();
+        quarantine.sort();
+        let mut totals = ChunkTotals::default();
+        for p in &parts {
+            add_totals(&mut totals, &p.totals);
+        }
+        let chain = chain_issues(&batches);
+        Gathered {
+            batches,
+            chunks,
+            quarantine,
+            totals,
+            chain,
+        }
+    }
+}
+
 /// What rows are computed with besides the ledger, shared by the tasks of a run.
 #[derive(Clone)]
 struct Inputs {
@@ -889,6 +1124,8 @@ struct Pending {
     /// The chunk's number within its day.
     part: u32,
     batches: Vec<(String, Vec<RecordBatch>)>,
+    /// Each batch's (node, first seq, record count).
+    located: Vec<(String, u64, u64)>,
     leaves: Vec<gco_ledger::hash::Hash32>,
     rows: usize,
 }
@@ -896,22 +1133,25 @@ struct Pending {
 impl Pending {
     /// Takes the gathered batches as a chunk (numbered, with its staging paths) and
     /// starts the day's next one.
-    fn close(&mut self, dir: &str, keep: Keep, keep_leaves: bool) -> ClosedChunk {
+    fn close(&mut self, dir: &str, keep: &Keep, keep_leaves: bool) -> ClosedChunk {
         let date = self.date.clone().unwrap_or_default();
         let part = self.part;
         self.part += 1;
         self.rows = 0;
         let leaves = std::mem::take(&mut self.leaves);
+        // Staging keeps rows and leaves in the store; a finished chunk uses its leaves
+        // at once.
+        let staging = matches!(keep, Keep::Rows);
         ClosedChunk {
-            staged: (keep == Keep::Rows)
-                .then(|| format!("{dir}/rows/date={date}/part-{part:05}.parquet")),
-            leaves_path: keep_leaves
+            staged: staging.then(|| format!("{dir}/rows/date={date}/part-{part:05}.parquet")),
+            leaves_path: (staging && keep_leaves)
                 .then(|| format!("{dir}/leaves/date={date}/part-{part:05}.bin")),
             leaves: keep_leaves.then_some(leaves),
             batch: std::mem::take(&mut self.batches),
+            located: std::mem::take(&mut self.located),
             date,
             part,
-            keep,
+            keep: keep.clone(),
         }
     }
 }
@@ -921,6 +1161,7 @@ struct ClosedChunk {
     date: String,
     part: u32,
     batch: Vec<(String, Vec<RecordBatch>)>,
+    located: Vec<(String, u64, u64)>,
     leaves: Option<Vec<gco_ledger::hash::Hash32>>,
     staged: Option<String>,
     leaves_path: Option<String>,
@@ -935,6 +1176,17 @@ struct ChunkOut {
     leaves: Option<Bytes>,
     totals: ChunkTotals,
     quarantine: Vec<Quarantined>,
+    /// A finished chunk's output.
+    finished: Option<Finished>,
+}
+
+/// A chunk finished in the one-process pass: its output file and what it adds.
+struct Finished {
+    path: String,
+    bytes: Bytes,
+    entry: serde_json::Value,
+    agg: aggregate::Aggregates,
+    members: Option<ChunkMembers>,
 }
 
 fn output_entry(path: &str, bytes: &Bytes, rows: u64) -> serde_json::Value {
@@ -1078,8 +1330,8 @@ pub fn write_parquet(mut df: DataFrame, purpose: Purpose) -> Result<Bytes> {
     use polars_parquet::read::ParquetError;
     use polars_parquet::write::{
         CompressionOptions, Compressor, DynIter, DynStreamingIterator, Encoding,
-        FallibleStreamingIterator, FileWriter, StatisticsOptions as ParquetStatistics, Version, WriteOptions,
-        ZstdLevel as ParquetZstd, array_to_columns, get_dtype_encoding,
+        FallibleStreamingIterator, FileWriter, StatisticsOptions as ParquetStatistics, Version,
+        WriteOptions, ZstdLevel as ParquetZstd, array_to_columns, get_dtype_encoding,
     };
     let err = |e: PolarsError| anyhow::anyhow!("encoding Parquet: {e}");
     // One chunk per column first: the bytes must not depend on how the frame was
@@ -1301,7 +1553,9 @@ mod tests {
                 .unwrap(),
                 Column::new(
                     "count".into(),
-                    (0..rows as u64).map(|i| (i * 7919) % 1000).collect::<Vec<_>>(),
+                    (0..rows as u64)
+                        .map(|i| (i * 7919) % 1000)
+                        .collect::<Vec<_>>(),
                 ),
             ])
             .unwrap()

@@ -233,9 +233,58 @@ struct Row<'b> {
     measurement: &'b str,
 }
 
-/// Calls `f` for every row of `batches` with the registration in force at the row's
-/// start; a row without one, or whose zone has no figure at all, is quarantined with
-/// its reason instead. The one place that decides which rows are accounted.
+/// Which registration accounts a row: the one in force at the row's start, if its
+/// zone has a figure at all. The one place that decides which rows are accounted.
+struct Resolution<'r, 'g> {
+    registry: &'r Registry,
+    grid: &'g Grid,
+    zone_known: HashMap<String, bool>,
+    /// A batch holds one node's rows: its registrations are looked up once per batch,
+    /// and a zone's cascade answer once.
+    keys: Option<(String, Vec<&'r NodeKey>)>,
+    last_key: Option<(&'r NodeKey, bool)>,
+}
+
+impl<'r, 'g> Resolution<'r, 'g> {
+    fn new(registry: &'r Registry, grid: &'g Grid) -> Self {
+        Resolution {
+            registry,
+            grid,
+            zone_known: HashMap::new(),
+            keys: None,
+            last_key: None,
+        }
+    }
+
+    /// The registration accounting a row of `node_id` starting at `start`, or why none.
+    fn at(&mut self, node_id: &str, start: i64) -> std::result::Result<&'r NodeKey, &'static str> {
+        if self.keys.as_ref().is_none_or(|(n, _)| n != node_id) {
+            self.keys = Some((node_id.to_string(), self.registry.node_keys(node_id)));
+        }
+        let node_keys = self
+            .keys
+            .as_ref()
+            .map(|k| k.1.as_slice())
+            .unwrap_or_default();
+        let key = pick_at(node_keys.iter().copied(), start).ok_or("node_not_registered")?;
+        let known = match self.last_key {
+            Some((k, known)) if std::ptr::eq(k, key) => known,
+            _ => {
+                let grid = self.grid;
+                let known = *self
+                    .zone_known
+                    .entry(key.zone.clone())
+                    .or_insert_with(|| grid.fallback(&key.zone, start).is_some());
+                self.last_key = Some((key, known));
+                known
+            }
+        };
+        if known { Ok(key) } else { Err("zone_unknown") }
+    }
+}
+
+/// Calls `f` for every row of `batches` with the registration accounting it (see
+/// [`Resolution`]); a row without one is quarantined with its reason instead.
 fn for_each_resolved<'b, 'r>(
     batches: &'b [(String, Vec<RecordBatch>)],
     registry: &'r Registry,
@@ -243,38 +292,14 @@ fn for_each_resolved<'b, 'r>(
     quarantine: &mut Vec<Quarantined>,
     mut f: impl FnMut(Row<'b>, &'r NodeKey),
 ) -> Result<()> {
-    // A batch holds one node's rows: its registrations are looked up once per batch,
-    // and a zone's cascade answer once.
-    let mut zone_known: HashMap<&str, bool> = HashMap::new();
-    let mut last_key: Option<(&NodeKey, bool)> = None;
+    let mut resolution = Resolution::new(registry, grid);
     for (object, parts) in batches {
         for b in parts {
             let cols = Columns::new(b).context("a verified batch is not in the ledger schema")?;
-            let mut keys: Option<(&str, Vec<&NodeKey>)> = None;
             for i in 0..b.num_rows() {
                 let r = cols.fields(i);
-                if keys.as_ref().is_none_or(|(n, _)| *n != r.node_id) {
-                    keys = Some((r.node_id, registry.node_keys(r.node_id)));
-                }
-                let node_keys = keys.as_ref().map(|k| k.1.as_slice()).unwrap_or_default();
-                let resolved = match pick_at(node_keys.iter().copied(), r.start) {
-                    None => Err("node_not_registered"),
-                    Some(key) => {
-                        let known = match last_key {
-                            Some((k, known)) if std::ptr::eq(k, key) => known,
-                            _ => {
-                                let known = *zone_known
-                                    .entry(key.zone.as_str())
-                                    .or_insert_with(|| grid.fallback(&key.zone, r.start).is_some());
-                                last_key = Some((key, known));
-                                known
-                            }
-                        };
-                        if known { Ok(key) } else { Err("zone_unknown") }
-                    }
-                };
                 let seq = u64::try_from(r.seq).unwrap_or_default();
-                match resolved {
+                match resolution.at(r.node_id, r.start) {
                     Ok(key) => f(
                         Row {
                             node_id: r.node_id,
@@ -440,45 +465,74 @@ fn row_count(batches: &[(String, Vec<RecordBatch>)]) -> usize {
         .sum()
 }
 
-/// What [`chunk_rows`] would count for `batches` (rows, quarantine, Scope 2 facility
-/// energy by zone) without building the rows: the first pass of a one-process run,
-/// which needs the period's consumption before any row's market figure.
-pub fn chunk_totals(
-    batches: &[(String, Vec<RecordBatch>)],
+/// The Scope 2 facility energy by zone that [`chunk_rows`] would count for the rows
+/// of one ledger object (`bytes`, read here without verifying it: three columns,
+/// `node_id`, `start` and `energy_mj`). A one-process run sums this over the period
+/// before it verifies and computes each row once, because the market-based figures
+/// need the period's consumption; it then checks the sum against the one its
+/// verified rows give.
+pub fn scope2_consumption(
+    path: &str,
+    bytes: bytes::Bytes,
     registry: &Registry,
     cfg: &PipelineConfig,
     grid: &Grid,
-    quarantine: &mut Vec<Quarantined>,
-) -> Result<ChunkTotals> {
-    let n = row_count(batches);
+) -> Result<BTreeMap<String, i64>> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int64Type, TimestampMicrosecondType};
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .with_context(|| format!("reading {path}"))?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [3, 6, 8]);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(65_536)
+        .build()
+        .with_context(|| format!("reading {path}"))?;
     let mut totals = ChunkTotals::default();
     let mut sites: HashMap<&str, SiteFigures> = HashMap::new();
-    let mut accepted = 0u64;
-    // The registration of the previous row (its PUE when Scope 2), and the running
-    // Scope 2 sum of its zone: rows come node by node.
+    let mut resolution = Resolution::new(registry, grid);
     let mut last: Option<(&NodeKey, Option<i64>)> = None;
-    let mut zone_sum = ZoneSum::default();
-    for_each_resolved(batches, registry, grid, quarantine, |r, key| {
-        accepted += 1;
-        let pue = match last {
-            Some((k, pue)) if std::ptr::eq(k, key) => pue,
-            _ => {
-                let sf = sites
-                    .entry(key.site.as_str())
-                    .or_insert_with(|| cfg.site(&key.site));
-                let pue = (sf.scope == crate::config::Scope::Scope2).then_some(sf.pue_milli);
-                last = Some((key, pue));
-                pue
+    for b in reader {
+        let b = b.with_context(|| format!("reading {path}"))?;
+        let not_ledger = || anyhow::anyhow!("{path} is not in the ledger schema");
+        let node = b.column(0).as_string_opt::<i32>().ok_or_else(not_ledger)?;
+        let start = b
+            .column(1)
+            .as_primitive_opt::<TimestampMicrosecondType>()
+            .ok_or_else(not_ledger)?;
+        let energy = b
+            .column(2)
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(not_ledger)?;
+        let mut zone_sum = ZoneSum::default();
+        for i in 0..b.num_rows() {
+            let Ok(key) = resolution.at(node.value(i), start.value(i)) else {
+                continue;
+            };
+            let pue = match last {
+                Some((k, pue)) if std::ptr::eq(k, key) => pue,
+                _ => {
+                    let sf = sites
+                        .entry(key.site.as_str())
+                        .or_insert_with(|| cfg.site(&key.site));
+                    let pue = (sf.scope == crate::config::Scope::Scope2).then_some(sf.pue_milli);
+                    last = Some((key, pue));
+                    pue
+                }
+            };
+            if let Some(pue) = pue {
+                zone_sum.add(
+                    &key.zone,
+                    math::facility_mj(energy.value(i), pue),
+                    &mut totals,
+                );
             }
-        };
-        if let Some(pue) = pue {
-            zone_sum.add(&key.zone, math::facility_mj(r.energy_mj, pue), &mut totals);
         }
-    })?;
-    zone_sum.flush(&mut totals);
-    totals.rows = accepted;
-    totals.quarantined = n as u64 - accepted;
-    Ok(totals)
+        zone_sum.flush(&mut totals);
+    }
+    Ok(totals.scope2_facility_mj)
 }
 
 /// The accepted rows of a chunk, column by column, in ledger order.

@@ -549,6 +549,73 @@ async fn reruns_and_shards_give_identical_bytes_and_late_data_makes_a_new_versio
 }
 
 #[tokio::test]
+async fn a_batch_changed_after_sealing_does_not_count_towards_the_market_figures() {
+    // A batch whose energy was changed after it was sealed still reads, so the
+    // one-process run's pre-pass counts it in the period's consumption, but it fails
+    // verification. The run must see that the verified rows consumed less, drop what
+    // it wrote, and give the bytes a sharded run gives (whose finalisation allocates
+    // to the verified rows only).
+    let a = Store::memory();
+    let s = fixture(&a).await;
+    let mut w = ChainWriter::new(&s, gco_ledger::batch::chain_head(&a, "n1").await.unwrap());
+    let mut changed = Vec::new();
+    for b in w
+        .seal(vec![rec(
+            RecordKind::Idle,
+            None,
+            None,
+            "2026-10-03T00:00:00Z",
+            60,
+            7_200_000,
+            1,
+            None,
+        )])
+        .unwrap()
+    {
+        let (seal, mut recs) = gco_ledger::batch::read_batch(&b.path, b.bytes.clone()).unwrap();
+        recs[0].energy.0 += 3_600_000;
+        let bytes = gco_ledger::batch::encode_parquet(&recs, &seal).unwrap();
+        a.put_overwrite_for_tests(&b.path, bytes).await.unwrap();
+        changed.push(b.path.clone());
+    }
+    let ledger = objects(&a, "").await;
+    let b = Store::memory();
+    for (p, bytes) in &ledger {
+        b.put_overwrite_for_tests(p, bytes.clone()).await.unwrap();
+    }
+    let cfg = config();
+    let Outcome::Created { summary, .. } = job(&a, &cfg).run(false).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(summary.coverage.batches_excluded, 1);
+    assert_eq!(summary.coverage.excluded[0].object, changed[0]);
+    for i in 0..2 {
+        job(&b, &cfg).run_shard(i, 2).await.unwrap();
+    }
+    job(&b, &cfg).merge().await.unwrap();
+    let one = objects(&a, "emissions").await;
+    assert_eq!(
+        one.len(),
+        1 + 6,
+        "one rows file (the verified day) + 6 aggregates"
+    );
+    assert_eq!(
+        one,
+        objects(&b, "emissions").await,
+        "same bytes as a sharded run"
+    );
+    // The verified 16 Wh: 8 Wh covered by the guarantee, 8 Wh at the residual mix.
+    let rows = frame(
+        &a,
+        "emissions/period=2026-10/version=0001/rows/date=2026-10-01/part-00000.parquet",
+    )
+    .await;
+    let covered: i64 = i64s(&rows, "market_covered_mj").iter().flatten().sum();
+    assert_eq!(covered, 28_800_000);
+    assert!(objects(&a, "runs/period=2026-10/staging").await.is_empty());
+}
+
+#[tokio::test]
 async fn bad_input_is_listed_and_counts_reconcile() {
     let store = Store::memory();
     fixture(&store).await;
@@ -608,6 +675,12 @@ async fn bad_input_is_listed_and_counts_reconcile() {
         .to_string();
     assert!(err.contains("2 batches failed verification"), "{err}");
     assert!(err.contains("not_parquet"), "{err}");
+    // Nothing of the aborted version is left.
+    assert!(
+        objects(&store, "emissions/period=2026-10/version=0002")
+            .await
+            .is_empty()
+    );
 
     // A month with no data: an empty, explicit version.
     let mut j = job(&store, &cfg);
