@@ -341,7 +341,7 @@ impl Job<'_> {
     }
 
     /// The whole run in one process. A pre-pass sums the period's Scope 2 consumption
-    /// (three columns of every batch, not verified); with it the instruments are
+    /// (two columns of every batch, not verified); with it the instruments are
     /// allocated, and one pass verifies every batch and computes, finishes and writes
     /// each chunk's rows. The verified rows' consumption must equal the pre-pass's
     /// (it does unless a batch fails verification or changes between the passes):

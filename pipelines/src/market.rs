@@ -106,9 +106,9 @@ pub fn allocate(
 
 /// Adds `market_ng`, `market_covered_mj`, `market_method` to staged rows.
 pub fn add_market(mut df: DataFrame, alloc: &Allocation) -> Result<DataFrame> {
-    let fac: Vec<Option<i64>> = df.column("facility_energy_mj")?.i64()?.iter().collect();
-    let loc: Vec<Option<i64>> = df.column("location_ng")?.i64()?.iter().collect();
-    let avg: Vec<Option<i64>> = df.column("intensity_mg_per_kwh")?.i64()?.iter().collect();
+    let fac = df.column("facility_energy_mj")?.i64()?.clone();
+    let loc = df.column("location_ng")?.i64()?.clone();
+    let avg = df.column("intensity_mg_per_kwh")?.i64()?.clone();
     let zone = df.column("zone")?.str()?.clone();
     let scope = df.column("scope")?.str()?.clone();
     let h = df.height();
@@ -117,14 +117,25 @@ pub fn add_market(mut df: DataFrame, alloc: &Allocation) -> Result<DataFrame> {
         Vec::with_capacity(h),
         Vec::with_capacity(h),
     );
-    for i in 0..h {
-        let f = fac[i].unwrap_or(0) as i128;
-        let z = zone.get(i).and_then(|z| alloc.zones.get(z));
-        match (scope.get(i), z) {
+    // Rows come in runs of one zone and scope: the zone's allocation is looked up
+    // when they change.
+    let mut last: Option<(Option<&str>, Option<&str>, Option<&ZoneAllocation>)> = None;
+    let rows = fac.iter().zip(loc.iter()).zip(avg.iter());
+    for (((f, l), a), (z, s)) in rows.zip(zone.iter().zip(scope.iter())) {
+        let za = match last {
+            Some((lz, ls, za)) if lz == z && ls == s => za,
+            _ => {
+                let za = z.and_then(|z| alloc.zones.get(z));
+                last = Some((z, s, za));
+                za
+            }
+        };
+        let f = f.unwrap_or(0) as i128;
+        match (s, za) {
             (Some("scope2"), Some(z)) if z.consumption_mj > 0 => {
                 let d = z.consumption_mj as i128;
                 let c = z.covered_mj as i128;
-                let r = z.residual_mg_per_kwh.unwrap_or(avg[i].unwrap_or(0)) as i128;
+                let r = z.residual_mg_per_kwh.unwrap_or(a.unwrap_or(0)) as i128;
                 let v = round_div(f * z.instrument_weight, d * 3600)
                     + round_div(f * (d - c) * r, d * 3600);
                 ng.push(v as i64);
@@ -143,7 +154,7 @@ pub fn add_market(mut df: DataFrame, alloc: &Allocation) -> Result<DataFrame> {
                 method.push("no_consumption");
             }
             _ => {
-                ng.push(loc[i].unwrap_or(0));
+                ng.push(l.unwrap_or(0));
                 covered.push(0);
                 method.push("scope3_location_based");
             }
@@ -151,6 +162,8 @@ pub fn add_market(mut df: DataFrame, alloc: &Allocation) -> Result<DataFrame> {
     }
     df.with_column(Column::new("market_ng".into(), ng))?;
     df.with_column(Column::new("market_covered_mj".into(), covered))?;
-    df.with_column(Column::new("market_method".into(), method))?;
+    df.with_column(crate::rows::shared_strings("market_method", h, |i| {
+        Some(method[i])
+    }))?;
     Ok(df)
 }

@@ -365,7 +365,11 @@ impl<'a> ZoneSum<'a> {
 /// many columns whose rows repeat a few values (zones, sites, models, provenance)
 /// cost a view per row; a column of distinct values (inference ids) stops looking
 /// after 64 and copies each value once.
-fn shared_strings<'a>(name: &str, len: usize, value: impl Fn(usize) -> Option<&'a str>) -> Column {
+pub(crate) fn shared_strings<'a>(
+    name: &str,
+    len: usize,
+    value: impl Fn(usize) -> Option<&'a str>,
+) -> Column {
     use polars_arrow::array::{Utf8ViewArray, View};
     use polars_arrow::bitmap::MutableBitmap;
     use polars_arrow::datatypes::ArrowDataType;
@@ -466,8 +470,9 @@ fn row_count(batches: &[(String, Vec<RecordBatch>)]) -> usize {
 }
 
 /// The Scope 2 facility energy by zone that [`chunk_rows`] would count for the rows
-/// of one ledger object (`bytes`, read here without verifying it: three columns,
-/// `node_id`, `start` and `energy_mj`). A one-process run sums this over the period
+/// of one ledger object (`bytes`, read here without verifying it: two columns,
+/// `start` and `energy_mj`; the node is the one its path names, which verification
+/// requires of every row). A one-process run sums this over the period
 /// before it verifies and computes each row once, because the market-based figures
 /// need the period's consumption; it then checks the sum against the one its
 /// verified rows give.
@@ -484,7 +489,10 @@ pub fn scope2_consumption(
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
         .with_context(|| format!("reading {path}"))?;
-    let mask = ProjectionMask::roots(builder.parquet_schema(), [3, 6, 8]);
+    let node = gco_ledger::store::parse_batch_path(path)
+        .with_context(|| format!("{path} is not a ledger batch path"))?
+        .node_id;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [6, 8]);
     let reader = builder
         .with_projection(mask)
         .with_batch_size(65_536)
@@ -497,18 +505,17 @@ pub fn scope2_consumption(
     for b in reader {
         let b = b.with_context(|| format!("reading {path}"))?;
         let not_ledger = || anyhow::anyhow!("{path} is not in the ledger schema");
-        let node = b.column(0).as_string_opt::<i32>().ok_or_else(not_ledger)?;
         let start = b
-            .column(1)
+            .column(0)
             .as_primitive_opt::<TimestampMicrosecondType>()
             .ok_or_else(not_ledger)?;
         let energy = b
-            .column(2)
+            .column(1)
             .as_primitive_opt::<Int64Type>()
             .ok_or_else(not_ledger)?;
         let mut zone_sum = ZoneSum::default();
         for i in 0..b.num_rows() {
-            let Ok(key) = resolution.at(node.value(i), start.value(i)) else {
+            let Ok(key) = resolution.at(&node, start.value(i)) else {
                 continue;
             };
             let pue = match last {
