@@ -784,13 +784,11 @@ fn figures(
         }
     }
     zone_sum.flush(totals);
+    // The microseconds as they are, typed as UTC times (no cast, no copy).
     let ts = |name: &str, v: Vec<i64>| -> Result<Column> {
-        Ok(Series::new(name.into(), v)
-            .cast(&DataType::Datetime(
-                TimeUnit::Microseconds,
-                Some(TimeZone::UTC),
-            ))?
-            .into())
+        Ok(Int64Chunked::from_vec(name.into(), v)
+            .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+            .into_column())
     };
     let out = DataFrame::new_infer_height(vec![
         shared_strings("node_id", h, |i| Some(b.node[i])),
