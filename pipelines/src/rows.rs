@@ -358,6 +358,12 @@ impl<'a> ZoneSum<'a> {
     }
 }
 
+/// String equality, first by address: the rows of a chunk mostly borrow the same few
+/// strings, and equal addresses need no byte comparison.
+fn same(a: &str, b: &str) -> bool {
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
+}
+
 /// A string column built straight from borrowed values, without Polars' per-value
 /// builder: each row is a 16-byte view, values of up to 12 bytes inline, longer ones
 /// in one shared buffer. A value equal to the previous row's, or (up to 64 of them)
@@ -399,11 +405,11 @@ pub(crate) fn shared_strings<'a>(
         }
         total_bytes += s.len();
         let view = match last {
-            Some((l, v)) if l == s => v,
+            Some((l, v)) if same(l, s) => v,
             _ if s.len() <= View::MAX_INLINE_SIZE as usize => View::new_inline(s.as_bytes()),
             _ => {
                 let seen = if look {
-                    distinct.iter().find(|(d, _)| *d == s).map(|e| e.1)
+                    distinct.iter().find(|(d, _)| same(d, s)).map(|e| e.1)
                 } else {
                     None
                 };
@@ -641,7 +647,7 @@ fn figures(
     let mut site_figs: HashMap<&str, SiteFigures> = HashMap::new();
     let mut fallbacks: HashMap<&str, Fallback> = HashMap::new();
     for i in 0..h {
-        if i > 0 && b.site[i] == b.site[i - 1] && b.zone[i] == b.zone[i - 1] {
+        if i > 0 && same(b.site[i], b.site[i - 1]) && same(b.zone[i], b.zone[i - 1]) {
             continue;
         }
         let site = b.site[i];
@@ -698,7 +704,7 @@ fn figures(
     for i in 0..h {
         let (t, zone) = (b.start[i], b.zone[i]);
         let sf = match last_site {
-            Some((s, f)) if s == b.site[i] => f,
+            Some((s, f)) if same(s, b.site[i]) => f,
             _ => {
                 let f = &site_figs[b.site[i]];
                 last_site = Some((b.site[i], f));
