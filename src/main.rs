@@ -59,16 +59,17 @@ fn no_huge_pages() {}
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// mimalloc returns memory it has not reused for a second to the system; a run frees and
-/// reuses its column buffers chunk after chunk, so each reuse faulted the pages in
-/// again and the kernel zeroed them (on a 20M-record monthly run, about 1.2M page
-/// faults and 10 % of the CPU). Keep freed memory for reuse instead, as `keep_c_heap`
-/// does for the C heap: peak memory is still what was in use at once, plus what the
-/// size classes hold apart (10-16 % more on the 10M and 20M months,
-/// docs/benchmarks.md).
+/// reuses its column buffers chunk after chunk, more slowly than that on big months,
+/// so the pages were faulted in again and zeroed by the kernel (on a 40M-record
+/// monthly run, 2.7M page faults and about 8 % of the CPU). Keep freed memory for
+/// five seconds instead, as `keep_c_heap` keeps the C heap: a run reuses it, an idle
+/// process still gives it back. Peak memory grows by what the size classes hold
+/// apart, about 5-10 % on the 10M-40M months (never purging held 5 % more again for
+/// 5 % less CPU; docs/benchmarks.md).
 fn keep_freed_memory() {
-    // SAFETY: sets one of mimalloc's options (-1: never purge), which it reads when it
+    // SAFETY: sets one of mimalloc's options (milliseconds), which it reads when it
     // considers a purge; no memory is touched.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 5_000) }
 }
 
 fn main() -> ExitCode {
