@@ -307,8 +307,9 @@ impl Store {
 
     /// Deletes `path`, an output of a run version that is not published: under
     /// `emissions/`, and `manifest` (the version's manifest, written last: its commit
-    /// point) does not exist. A run that must compute its rows again (see
-    /// `gco_pipelines::job::Job::run`) removes what it wrote this way.
+    /// point) does not exist. A one-process run (`gco_pipelines::job::Job::run`)
+    /// removes this way what a crashed run left of the version it is about to write,
+    /// and what it wrote itself when it must compute the rows again.
     pub async fn delete_unpublished(&self, path: &str, manifest: &str) -> Result<()> {
         if !path.starts_with("emissions/")
             || !manifest.starts_with("runs/")

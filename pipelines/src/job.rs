@@ -367,6 +367,14 @@ impl Job<'_> {
             .await?
             .map_or(1, |(v, _)| v + 1);
         let (out_dir, manifest_path) = version_dir(self.period, version);
+        // What a crashed run left of this unpublished version (its manifest is written
+        // last) is scratch: a crash while finalising from the verified rows leaves
+        // files this pass would not write byte for byte.
+        for m in self.store.list(&out_dir).await? {
+            self.store
+                .delete_unpublished(m.location.as_ref(), &manifest_path)
+                .await?;
+        }
         let mut written = Written {
             paths: Vec::new(),
             outputs: Vec::new(),

@@ -583,6 +583,16 @@ async fn a_batch_changed_after_sealing_does_not_count_towards_the_market_figures
     for (p, bytes) in &ledger {
         b.put_overwrite_for_tests(p, bytes.clone()).await.unwrap();
     }
+    // What a run that crashed while finalising left of the unpublished version: a
+    // file with other bytes, and one this run does not write.
+    for part in ["part-00000", "part-00007"] {
+        a.put_overwrite_for_tests(
+            &format!("emissions/period=2026-10/version=0001/rows/date=2026-10-01/{part}.parquet"),
+            bytes::Bytes::from_static(b"partial"),
+        )
+        .await
+        .unwrap();
+    }
     let cfg = config();
     let Outcome::Created { summary, .. } = job(&a, &cfg).run(false).await.unwrap() else {
         panic!()
