@@ -1,6 +1,6 @@
 //! Writes a synthetic month of ledger data for the pipeline benchmark:
-//! `cargo run --release -p gco-pipelines --example gen_month -- DIR RECORDS`
-//! 16 nodes in 4 zones, October 2026, one sealed batch per node and day (the ledger's
+//! `cargo run --release -p gco-pipelines --example gen_month -- DIR RECORDS [NODES]`
+//! NODES (default 16) nodes in 4 zones, October 2026, one sealed batch per node and day (the ledger's
 //! limit is 100,000 records per batch), four models, an hourly synthetic grid series
 //! per zone.
 
@@ -25,7 +25,10 @@ async fn main() -> anyhow::Result<()> {
     let store = Store::open(&format!("file://{dir}"), &Default::default())?;
     let t0 = parse_utc("2026-10-01T00:00:00Z").map_err(anyhow::Error::msg)?;
     let day_us = 86_400_000_000i64;
-    let nodes = 16u64;
+    let nodes: u64 = match args.get(3) {
+        Some(n) => n.parse()?,
+        None => 16,
+    };
     let per_node_day = total / nodes / 31;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
     for n in 0..nodes {
