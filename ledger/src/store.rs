@@ -305,18 +305,20 @@ impl Store {
             .map_err(|e| LedgerError::store(path, e))
     }
 
-    /// Deletes `path`, an output of a run version that is not published: under
-    /// `emissions/`, and `manifest` (the version's manifest, written last: its commit
-    /// point) does not exist. A one-process run (`gco_pipelines::job::Job::run`)
-    /// removes this way what a crashed run left of the version it is about to write,
-    /// and what it wrote itself when it must compute the rows again.
+    /// Deletes `path`, an output of a run version that is not published: under that
+    /// version's `emissions/period=P/version=V/`, whose manifest
+    /// (`runs/period=P/version=V/manifest.json`, written last: its commit point) does
+    /// not exist. A one-process run (`gco_pipelines::job::Job::run`) removes this way
+    /// what a crashed run left of the version it is about to write, and what it wrote
+    /// itself when it must compute the rows again.
     pub async fn delete_unpublished(&self, path: &str, manifest: &str) -> Result<()> {
-        if !path.starts_with("emissions/")
-            || !manifest.starts_with("runs/")
-            || !manifest.ends_with("/manifest.json")
-        {
+        let outputs = manifest
+            .strip_prefix("runs/")
+            .and_then(|m| m.strip_suffix("/manifest.json"))
+            .map(|version| format!("emissions/{version}/"));
+        if !outputs.is_some_and(|o| path.starts_with(&o)) {
             return Err(LedgerError::Input(format!(
-                "refusing to delete {path}: only outputs of an unpublished run version are removable"
+                "refusing to delete {path}: only outputs of the unpublished run version of {manifest} are removable"
             )));
         }
         match self.inner.head(&Path::from(manifest)).await {
@@ -414,5 +416,34 @@ mod tests {
         ));
         assert_eq!(s.get("x/y").await.unwrap(), Bytes::from_static(b"one"));
         assert_eq!(s.list("x").await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn only_outputs_of_an_unpublished_version_are_deleted() {
+        let s = Store::memory();
+        let v2 = "emissions/period=2026-10/version=0002/rows/date=2026-10-01/part-00000.parquet";
+        let v1 = "emissions/period=2026-10/version=0001/rows/date=2026-10-01/part-00000.parquet";
+        let m2 = "runs/period=2026-10/version=0002/manifest.json";
+        let m1 = "runs/period=2026-10/version=0001/manifest.json";
+        for p in [v1, v2, "records/date=2026-10-01/node=n/x.parquet"] {
+            s.put_create(p, Bytes::from_static(b"x")).await.unwrap();
+        }
+        s.put_create(m1, Bytes::from_static(b"{}")).await.unwrap();
+        // Another version's output, a ledger object, a published version: refused.
+        for (p, m) in [
+            (v1, m2),
+            ("records/date=2026-10-01/node=n/x.parquet", m2),
+            (v1, m1),
+            (v2, "runs/period=2026-10/version=0002/other.json"),
+        ] {
+            assert!(
+                matches!(s.delete_unpublished(p, m).await, Err(LedgerError::Input(_))),
+                "{p} with {m}"
+            );
+        }
+        s.delete_unpublished(v2, m2).await.unwrap();
+        assert!(s.get(v2).await.is_err());
+        assert_eq!(s.list("emissions").await.unwrap().len(), 1);
+        assert_eq!(s.list("records").await.unwrap().len(), 1);
     }
 }
