@@ -350,22 +350,21 @@ impl Job<'_> {
     /// would be. Either way the same bytes come out.
     pub async fn run(&self, force: bool) -> Result<Outcome> {
         let plan = self.plan().await?;
+        let previous = latest_version(self.store, self.period).await?;
         if !force
-            && let Some((v, m)) = latest_version(self.store, self.period).await?
+            && let Some((v, m)) = &previous
             && m["plan"]["id"] == plan.id.as_str()
         {
             return Ok(Outcome::UpToDate {
-                version: v,
-                manifest: version_dir(self.period, v).1,
+                version: *v,
+                manifest: version_dir(self.period, *v).1,
             });
         }
         // Loaded once: both passes must see the same registry and grid.
         let inputs = self.inputs(&plan).await?;
         let consumption = self.consumption(&plan, &inputs).await?;
         let allocation = market::allocate(self.cfg, self.period, &consumption);
-        let version = latest_version(self.store, self.period)
-            .await?
-            .map_or(1, |(v, _)| v + 1);
+        let version = previous.as_ref().map_or(1, |(v, _)| v + 1);
         let (out_dir, manifest_path) = version_dir(self.period, version);
         // What a crashed run left of this unpublished version (its manifest is written
         // last) is scratch: a crash while finalising from the verified rows leaves
@@ -408,7 +407,7 @@ impl Job<'_> {
                 .await?;
             return self.finalize(&plan, 1, Some(inputs)).await;
         }
-        self.publish(&plan, 1, version, &all, &allocation, written)
+        self.publish(&plan, 1, previous, &all, &allocation, written)
             .await
     }
 
@@ -832,9 +831,8 @@ impl Job<'_> {
         }
         let allocation = market::allocate(self.cfg, self.period, &totals.scope2_facility_mj);
 
-        let version = latest_version(self.store, self.period)
-            .await?
-            .map_or(1, |(v, _)| v + 1);
+        let previous = latest_version(self.store, self.period).await?;
+        let version = previous.as_ref().map_or(1, |(v, _)| v + 1);
         let (out_dir, _) = version_dir(self.period, version);
         let mut agg = aggregate::Aggregates::new(&self.cfg.organisation);
         let mut outputs = Vec::new();
@@ -972,21 +970,22 @@ impl Job<'_> {
             agg,
             members,
         };
-        self.publish(plan, shards, version, &all, &allocation, written)
+        self.publish(plan, shards, previous, &all, &allocation, written)
             .await
     }
 
-    /// Writes the aggregates and, last, the manifest of a version whose rows are
-    /// written.
+    /// Writes the aggregates and, last, the manifest of the version after `previous`
+    /// (the latest when the run started), whose rows are written.
     async fn publish(
         &self,
         plan: &Plan,
         shards: u32,
-        version: u32,
+        previous: Option<(u32, serde_json::Value)>,
         all: &Gathered,
         allocation: &market::Allocation,
         written: Written,
     ) -> Result<Outcome> {
+        let version = previous.as_ref().map_or(1, |(v, _)| v + 1);
         let (out_dir, manifest_path) = version_dir(self.period, version);
         let Written {
             mut outputs,
@@ -1021,7 +1020,6 @@ impl Job<'_> {
         };
         let summary =
             aggregate::RunSummary::new(batches, chain, quarantine, totals, &agg, allocation);
-        let previous = latest_version(self.store, self.period).await?;
         let changes = previous
             .as_ref()
             .map(|(v, m)| Box::new(aggregate::Changes::between(*v, m, &summary, batches)));
