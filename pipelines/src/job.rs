@@ -151,6 +151,15 @@ struct Written {
     members: Option<MemberThread>,
 }
 
+/// A stage's chunks in flight (computing, at most two) and what the stored ones add
+/// up to, in order.
+struct Flow<'w> {
+    in_flight: std::collections::VecDeque<tokio::task::JoinHandle<Result<ChunkOut>>>,
+    summary: ShardSummary,
+    /// What the one-process pass has written of the new version.
+    written: Option<&'w mut Written>,
+}
+
 /// The member roots, built on a thread of their own from each chunk's leaves.
 type MemberThread = (
     std::sync::mpsc::SyncSender<ChunkMembers>,
@@ -524,7 +533,7 @@ impl Job<'_> {
         shards: u32,
         keep: Keep,
         inputs: &Inputs,
-        mut written: Option<&mut Written>,
+        written: Option<&mut Written>,
     ) -> Result<ShardSummary> {
         let dir = self.staging(plan, shard, shards);
         let summary_path = format!("{dir}/summary.json");
@@ -541,14 +550,18 @@ impl Job<'_> {
         let total: u64 = by_day.values().map(|v| v.len() as u64).sum();
         // Sharded staging keeps them always: the merge may issue credentials.
         let keep_leaves = self.member_roots || staging;
-        let mut summary = ShardSummary {
-            plan_id: plan.id.clone(),
-            shard,
-            shards,
-            batches: Vec::new(),
-            chunks: Vec::new(),
-            quarantine: Vec::new(),
-            totals: ChunkTotals::default(),
+        let mut flow = Flow {
+            in_flight: Default::default(),
+            summary: ShardSummary {
+                plan_id: plan.id.clone(),
+                shard,
+                shards,
+                batches: Vec::new(),
+                chunks: Vec::new(),
+                quarantine: Vec::new(),
+                totals: ChunkTotals::default(),
+            },
+            written,
         };
         let mut done = 0u64;
         // One stream verifies the period's batches, four at a time, day after day (no
@@ -574,8 +587,6 @@ impl Job<'_> {
             }
         }))
         .buffered(4);
-        let mut in_flight: std::collections::VecDeque<tokio::task::JoinHandle<Result<ChunkOut>>> =
-            Default::default();
         let mut pending = Pending::default();
         loop {
             let next = checked.next().await.transpose()?;
@@ -587,14 +598,7 @@ impl Job<'_> {
                 && !pending.batches.is_empty()
             {
                 let chunk = pending.close(&dir, &keep, keep_leaves);
-                self.compute(
-                    chunk,
-                    &mut in_flight,
-                    &mut summary,
-                    inputs,
-                    written.as_deref_mut(),
-                )
-                .await?;
+                self.compute(chunk, &mut flow, inputs).await?;
             }
             let Some((date, (entry, records))) = next else {
                 break;
@@ -615,24 +619,18 @@ impl Job<'_> {
                 ));
                 pending.batches.push((entry.object.clone(), recs));
             }
-            summary.batches.push(entry);
+            flow.summary.batches.push(entry);
             done += 1;
             self.tick("verify", done, total);
             if !pending.batches.is_empty() && pending.rows >= targets[&date] {
                 let chunk = pending.close(&dir, &keep, keep_leaves);
-                self.compute(
-                    chunk,
-                    &mut in_flight,
-                    &mut summary,
-                    inputs,
-                    written.as_deref_mut(),
-                )
-                .await?;
+                self.compute(chunk, &mut flow, inputs).await?;
             }
         }
-        while let Some(h) = in_flight.pop_front() {
-            self.staged(h, &mut summary, written.as_deref_mut()).await?;
+        while let Some(h) = flow.in_flight.pop_front() {
+            self.staged(h, &mut flow).await?;
         }
+        let summary = flow.summary;
         if staging {
             self.store
                 .put_create(
@@ -649,92 +647,90 @@ impl Job<'_> {
     async fn compute(
         &self,
         chunk: ClosedChunk,
-        in_flight: &mut std::collections::VecDeque<tokio::task::JoinHandle<Result<ChunkOut>>>,
-        summary: &mut ShardSummary,
+        flow: &mut Flow<'_>,
         inputs: &Inputs,
-        written: Option<&mut Written>,
     ) -> Result<()> {
-        if in_flight.len() >= 2
-            && let Some(h) = in_flight.pop_front()
+        if flow.in_flight.len() >= 2
+            && let Some(h) = flow.in_flight.pop_front()
         {
-            self.staged(h, summary, written).await?;
+            self.staged(h, flow).await?;
         }
         let Inputs {
             registry,
             grid,
             cfg,
         } = inputs.clone();
-        in_flight.push_back(tokio::task::spawn_blocking(move || {
-            let ClosedChunk {
-                date,
-                part,
-                batch,
-                located,
-                leaves,
-                staged,
-                leaves_path,
-                keep,
-            } = chunk;
-            let mut quarantine = Vec::new();
-            let (df, totals) = chunk_rows(&batch, &registry, &cfg, &grid, &mut quarantine)
-                .context("computing emission rows")?;
-            let (bytes, finished) = match keep {
-                Keep::Rows => (Some(write_parquet(df, Purpose::Staging)?), None),
-                Keep::Final(f) => {
-                    let df = market::add_market(df, &f.allocation)?;
-                    let agg = aggregate::fold(&df)?;
-                    let members = match &leaves {
-                        Some(leaves) => {
-                            let located: Vec<(&str, u64, u64)> = located
-                                .iter()
-                                .map(|(n, f, c)| (n.as_str(), *f, *c))
-                                .collect();
-                            Some(chunk_members(&date, &df, &located, &leaves.concat())?)
-                        }
-                        None => None,
-                    };
-                    let rows = df.height() as u64;
-                    let path = format!("{}/rows/date={date}/part-{part:05}.parquet", f.out_dir);
-                    let bytes = write_parquet(df, Purpose::Output)?;
-                    let entry = output_entry(&path, &bytes, rows);
-                    (
-                        None,
-                        Some(Finished {
-                            path,
-                            bytes,
-                            entry,
-                            agg,
-                            members,
-                        }),
-                    )
-                }
-            };
-            Ok(ChunkOut {
-                entry: ChunkEntry {
+        flow.in_flight
+            .push_back(tokio::task::spawn_blocking(move || {
+                let ClosedChunk {
                     date,
                     part,
-                    batches: batch.into_iter().map(|(o, _)| o).collect(),
+                    batch,
+                    located,
+                    leaves,
                     staged,
-                    rows: totals.rows,
-                    leaves: leaves_path.clone(),
-                },
-                bytes,
-                leaves: leaves_path.and(leaves).map(|l| Bytes::from(l.concat())),
-                totals,
-                quarantine,
-                finished,
-            })
-        }));
+                    leaves_path,
+                    keep,
+                } = chunk;
+                let mut quarantine = Vec::new();
+                let (df, totals) = chunk_rows(&batch, &registry, &cfg, &grid, &mut quarantine)
+                    .context("computing emission rows")?;
+                let (bytes, finished) = match keep {
+                    Keep::Rows => (Some(write_parquet(df, Purpose::Staging)?), None),
+                    Keep::Final(f) => {
+                        let df = market::add_market(df, &f.allocation)?;
+                        let agg = aggregate::fold(&df)?;
+                        let members = match &leaves {
+                            Some(leaves) => {
+                                let located: Vec<(&str, u64, u64)> = located
+                                    .iter()
+                                    .map(|(n, f, c)| (n.as_str(), *f, *c))
+                                    .collect();
+                                Some(chunk_members(&date, &df, &located, &leaves.concat())?)
+                            }
+                            None => None,
+                        };
+                        let rows = df.height() as u64;
+                        let path = format!("{}/rows/date={date}/part-{part:05}.parquet", f.out_dir);
+                        let bytes = write_parquet(df, Purpose::Output)?;
+                        let entry = output_entry(&path, &bytes, rows);
+                        (
+                            None,
+                            Some(Finished {
+                                path,
+                                bytes,
+                                entry,
+                                agg,
+                                members,
+                            }),
+                        )
+                    }
+                };
+                Ok(ChunkOut {
+                    entry: ChunkEntry {
+                        date,
+                        part,
+                        batches: batch.into_iter().map(|(o, _)| o).collect(),
+                        staged,
+                        rows: totals.rows,
+                        leaves: leaves_path.clone(),
+                    },
+                    bytes,
+                    leaves: leaves_path.and(leaves).map(|l| Bytes::from(l.concat())),
+                    totals,
+                    quarantine,
+                    finished,
+                })
+            }));
         Ok(())
     }
 
     /// Waits for a computed chunk and stores it: its staged rows and leaves, or its
-    /// output file (and its aggregates and member leaves into `written`).
+    /// output file (and its aggregates and member leaves into `flow.written`).
     async fn staged(
         &self,
         h: tokio::task::JoinHandle<Result<ChunkOut>>,
-        summary: &mut ShardSummary,
-        written: Option<&mut Written>,
+        flow: &mut Flow<'_>,
     ) -> Result<()> {
         let c = h.await.context("computing emission rows")??;
         if let (Some(path), Some(bytes)) = (&c.entry.staged, c.bytes) {
@@ -744,7 +740,10 @@ impl Job<'_> {
             self.store.put_create(path, bytes).await?;
         }
         if let Some(f) = c.finished {
-            let w = written.context("a finished chunk outside a one-process run")?;
+            let w = flow
+                .written
+                .as_deref_mut()
+                .context("a finished chunk outside a one-process run")?;
             self.store.put_create(&f.path, f.bytes).await?;
             w.paths.push(f.path);
             w.outputs.push(f.entry);
@@ -754,9 +753,9 @@ impl Job<'_> {
                     .map_err(|_| anyhow::anyhow!("the member-root thread stopped"))?;
             }
         }
-        summary.chunks.push(c.entry);
-        add_totals(&mut summary.totals, &c.totals);
-        summary.quarantine.extend(c.quarantine);
+        flow.summary.chunks.push(c.entry);
+        add_totals(&mut flow.summary.totals, &c.totals);
+        flow.summary.quarantine.extend(c.quarantine);
         Ok(())
     }
 
