@@ -1541,6 +1541,10 @@ mod tests {
                 Column::new("unique".into(), unique[..rows].to_vec()),
                 Column::new("nulls".into(), vec![None::<&str>; rows]),
                 Column::new("one".into(), vec!["scope2"; rows]),
+                Column::new(
+                    "flag".into(),
+                    (0..rows).map(|i| i % 3 == 0).collect::<Vec<_>>(),
+                ),
                 Column::new("int".into(), (0..rows as i64).collect::<Vec<_>>()),
                 Column::new(
                     "opt".into(),
@@ -1581,7 +1585,7 @@ mod tests {
             for purpose in [Purpose::Output, Purpose::Staging] {
                 let df = frame(rows);
                 let bytes = write_parquet(df.clone(), purpose).unwrap();
-                // Strings: Polars' own bytes.
+                // Strings and booleans: Polars' own bytes.
                 let strings = df.drop_many(ints);
                 assert_eq!(
                     write_parquet(strings.clone(), purpose).unwrap().as_ref(),
