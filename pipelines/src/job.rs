@@ -1076,17 +1076,17 @@ struct Gathered {
 
 impl From<Vec<ShardSummary>> for Gathered {
     fn from(parts: Vec<ShardSummary>) -> Self {
-        let mut batches: Vec<BatchEntry> = parts.iter().flat_map(|p| p.batches.clone()).collect();
-        batches.sort_by(|a, b| a.object.cmp(&b.object));
-        let mut chunks: Vec<ChunkEntry> = parts.iter().flat_map(|p| p.chunks.clone()).collect();
-        chunks.sort_by(|a, b| (&a.date, a.part).cmp(&(&b.date, b.part)));
-        let mut quarantine: Vec<Quarantined> =
-            parts.iter().flat_map(|p| p.quarantine.clone()).collect();
-        quarantine.sort();
+        let (mut batches, mut chunks, mut quarantine) = (Vec::new(), Vec::new(), Vec::new());
         let mut totals = ChunkTotals::default();
-        for p in &parts {
+        for p in parts {
+            batches.extend(p.batches);
+            chunks.extend(p.chunks);
+            quarantine.extend(p.quarantine);
             add_totals(&mut totals, &p.totals);
         }
+        batches.sort_by(|a: &BatchEntry, b| a.object.cmp(&b.object));
+        chunks.sort_by(|a: &ChunkEntry, b| (&a.date, a.part).cmp(&(&b.date, b.part)));
+        quarantine.sort();
         let chain = chain_issues(&batches);
         Gathered {
             batches,
