@@ -37,6 +37,23 @@ pub enum LedgerError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "{scope} is in use by {owner} (its lease runs to {until}; waited {waited_s} s): another gco is writing there; retry when it is done, or wait longer with --lock-wait"
+    )]
+    Busy {
+        scope: String,
+        owner: String,
+        until: String,
+        waited_s: u64,
+    },
+    #[error(
+        "the lease on {scope} (generation {generation}) was lost before committing: {why}; nothing was published, rerun the command"
+    )]
+    LeaseLost {
+        scope: String,
+        generation: u64,
+        why: String,
+    },
     #[error("input error: {0}")]
     Input(String),
     #[error("JSON error in {what}: {source}")]

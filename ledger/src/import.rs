@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use crate::error::{LedgerError, Result};
 use crate::record::{Measurement, Millijoules, Record, RecordKind};
 use crate::time::{MICROS_PER_SECOND, Micros, format_utc, parse_utc};
+use crate::unique::RowKey;
 
 /// Columns an input may have. `node_id`, when present, must equal the target node.
 pub const KNOWN_FIELDS: [&str; 11] = [
@@ -31,6 +32,26 @@ pub const KNOWN_FIELDS: [&str; 11] = [
     "prompt_tokens",
     "completion_tokens",
 ];
+
+/// Longest inference id, model id or model version accepted, in bytes.
+pub const MAX_TEXT_BYTES: usize = 256;
+/// Longest GPU id accepted, in bytes.
+pub const MAX_GPU_ID_BYTES: usize = 64;
+/// Most GPUs one row may list.
+pub const MAX_GPUS: usize = 64;
+
+/// Why an id or name is refused: too long, empty, or with control characters.
+fn text_refusal(v: &str, max: usize) -> Option<String> {
+    if v.len() > max {
+        Some(format!("is {} bytes long, more than {max}", v.len()))
+    } else if v.trim().is_empty() {
+        Some("is empty".into())
+    } else if v.chars().any(char::is_control) {
+        Some("contains control characters".into())
+    } else {
+        None
+    }
+}
 
 /// Plausibility bounds, with the as-of time passed in.
 #[derive(Debug, Clone)]
@@ -58,7 +79,8 @@ impl ImportPolicy {
 /// A refused input row.
 #[derive(Debug, Clone, Serialize)]
 pub struct Quarantined {
-    /// 1-based data row number in the input (header not counted).
+    /// Where the row is in the input: its 1-based line in a CSV (the header is line
+    /// 1) or JSON Lines file, its 1-based row in a Parquet file.
     pub row: u64,
     pub reasons: Vec<String>,
     /// The row as read.
@@ -75,19 +97,21 @@ pub struct ImportOutcome {
 }
 
 /// Reads `path` (format from its extension) and sorts every row into accepted or
-/// quarantined. `existing_ids` are inference ids the node already has in the ledger.
+/// quarantined. `existing` are the keys of the rows the node already has in the
+/// ledger ([`existing_keys`]): a row with one of them (an inference id, or an idle
+/// interval of the same GPUs) is quarantined, as is a repeat within the file.
 pub fn import_file(
     path: &Path,
     node_id: &str,
     policy: &ImportPolicy,
-    existing_ids: &HashSet<String>,
+    existing: &HashSet<RowKey>,
 ) -> Result<ImportOutcome> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let rows: Vec<std::result::Result<Map<String, Value>, (Value, String)>> = match ext.as_str() {
+    let rows: Vec<(u64, RawRow)> = match ext.as_str() {
         "csv" => read_csv(path)?,
         "jsonl" | "ndjson" => read_jsonl(path)?,
         "parquet" => read_parquet(path)?,
@@ -99,9 +123,8 @@ pub fn import_file(
         }
     };
     let mut out = ImportOutcome::default();
-    let mut seen: HashMap<String, u64> = HashMap::new();
-    for (i, row) in rows.into_iter().enumerate() {
-        let n = i as u64 + 1;
+    let mut seen: HashMap<RowKey, u64> = HashMap::new();
+    for (n, row) in rows {
         out.rows += 1;
         let map = match row {
             Ok(m) => m,
@@ -116,29 +139,40 @@ pub fn import_file(
         };
         match to_record(&map, node_id, policy) {
             Ok(rec) => {
-                if let Some(id) = &rec.inference_id {
-                    if existing_ids.contains(id) {
-                        out.quarantined.push(Quarantined {
-                            row: n,
-                            reasons: vec![format!(
-                                "inference_id {id:?} is already in the ledger for node {node_id}"
-                            )],
-                            input: Value::Object(map),
-                        });
-                        continue;
-                    }
-                    if let Some(first) = seen.get(id) {
-                        out.quarantined.push(Quarantined {
-                            row: n,
-                            reasons: vec![format!(
-                                "duplicate inference_id {id:?}, first seen at row {first}"
-                            )],
-                            input: Value::Object(map),
-                        });
-                        continue;
-                    }
-                    seen.insert(id.clone(), n);
+                let key = RowKey::of(
+                    rec.kind.as_str(),
+                    node_id,
+                    rec.inference_id.as_deref(),
+                    rec.gpus.iter().map(String::as_str),
+                    rec.start,
+                    rec.end,
+                );
+                let what = match &rec.inference_id {
+                    Some(id) => format!("inference_id {id:?}"),
+                    None => format!(
+                        "the idle interval {} .. {} of GPUs {:?}",
+                        format_utc(rec.start),
+                        format_utc(rec.end),
+                        rec.gpus
+                    ),
+                };
+                let refused = if existing.contains(&key) {
+                    Some(format!(
+                        "{what} is already in the ledger for node {node_id}"
+                    ))
+                } else {
+                    seen.get(&key)
+                        .map(|first| format!("duplicate {what}, first seen at line {first}"))
+                };
+                if let Some(reason) = refused {
+                    out.quarantined.push(Quarantined {
+                        row: n,
+                        reasons: vec![reason],
+                        input: Value::Object(map),
+                    });
+                    continue;
                 }
+                seen.insert(key, n);
                 out.accepted.push(rec);
             }
             Err(reasons) => out.quarantined.push(Quarantined {
@@ -152,6 +186,13 @@ pub fn import_file(
 }
 
 fn check_columns(path: &Path, columns: &[String]) -> Result<()> {
+    let mut seen = HashSet::new();
+    if let Some(dup) = columns.iter().find(|c| !seen.insert(c.as_str())) {
+        return Err(LedgerError::Input(format!(
+            "{}: column {dup:?} appears twice; which one holds the value is ambiguous",
+            path.display()
+        )));
+    }
     let unknown: Vec<&String> = columns
         .iter()
         .filter(|c| !KNOWN_FIELDS.contains(&c.as_str()))
@@ -168,7 +209,7 @@ fn check_columns(path: &Path, columns: &[String]) -> Result<()> {
 
 type RawRow = std::result::Result<Map<String, Value>, (Value, String)>;
 
-fn read_csv(path: &Path) -> Result<Vec<RawRow>> {
+fn read_csv(path: &Path) -> Result<Vec<(u64, RawRow)>> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .from_path(path)
@@ -181,48 +222,80 @@ fn read_csv(path: &Path) -> Result<Vec<RawRow>> {
         .collect();
     check_columns(path, &headers)?;
     let mut out = Vec::new();
+    let mut last_line = 1;
     for rec in rdr.records() {
-        out.push(match rec {
-            Err(e) => Err((Value::Null, format!("unreadable CSV row: {e}"))),
-            Ok(r) if r.len() != headers.len() => Err((
-                Value::Array(r.iter().map(|f| Value::String(f.to_string())).collect()),
-                format!("{} fields, header has {}", r.len(), headers.len()),
-            )),
-            Ok(r) => Ok(headers
-                .iter()
-                .zip(r.iter())
-                .map(|(h, v)| {
-                    (
-                        h.clone(),
-                        if v.is_empty() {
-                            Value::Null
-                        } else {
-                            Value::String(v.to_string())
-                        },
-                    )
-                })
-                .collect()),
-        });
+        // The line the record starts on (a quoted field may span lines).
+        let line = match &rec {
+            Ok(r) => r.position().map_or(last_line + 1, |p| p.line()),
+            Err(e) => e.position().map_or(last_line + 1, |p| p.line()),
+        };
+        last_line = line;
+        out.push((
+            line,
+            match rec {
+                Err(e) => Err((Value::Null, format!("unreadable CSV row: {e}"))),
+                Ok(r) if r.len() != headers.len() => Err((
+                    Value::Array(r.iter().map(|f| Value::String(f.to_string())).collect()),
+                    format!("{} fields, header has {}", r.len(), headers.len()),
+                )),
+                Ok(r) => Ok(headers
+                    .iter()
+                    .zip(r.iter())
+                    .map(|(h, v)| {
+                        (
+                            h.clone(),
+                            if v.is_empty() {
+                                Value::Null
+                            } else {
+                                Value::String(v.to_string())
+                            },
+                        )
+                    })
+                    .collect()),
+            },
+        ));
     }
     Ok(out)
 }
 
-fn read_jsonl(path: &Path) -> Result<Vec<RawRow>> {
-    let text = std::fs::read_to_string(path).map_err(|e| LedgerError::io(path, e))?;
+fn read_jsonl(path: &Path) -> Result<Vec<(u64, RawRow)>> {
+    let bytes = std::fs::read(path).map_err(|e| LedgerError::io(path, e))?;
     let mut out = Vec::new();
     let mut columns = HashSet::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        out.push(match serde_json::from_str::<Value>(line) {
-            Ok(Value::Object(m)) => {
-                columns.extend(m.keys().cloned());
-                Ok(m)
-            }
-            Ok(other) => Err((other, "line is not a JSON object".to_string())),
-            Err(e) => Err((
-                Value::String(line.to_string()),
-                format!("invalid JSON: {e}"),
-            )),
-        });
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = i as u64 + 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        // A line that is not UTF-8 is quarantined alone; the rest of the file is read.
+        let Ok(text) = std::str::from_utf8(raw) else {
+            out.push((
+                line,
+                Err((
+                    Value::String(String::from_utf8_lossy(raw).into_owned()),
+                    "line is not valid UTF-8".to_string(),
+                )),
+            ));
+            continue;
+        };
+        out.push((
+            line,
+            match serde_json::from_str::<StrictObject>(text) {
+                Ok(StrictObject(Some(m))) => {
+                    columns.extend(m.keys().cloned());
+                    Ok(m)
+                }
+                Ok(StrictObject(None)) => Err((
+                    serde_json::from_str(text).unwrap_or(Value::Null),
+                    "line is not a JSON object".to_string(),
+                )),
+                Err(e) => Err((
+                    Value::String(text.to_string()),
+                    format!("invalid JSON: {e}"),
+                )),
+            },
+        ));
     }
     let mut columns: Vec<String> = columns.into_iter().collect();
     columns.sort();
@@ -230,7 +303,65 @@ fn read_jsonl(path: &Path) -> Result<Vec<RawRow>> {
     Ok(out)
 }
 
-fn read_parquet(path: &Path) -> Result<Vec<RawRow>> {
+/// A JSON value that must be an object without repeated keys (`None` for any other
+/// value); serde_json alone keeps the last of two equal keys without a word.
+struct StrictObject(Option<Map<String, Value>>);
+
+impl<'de> serde::Deserialize<'de> for StrictObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = StrictObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> std::result::Result<StrictObject, A::Error> {
+                let mut m = Map::new();
+                while let Some(k) = a.next_key::<String>()? {
+                    if m.contains_key(&k) {
+                        return Err(serde::de::Error::custom(format!(
+                            "key {k:?} appears twice in the object"
+                        )));
+                    }
+                    let v: Value = a.next_value()?;
+                    m.insert(k, v);
+                }
+                Ok(StrictObject(Some(m)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> std::result::Result<StrictObject, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(StrictObject(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<StrictObject, E> {
+                Ok(StrictObject(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> std::result::Result<StrictObject, E> {
+                Ok(StrictObject(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> std::result::Result<StrictObject, E> {
+                Ok(StrictObject(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> std::result::Result<StrictObject, E> {
+                Ok(StrictObject(None))
+            }
+            fn visit_str<E>(self, _: &str) -> std::result::Result<StrictObject, E> {
+                Ok(StrictObject(None))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<StrictObject, E> {
+                Ok(StrictObject(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn read_parquet(path: &Path) -> Result<Vec<(u64, RawRow)>> {
     let file = std::fs::File::open(path).map_err(|e| LedgerError::io(path, e))?;
     let pq = |source| LedgerError::Parquet {
         path: path.display().to_string(),
@@ -258,10 +389,14 @@ fn read_parquet(path: &Path) -> Result<Vec<RawRow>> {
             .map(|(f, a)| Ok((f.name().clone(), json_values(path, f.name(), a)?)))
             .collect::<Result<_>>()?;
         for i in 0..batch.num_rows() {
-            out.push(Ok(cols
-                .iter()
-                .map(|(name, vals)| (name.clone(), vals[i].clone()))
-                .collect()));
+            let row = out.len() as u64 + 1;
+            out.push((
+                row,
+                Ok(cols
+                    .iter()
+                    .map(|(name, vals)| (name.clone(), vals[i].clone()))
+                    .collect()),
+            ));
         }
     }
     Ok(out)
@@ -492,9 +627,6 @@ fn to_record(
     let inference_id = get_str(m, "inference_id", &mut errs).map(str::to_string);
     match (kind, &inference_id) {
         (RecordKind::Inference, None) => errs.push("inference_id is missing".into()),
-        (RecordKind::Inference, Some(id)) if id.len() > 256 => {
-            errs.push("inference_id is longer than 256 bytes".into())
-        }
         (RecordKind::Idle, Some(_)) => errs.push("idle rows carry no inference_id".into()),
         _ => {}
     }
@@ -544,6 +676,26 @@ fn to_record(
             vec![]
         }
     };
+    if m.get("gpus").is_some_and(|g| !g.is_null()) && gpus.is_empty() {
+        errs.push(
+            "gpus is empty (list the GPU ids the energy was measured on, e.g. \"0;1\")".into(),
+        );
+    }
+    if gpus.len() > MAX_GPUS {
+        errs.push(format!("{} GPUs listed, more than {MAX_GPUS}", gpus.len()));
+    }
+    for (k, v) in [
+        ("inference_id", inference_id.as_deref()),
+        ("model_id", model_id.as_deref()),
+        ("model_version", model_version.as_deref()),
+    ] {
+        if let Some(why) = v.and_then(|v| text_refusal(v, MAX_TEXT_BYTES)) {
+            errs.push(format!("{k} {why}"));
+        }
+    }
+    if let Some(why) = gpus.iter().find_map(|g| text_refusal(g, MAX_GPU_ID_BYTES)) {
+        errs.push(format!("a GPU id {why}"));
+    }
     let prompt = get_int(m, "prompt_tokens", "", &mut errs);
     let completion = get_int(m, "completion_tokens", "", &mut errs);
     for (k, v) in [("prompt_tokens", prompt), ("completion_tokens", completion)] {
@@ -576,11 +728,15 @@ fn to_record(
         if let Some(mj) = energy {
             if mj < 0 {
                 errs.push(format!("energy_mj {mj} is negative"));
-            } else if e >= s && !gpus.is_empty() {
-                // mJ = W * ms; bound = watts * GPUs * duration_us / 1000, in i128 to avoid overflow.
-                let bound = p.max_gpu_watts as i128 * gpus.len() as i128 * (e - s) as i128 / 1000;
-                if mj as i128 > bound {
-                    let secs = (e - s) as f64 / 1e6;
+            } else if e >= s {
+                // mJ = W * ms; bound = watts * GPUs * duration_us / 1000, in i128 (no
+                // overflow). Applied whatever the GPU list says: an empty list is refused
+                // above and counts as one GPU here.
+                let span = i128::from(e) - i128::from(s);
+                let n = gpus.len().max(1) as i128;
+                let bound = i128::from(p.max_gpu_watts) * n * span / 1000;
+                if i128::from(mj) > bound {
+                    let secs = span as f64 / 1e6;
                     errs.push(format!(
                         "energy_mj {mj} over {secs} s on {} GPU(s) exceeds the plausible {} W per GPU",
                         gpus.len(),
@@ -614,14 +770,12 @@ fn to_record(
     }
 }
 
-/// The inference ids `node_id` already has in the ledger (reads one column).
-pub async fn existing_inference_ids(
-    store: &crate::store::Store,
-    node_id: &str,
-) -> Result<HashSet<String>> {
-    use parquet::arrow::ProjectionMask;
+/// The uniqueness keys of every row `node_id` already has in the ledger (inference ids
+/// and idle intervals, [`RowKey`]). Read under the node's lease, so that no other
+/// writer adds rows before the import's own are sealed.
+pub async fn existing_keys(store: &crate::store::Store, node_id: &str) -> Result<HashSet<RowKey>> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let mut ids = HashSet::new();
+    let mut keys = HashSet::new();
     for meta in store.list(crate::store::RECORDS_PREFIX).await? {
         let path = meta.location.to_string();
         if crate::store::parse_batch_path(&path).is_none_or(|l| l.node_id != node_id) {
@@ -631,18 +785,31 @@ pub async fn existing_inference_ids(
             path: path.clone(),
             source,
         };
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new(store.get(&path).await?).map_err(pq)?;
-        let mask =
-            ProjectionMask::columns(builder.parquet_schema(), [crate::record::col::INFERENCE_ID]);
-        for batch in builder.with_projection(mask).build().map_err(pq)? {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(store.get(&path).await?)
+            .map_err(pq)?
+            .build()
+            .map_err(pq)?;
+        for batch in reader {
             let batch = batch?;
-            if let Some(a) = batch.column(0).as_string_opt::<i32>() {
-                ids.extend(a.iter().flatten().map(str::to_string));
+            let cols = crate::record::Columns::new(&batch).ok_or_else(|| {
+                LedgerError::Input(format!(
+                    "{path}: not in the ledger schema; run `gco ledger verify`"
+                ))
+            })?;
+            for i in 0..batch.num_rows() {
+                let f = cols.fields(i);
+                keys.insert(RowKey::of(
+                    f.kind,
+                    f.node_id,
+                    f.inference_id,
+                    f.gpus,
+                    f.start,
+                    f.end,
+                ));
             }
         }
     }
-    Ok(ids)
+    Ok(keys)
 }
 
 #[cfg(test)]

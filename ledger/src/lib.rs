@@ -11,8 +11,10 @@
 //! 4. [`seal`] and [`batch`]: a batch of one node's records becomes one Parquet file whose
 //!    footer carries the signed seal (Merkle root, sequence range, previous batch hash).
 //! 5. [`store`]: object storage chosen by URL, the partition layout, create-only writes.
+//!    [`lease`]: exclusive leases in the store, so that concurrent writers never interleave.
 //! 6. [`registry`]: the append-only node registry (keys, zones, sites, validity windows).
-//! 7. [`verify`]: recomputes everything above and reports every problem it finds.
+//! 7. [`verify`]: recomputes everything above and reports every problem it finds,
+//!    including records stored twice ([`unique`]).
 //! 8. [`import`] and [`stats`]: bringing existing telemetry in, and summarising the ledger.
 //!
 //! The format is specified byte for byte in `docs/ledger-format.md`.
@@ -22,17 +24,20 @@ pub mod error;
 pub mod hash;
 pub mod import;
 pub mod keys;
+pub mod lease;
 pub mod record;
 pub mod registry;
 pub mod seal;
 pub mod stats;
 pub mod store;
 pub mod time;
+pub mod unique;
 pub mod verify;
 
 pub use batch::{ChainHead, ChainWriter, SealedBatch};
 pub use error::{LedgerError, Result};
 pub use keys::{Algorithm, KeyFileSigner, PublicKey, Signer};
+pub use lease::{Lease, LeaseOptions};
 pub use record::{Measurement, Millijoules, Record, RecordKind};
 pub use registry::Registry;
 pub use seal::Seal;

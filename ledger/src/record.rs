@@ -339,7 +339,8 @@ impl<'a> Columns<'a> {
     pub fn fields(
         &self,
         i: usize,
-    ) -> crate::hash::RecordFields<'a, impl ExactSizeIterator<Item = &'a str> + use<'a>> {
+    ) -> crate::hash::RecordFields<'a, impl ExactSizeIterator<Item = &'a str> + Clone + use<'a>>
+    {
         let offsets = self.gpus.value_offsets();
         let values = self.gpu_values;
         crate::hash::RecordFields {

@@ -109,6 +109,22 @@ pub fn validate_node_id(id: &str) -> Result<(), String> {
     }
 }
 
+/// Limits for cloud stores: a request fails after 15 s (5 s to connect) and retries
+/// stop 15 s after the first attempt, so a hung endpoint fails a command in about
+/// 30 s. `store_options` `timeout` / `connect_timeout` (e.g. `"60s"`) override them.
+fn client_options() -> object_store::ClientOptions {
+    object_store::ClientOptions::new()
+        .with_timeout(std::time::Duration::from_secs(15))
+        .with_connect_timeout(std::time::Duration::from_secs(5))
+}
+
+fn retry_config() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        retry_timeout: std::time::Duration::from_secs(15),
+        ..Default::default()
+    }
+}
+
 fn url_err(url: &str, reason: impl std::fmt::Display) -> LedgerError {
     LedgerError::StoreUrl {
         url: redact(url),
@@ -173,19 +189,42 @@ impl Store {
                 let prefix = parsed.path().trim_matches('/').to_string();
                 let store: Arc<dyn ObjectStore> = match scheme.as_str() {
                     "s3" | "s3a" => {
-                        let mut b =
-                            object_store::aws::AmazonS3Builder::from_env().with_url(&bucket_url);
+                        use object_store::aws::AmazonS3ConfigKey as K;
+                        let mut b = object_store::aws::AmazonS3Builder::from_env()
+                            .with_url(&bucket_url)
+                            .with_client_options(client_options())
+                            .with_retry(retry_config());
                         for (k, v) in options {
                             let key = k
                                 .parse()
                                 .map_err(|e| url_err(url, format!("option {k:?}: {e}")))?;
                             b = b.with_config(key, v);
                         }
+                        // Without credentials object_store asks the cloud's instance
+                        // metadata endpoint; gco does that only when told where it is.
+                        let any = [
+                            K::AccessKeyId,
+                            K::WebIdentityTokenFile,
+                            K::ContainerCredentialsRelativeUri,
+                            K::ContainerCredentialsFullUri,
+                            K::MetadataEndpoint,
+                        ]
+                        .iter()
+                        .any(|k| b.get_config_value(k).is_some_and(|v| !v.is_empty()));
+                        if !any && b.get_config_value(&K::SkipSignature).as_deref() != Some("true")
+                        {
+                            return Err(url_err(
+                                url,
+                                "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or a web identity / container role); to use the instance metadata service set AWS_METADATA_ENDPOINT or store_options.aws_metadata_endpoint",
+                            ));
+                        }
                         Arc::new(b.build().map_err(|e| url_err(url, e))?)
                     }
                     "gs" => {
                         let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                            .with_url(&bucket_url);
+                            .with_url(&bucket_url)
+                            .with_client_options(client_options())
+                            .with_retry(retry_config());
                         for (k, v) in options {
                             let key = k
                                 .parse()
@@ -196,7 +235,9 @@ impl Store {
                     }
                     _ => {
                         let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
-                            .with_url(&bucket_url);
+                            .with_url(&bucket_url)
+                            .with_client_options(client_options())
+                            .with_retry(retry_config());
                         for (k, v) in options {
                             let key = k
                                 .parse()

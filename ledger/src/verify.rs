@@ -21,6 +21,7 @@ use crate::registry::{KeyRefusal, Registry};
 use crate::seal::{GENESIS, SCHEMA_VERSION_KEY, SEAL_KEY, Seal};
 use crate::store::{RECORDS_PREFIX, Store, batch_path, parse_batch_path};
 use crate::time::{MICROS_PER_DAY, date_start, format_utc};
+use crate::unique::{DayKeys, RowKey};
 
 /// Row-level problems reported per object before the rest are summarised.
 const MAX_ROW_PROBLEMS: usize = 20;
@@ -96,6 +97,8 @@ pub struct ObjectCheck {
     pub problems: Vec<Problem>,
     /// The rows' Merkle leaf hashes in row order (filled by [`check_object_rows`]).
     pub leaves: Vec<Hash32>,
+    /// The rows' uniqueness keys in row order ([`crate::unique`]).
+    pub keys: Vec<RowKey>,
 }
 
 /// Verifies the ledger in `store`.
@@ -163,40 +166,84 @@ pub async fn verify(store: &Store, opts: &VerifyOptions) -> Result<VerifyReport>
     };
     let mut checks: Vec<(String, bool, ObjectCheck)> =
         Vec::with_capacity(full.len() + footer_only.len());
-    let mut stream = futures::stream::iter(full.into_iter().map(|(path, _)| {
-        let registry = registry.clone();
-        let store = store.clone();
-        async move {
-            let check = match store.get(&path).await {
-                Ok(bytes) => {
-                    let p = path.clone();
-                    tokio::task::spawn_blocking(move || check_object(&p, bytes, &registry))
-                        .await
-                        .unwrap_or_else(|e| ObjectCheck {
-                            problems: vec![Problem::new(
-                                &path,
-                                "internal_error",
-                                format!("verifier task failed: {e}"),
-                            )],
-                            ..Default::default()
-                        })
-                }
-                Err(e) => ObjectCheck {
-                    problems: vec![Problem::new(&path, "unreadable_object", e.to_string())],
-                    ..Default::default()
-                },
-            };
-            (path, true, check)
-        }
-    }))
-    .buffer_unordered(concurrency);
+    // Uniqueness is checked a partition day at a time (see `crate::unique`): a day's
+    // keys are dropped once its last object is checked. Places are indices into
+    // `names`, which is in path order.
+    let names: Vec<String> = full.iter().map(|(p, _)| p.clone()).collect();
+    let date_of = |path: &str| parse_batch_path(path).map(|l| l.date).unwrap_or_default();
+    let mut left: BTreeMap<String, usize> = BTreeMap::new();
+    for n in &names {
+        *left.entry(date_of(n)).or_default() += 1;
+    }
+    let mut days: BTreeMap<String, DayKeys> = BTreeMap::new();
+    // Copies of one batch (same batch hash) repeat every row: they are
+    // `duplicate_batch` problems, not row repeats.
+    let mut batch_hash: Vec<Option<String>> = vec![None; names.len()];
+    let mut stream =
+        futures::stream::iter(full.into_iter().enumerate().map(|(index, (path, _))| {
+            let registry = registry.clone();
+            let store = store.clone();
+            async move {
+                let check = match store.get(&path).await {
+                    Ok(bytes) => {
+                        let p = path.clone();
+                        tokio::task::spawn_blocking(move || check_object(&p, bytes, &registry))
+                            .await
+                            .unwrap_or_else(|e| ObjectCheck {
+                                problems: vec![Problem::new(
+                                    &path,
+                                    "internal_error",
+                                    format!("verifier task failed: {e}"),
+                                )],
+                                ..Default::default()
+                            })
+                    }
+                    Err(e) => ObjectCheck {
+                        problems: vec![Problem::new(&path, "unreadable_object", e.to_string())],
+                        ..Default::default()
+                    },
+                };
+                (index, path, check)
+            }
+        }))
+        .buffer_unordered(concurrency);
     let mut done = 0;
-    while let Some(item) = stream.next().await {
+    while let Some((index, path, mut check)) = stream.next().await {
         done += 1;
         if let Some(p) = &opts.progress {
             p(done, total);
         }
-        checks.push(item);
+        let date = date_of(&path);
+        batch_hash[index] = check.seal.as_ref().map(|s| s.batch_hash.clone());
+        let day = days.entry(date.clone()).or_default();
+        for (row, key) in std::mem::take(&mut check.keys).into_iter().enumerate() {
+            day.insert(key, (index, row as u64));
+        }
+        let n = left.entry(date.clone()).or_default();
+        *n = n.saturating_sub(1);
+        if *n == 0
+            && let Some(day) = days.remove(&date)
+        {
+            let copies =
+                |a: usize, b: usize| batch_hash[a].is_some() && batch_hash[a] == batch_hash[b];
+            let repeats = day
+                .repeats()
+                .into_iter()
+                .filter(|(_, p, f)| !copies(p.0, f.0));
+            problems.extend(repeats.map(|(key, (o, row), (fo, frow))| {
+                Problem::new(
+                    &names[o],
+                    key.duplicate_code(),
+                    format!(
+                        "row {row} repeats the {} of {} row {frow}: the record is in the ledger twice",
+                        key.what(),
+                        names[fo]
+                    ),
+                )
+                .at_row(row as usize)
+            }));
+        }
+        checks.push((path, true, check));
     }
     drop(stream);
     let mut footers = futures::stream::iter(footer_only.into_iter().map(|(path, size)| {
@@ -241,7 +288,7 @@ pub async fn verify(store: &Store, opts: &VerifyOptions) -> Result<VerifyReport>
         }
         report.objects += 1;
         report.records += check.records;
-        report.energy_mj = report.energy_mj.saturating_add(check.energy_mj);
+        report.energy_mj = checked_sum(report.energy_mj, check.energy_mj, path, &mut problems);
         if check.problems.is_empty() {
             valid_objects.insert(path.clone());
         }
@@ -255,7 +302,10 @@ pub async fn verify(store: &Store, opts: &VerifyOptions) -> Result<VerifyReport>
         {
             report.batches_valid += 1;
             report.records_valid += check.records;
-            report.energy_mj_valid = report.energy_mj_valid.saturating_add(check.energy_mj);
+            report.energy_mj_valid = report
+                .energy_mj_valid
+                .checked_add(check.energy_mj)
+                .unwrap_or(report.energy_mj_valid);
         }
     }
     problems.sort();
@@ -263,6 +313,21 @@ pub async fn verify(store: &Store, opts: &VerifyOptions) -> Result<VerifyReport>
     report.ok = problems.is_empty();
     report.problems = problems;
     Ok(report)
+}
+
+/// `sum + add`, or `sum` and an `energy_overflow` problem on `path` when it overflows.
+fn checked_sum(sum: i64, add: i64, path: &str, problems: &mut Vec<Problem>) -> i64 {
+    sum.checked_add(add).unwrap_or_else(|| {
+        problems.push(Problem::new(
+            path,
+            "energy_overflow",
+            format!(
+                "the ledger's energy passes {} mJ with this batch (64-bit overflow)",
+                i64::MAX
+            ),
+        ));
+        sum
+    })
 }
 
 /// Reads only the footer of a batch to get its seal.
@@ -415,6 +480,7 @@ fn check_object_into(
     let RowChecker {
         problems: row_level,
         leaves,
+        keys,
         energy,
         start_min,
         end_max,
@@ -526,6 +592,7 @@ fn check_object_into(
     out.problems = problems;
     out.seal = Some(seal);
     out.leaves = leaves;
+    out.keys = keys;
     out
 }
 
@@ -572,6 +639,7 @@ struct RowChecker<'a> {
     day: Option<i64>,
     row: usize,
     leaves: Vec<Hash32>,
+    keys: Vec<RowKey>,
     energy: i64,
     start_min: i64,
     end_max: i64,
@@ -590,6 +658,7 @@ impl<'a> RowChecker<'a> {
                 .map(|d| date_start(d).div_euclid(MICROS_PER_DAY)),
             row: 0,
             leaves: Vec::with_capacity(seal.record_count.clamp(0, 1 << 20) as usize),
+            keys: Vec::with_capacity(seal.record_count.clamp(0, 1 << 20) as usize),
             energy: 0,
             start_min: i64::MAX,
             end_max: i64::MIN,
@@ -660,9 +729,27 @@ impl<'a> RowChecker<'a> {
             if let Some(why) = row_invalid(&fields) {
                 self.flag(row, "invalid_record", why);
             }
-            self.energy = self.energy.saturating_add(mj);
+            match self.energy.checked_add(mj) {
+                Some(sum) => self.energy = sum,
+                None => self.flag(
+                    row,
+                    "energy_overflow",
+                    format!(
+                        "energy_mj {mj} takes the batch's sum past {} mJ (64-bit overflow)",
+                        i64::MAX
+                    ),
+                ),
+            }
             self.start_min = self.start_min.min(s);
             self.end_max = self.end_max.max(e);
+            self.keys.push(RowKey::of(
+                fields.kind,
+                fields.node_id,
+                fields.inference_id,
+                fields.gpus.clone(),
+                s,
+                e,
+            ));
             self.leaves.push(fields.leaf_hash(&mut self.scratch));
         }
         self.row += b.num_rows();

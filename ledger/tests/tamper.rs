@@ -532,3 +532,65 @@ async fn an_empty_store_or_window_does_not_pass() {
     assert!(!r.ok);
     assert_eq!(r.problems[0].code, "no_batches");
 }
+
+/// A validly signed chain that holds records twice (a replayed import, a second
+/// writer): every signature and link holds, and the repeats are still found, each
+/// occurrence after the first named with the first.
+#[tokio::test]
+async fn records_stored_twice_in_a_valid_chain() {
+    let l = ledger().await;
+    // n1 appends day 2 (rows 10..19: nine inferences and one idle interval) again,
+    // correctly chained and signed after its third batch.
+    let again: Vec<Record> = records("n1")[10..20].to_vec();
+    let mut w = ChainWriter::new(
+        &l.k1,
+        gco_ledger::batch::chain_head(&l.store, "n1").await.unwrap(),
+    );
+    let replay = w.seal(again).unwrap();
+    assert_eq!(replay.len(), 1);
+    upload(&l.store, &replay, 1, &|_| {}).await.unwrap();
+    let r = check(&l.store).await;
+    assert!(!r.ok);
+    let original = &l.n1[1].path;
+    let copy = &replay[0].path;
+    let mut found: Vec<(&str, u64)> = r
+        .problems
+        .iter()
+        .map(|p| {
+            assert_eq!(&p.object, copy, "{p:?}");
+            assert!(
+                p.message
+                    .contains(&format!("of {original} row {}", p.row.unwrap())),
+                "{p:?}"
+            );
+            (p.code, p.row.unwrap())
+        })
+        .collect();
+    found.sort();
+    let mut expected: Vec<(&str, u64)> = (0..9).map(|i| ("duplicate_inference_id", i)).collect();
+    expected.push(("duplicate_record", 9));
+    expected.sort();
+    assert_eq!(found, expected);
+    // The copy is not a valid batch; the originals are.
+    assert_eq!(r.batches_valid, 6);
+    assert_eq!(r.records_valid, 60);
+}
+
+/// Energies whose sum passes 2^63 mJ are a problem, never a saturated total.
+#[tokio::test]
+async fn energy_past_64_bits_is_a_problem() {
+    let l = ledger().await;
+    let b = &l.n1[0];
+    rewrite(&l.store, b, |r| {
+        r[0].energy.0 = i64::MAX;
+        r[1].energy.0 = i64::MAX;
+    })
+    .await;
+    let r = check(&l.store).await;
+    assert!(has(&r, "energy_overflow", &b.path), "{:?}", codes(&r));
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.code == "energy_overflow" && p.row == Some(1))
+    );
+}
