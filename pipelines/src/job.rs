@@ -15,7 +15,7 @@
 //! runs/period=P/staging/<plan>/shard=I-of-N/{summary.json, rows/date=D/part-KKKKK.parquet}
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -24,7 +24,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use gco_ledger::store::{RECORDS_PREFIX, parse_batch_path};
 use gco_ledger::time::{Micros, format_utc};
-use gco_ledger::{Registry, Store};
+use gco_ledger::unique::{DayKeys, RowKey};
+use gco_ledger::{Lease, LeaseOptions, Registry, Store};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -200,6 +201,11 @@ pub struct Job<'a> {
     /// Also compute the member roots of the aggregates (for `--credentials`) from the
     /// leaf hashes verification computes, so that issuance need not read the ledger.
     pub member_roots: bool,
+    /// Write a version even when the period has no ledger batch at all (else
+    /// [`Outcome::Empty`]: an empty or mistyped store must not pass as a month of 0).
+    pub allow_empty: bool,
+    /// The lease a run or merge holds on the period while it writes a version.
+    pub lease: LeaseOptions,
 }
 
 /// What `run` did.
@@ -207,7 +213,16 @@ pub struct Job<'a> {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     /// The latest version already has exactly these inputs: nothing written.
-    UpToDate { version: u32, manifest: String },
+    UpToDate {
+        version: u32,
+        manifest: String,
+        /// What that version left out (its exit code stays 1 when any).
+        batches_excluded: u64,
+        chain_issues: u64,
+    },
+    /// The period has no ledger batch as of the run's as-of time, and
+    /// [`Job::allow_empty`] is off: nothing written.
+    Empty { period: String, as_of: String },
     /// A new version was written.
     Created {
         version: u32,
@@ -358,16 +373,44 @@ impl Job<'_> {
     /// deleted and the version is finalised from the verified rows as a sharded run
     /// would be. Either way the same bytes come out.
     pub async fn run(&self, force: bool) -> Result<Outcome> {
-        let plan = self.plan().await?;
-        let previous = latest_version(self.store, self.period).await?;
-        if !force
-            && let Some((v, m)) = &previous
+        let lease = self.take_lease().await?;
+        let outcome = self.run_leased(force, &lease).await;
+        released(lease, outcome).await
+    }
+
+    /// The period's lease (`runs/period=P`): one writer of its versions at a time.
+    async fn take_lease(&self) -> Result<Lease> {
+        let scope = format!("runs/period={}", self.period);
+        Ok(Lease::acquire(self.store, &scope, &self.lease).await?)
+    }
+
+    /// `Outcome::UpToDate` when the latest version has exactly `plan`'s inputs;
+    /// `Outcome::Empty` when the plan has no batch and that is not allowed.
+    fn settled(&self, plan: &Plan, previous: &Option<(u32, serde_json::Value)>) -> Option<Outcome> {
+        if let Some((v, m)) = previous
             && m["plan"]["id"] == plan.id.as_str()
         {
-            return Ok(Outcome::UpToDate {
+            let count = |k: &str| m["coverage"][k].as_u64().unwrap_or(0);
+            return Some(Outcome::UpToDate {
                 version: *v,
                 manifest: version_dir(self.period, *v).1,
+                batches_excluded: count("batches_excluded"),
+                chain_issues: count("chain_issues"),
             });
+        }
+        (plan.ledger.is_empty() && !self.allow_empty).then(|| Outcome::Empty {
+            period: self.period.to_string(),
+            as_of: format_utc(self.as_of),
+        })
+    }
+
+    async fn run_leased(&self, force: bool, lease: &Lease) -> Result<Outcome> {
+        let plan = self.plan().await?;
+        let previous = latest_version(self.store, self.period).await?;
+        match self.settled(&plan, &previous) {
+            Some(o @ Outcome::UpToDate { .. }) if !force => return Ok(o),
+            Some(o @ Outcome::Empty { .. }) => return Ok(o),
+            _ => {}
         }
         // Loaded once: both passes must see the same registry and grid.
         let inputs = self.inputs(&plan).await?;
@@ -377,7 +420,9 @@ impl Job<'_> {
         let (out_dir, manifest_path) = version_dir(self.period, version);
         // What a crashed run left of this unpublished version (its manifest is written
         // last) is scratch: a crash while finalising from the verified rows leaves
-        // files this pass would not write byte for byte.
+        // files this pass would not write byte for byte. Only a writer holding the
+        // period's lease removes it, so it was left by one whose lease ended.
+        lease.check().await?;
         for m in self.store.list(&out_dir).await? {
             self.store
                 .delete_unpublished(m.location.as_ref(), &manifest_path)
@@ -396,7 +441,7 @@ impl Job<'_> {
         let summary = self
             .stage(&plan, 0, 1, finish, &inputs, Some(&mut written))
             .await?;
-        let all = Gathered::from(vec![summary.clone()]);
+        let all = Gathered::new(vec![summary.clone()])?;
         let abort = self.cfg.on_unverified == OnUnverified::Abort
             && (all.batches.iter().any(|b| !b.verified) || !all.chain.is_empty());
         if abort || summary.totals.scope2_facility_mj != consumption {
@@ -404,6 +449,7 @@ impl Job<'_> {
                 drop(tx);
                 let _ = builder.join();
             }
+            lease.check().await?;
             for p in &written.paths {
                 self.store.delete_unpublished(p, &manifest_path).await?;
             }
@@ -414,9 +460,9 @@ impl Job<'_> {
                     Bytes::from(serde_json::to_vec_pretty(&summary)?),
                 )
                 .await?;
-            return self.finalize(&plan, 1, Some(inputs)).await;
+            return self.finalize(&plan, 1, Some(inputs), previous, lease).await;
         }
-        self.publish(&plan, 1, previous, &all, &allocation, written)
+        self.publish(&plan, 1, previous, &all, &allocation, written, lease)
             .await
     }
 
@@ -443,7 +489,9 @@ impl Job<'_> {
         let mut done = 0u64;
         while let Some(part) = sums.next().await {
             for (zone, mj) in part? {
-                *out.entry(zone).or_default() += mj;
+                let overflow = crate::rows::zone_overflow(&zone);
+                let sum = out.entry(zone).or_default();
+                *sum = sum.checked_add(mj).context(overflow)?;
             }
             done += 1;
             self.tick("consumption", done, total);
@@ -479,6 +527,11 @@ impl Job<'_> {
             bail!("--shard {shard}/{shards}: the index must be below the count (0-based)");
         }
         let plan = self.plan().await?;
+        // A retry after the merge published this plan has nothing to stage.
+        let previous = latest_version(self.store, self.period).await?;
+        if let Some(o) = self.settled(&plan, &previous) {
+            return Ok(o);
+        }
         let inputs = self.inputs(&plan).await?;
         let s = self
             .stage(&plan, shard, shards, Keep::Rows, &inputs, None)
@@ -492,9 +545,20 @@ impl Job<'_> {
         })
     }
 
-    /// Combines staged shards of the current plan into a new version.
+    /// Combines staged shards of the current plan into a new version; a no-op when
+    /// the latest version already has this plan's inputs (a retried merge).
     pub async fn merge(&self) -> Result<Outcome> {
+        let lease = self.take_lease().await?;
+        let outcome = self.merge_leased(&lease).await;
+        released(lease, outcome).await
+    }
+
+    async fn merge_leased(&self, lease: &Lease) -> Result<Outcome> {
         let plan = self.plan().await?;
+        let previous = latest_version(self.store, self.period).await?;
+        if let Some(o) = self.settled(&plan, &previous) {
+            return Ok(o);
+        }
         let prefix = format!("runs/period={}/staging/{}", self.period, plan.id);
         let mut counts = BTreeSet::new();
         for m in self.store.list(&prefix).await? {
@@ -523,7 +587,7 @@ impl Job<'_> {
                 counts
             );
         }
-        self.finalize(&plan, n, None).await
+        self.finalize(&plan, n, None, previous, lease).await
     }
 
     async fn stage(
@@ -588,6 +652,7 @@ impl Job<'_> {
         }))
         .buffered(4);
         let mut pending = Pending::default();
+        let mut day_keys = DayKeys::default();
         loop {
             let next = checked.next().await.transpose()?;
             // The day's open chunk closes when the next batch is of another day.
@@ -600,13 +665,37 @@ impl Job<'_> {
                 let chunk = pending.close(&dir, &keep, keep_leaves);
                 self.compute(chunk, &mut flow, inputs).await?;
             }
-            let Some((date, (entry, records))) = next else {
+            let Some((date, (mut entry, records))) = next else {
                 break;
             };
             if pending.date.as_ref() != Some(&date) {
                 pending.date = Some(date.clone());
                 pending.part = 0;
+                // A record stored twice is in one partition day (`gco_ledger::unique`).
+                day_keys = DayKeys::default();
             }
+            let index = flow.summary.batches.len();
+            let records = records.and_then(|(recs, leaves, keys)| {
+                let repeats = repeats(
+                    &day_keys,
+                    index,
+                    &keys,
+                    &flow.summary.batches,
+                    &entry.object,
+                );
+                if repeats.is_empty() {
+                    for (row, key) in keys.into_iter().enumerate() {
+                        day_keys.insert(key, (index, row as u64));
+                    }
+                    Some((recs, leaves))
+                } else {
+                    // Counted once: the batch that repeats rows is left out, as one
+                    // that failed verification is.
+                    entry.verified = false;
+                    entry.problems.extend(repeats);
+                    None
+                }
+            });
             if let Some((recs, leaves)) = records {
                 pending.rows += recs.iter().map(RecordBatch::num_rows).sum::<usize>();
                 if keep_leaves {
@@ -754,7 +843,7 @@ impl Job<'_> {
             }
         }
         flow.summary.chunks.push(c.entry);
-        add_totals(&mut flow.summary.totals, &c.totals);
+        add_totals(&mut flow.summary.totals, &c.totals)?;
         flow.summary.quarantine.extend(c.quarantine);
         Ok(())
     }
@@ -780,7 +869,14 @@ impl Job<'_> {
 
     /// `inputs`: those staging used, when this process staged (else loaded here if a
     /// chunk's rows must be computed).
-    async fn finalize(&self, plan: &Plan, shards: u32, inputs: Option<Inputs>) -> Result<Outcome> {
+    async fn finalize(
+        &self,
+        plan: &Plan,
+        shards: u32,
+        inputs: Option<Inputs>,
+        previous: Option<(u32, serde_json::Value)>,
+        lease: &Lease,
+    ) -> Result<Outcome> {
         let mut parts = Vec::new();
         let mut missing = Vec::new();
         for i in 0..shards {
@@ -800,7 +896,7 @@ impl Job<'_> {
                 self.period
             );
         }
-        let all = Gathered::from(parts);
+        let all = Gathered::new(parts)?;
         let Gathered {
             batches,
             chunks,
@@ -830,7 +926,6 @@ impl Job<'_> {
         }
         let allocation = market::allocate(self.cfg, self.period, &totals.scope2_facility_mj);
 
-        let previous = latest_version(self.store, self.period).await?;
         let version = previous.as_ref().map_or(1, |(v, _)| v + 1);
         let (out_dir, _) = version_dir(self.period, version);
         let mut agg = aggregate::Aggregates::new(&self.cfg.organisation);
@@ -969,12 +1064,13 @@ impl Job<'_> {
             agg,
             members,
         };
-        self.publish(plan, shards, previous, &all, &allocation, written)
+        self.publish(plan, shards, previous, &all, &allocation, written, lease)
             .await
     }
 
     /// Writes the aggregates and, last, the manifest of the version after `previous`
     /// (the latest when the run started), whose rows are written.
+    #[allow(clippy::too_many_arguments)]
     async fn publish(
         &self,
         plan: &Plan,
@@ -983,6 +1079,7 @@ impl Job<'_> {
         all: &Gathered,
         allocation: &market::Allocation,
         written: Written,
+        lease: &Lease,
     ) -> Result<Outcome> {
         let version = previous.as_ref().map_or(1, |(v, _)| v + 1);
         let (out_dir, manifest_path) = version_dir(self.period, version);
@@ -1044,6 +1141,9 @@ impl Job<'_> {
             "totals": summary.totals,
             "outputs": outputs,
         });
+        // The commit point, fenced: a writer whose lease ended (and whose outputs a
+        // later holder may have removed) never publishes.
+        lease.check().await?;
         self.store
             .put_create(
                 &manifest_path,
@@ -1065,6 +1165,14 @@ impl Job<'_> {
     }
 }
 
+/// Releases `lease` whatever `outcome` is; the outcome's error comes first.
+async fn released(lease: Lease, outcome: Result<Outcome>) -> Result<Outcome> {
+    let release = lease.release().await;
+    let outcome = outcome?;
+    release?;
+    Ok(outcome)
+}
+
 /// The shard summaries of a run, put together in order.
 struct Gathered {
     batches: Vec<BatchEntry>,
@@ -1074,27 +1182,27 @@ struct Gathered {
     chain: Vec<Issue>,
 }
 
-impl From<Vec<ShardSummary>> for Gathered {
-    fn from(parts: Vec<ShardSummary>) -> Self {
+impl Gathered {
+    fn new(parts: Vec<ShardSummary>) -> Result<Self> {
         let (mut batches, mut chunks, mut quarantine) = (Vec::new(), Vec::new(), Vec::new());
         let mut totals = ChunkTotals::default();
         for p in parts {
             batches.extend(p.batches);
             chunks.extend(p.chunks);
             quarantine.extend(p.quarantine);
-            add_totals(&mut totals, &p.totals);
+            add_totals(&mut totals, &p.totals)?;
         }
         batches.sort_by(|a: &BatchEntry, b| a.object.cmp(&b.object));
         chunks.sort_by(|a: &ChunkEntry, b| (&a.date, a.part).cmp(&(&b.date, b.part)));
         quarantine.sort();
         let chain = chain_issues(&batches);
-        Gathered {
+        Ok(Gathered {
             batches,
             chunks,
             quarantine,
             totals,
             chain,
-        }
+        })
     }
 }
 
@@ -1203,16 +1311,57 @@ fn output_entry(path: &str, bytes: &Bytes, rows: u64) -> serde_json::Value {
     })
 }
 
-fn add_totals(into: &mut ChunkTotals, t: &ChunkTotals) {
+fn add_totals(into: &mut ChunkTotals, t: &ChunkTotals) -> Result<()> {
     into.rows += t.rows;
     into.quarantined += t.quarantined;
     for (z, e) in &t.scope2_facility_mj {
-        *into.scope2_facility_mj.entry(z.clone()).or_default() += e;
+        let sum = into.scope2_facility_mj.entry(z.clone()).or_default();
+        *sum = sum
+            .checked_add(*e)
+            .with_context(|| crate::rows::zone_overflow(z))?;
     }
+    Ok(())
 }
 
-/// A verified object's decoded rows and their Merkle leaf hashes.
-type Verified = (Vec<RecordBatch>, Vec<gco_ledger::hash::Hash32>);
+/// A verified object's decoded rows, their Merkle leaf hashes and uniqueness keys.
+type Verified = (Vec<RecordBatch>, Vec<gco_ledger::hash::Hash32>, Vec<RowKey>);
+
+/// Problems of a batch (`index` in the run's batches, at `object`) whose rows repeat
+/// rows of its day seen before (`day`) or of itself: at most 20, each naming both
+/// places.
+fn repeats(
+    day: &DayKeys,
+    index: usize,
+    keys: &[RowKey],
+    batches: &[BatchEntry],
+    object: &str,
+) -> Vec<Issue> {
+    let mut own: HashMap<RowKey, u64> = HashMap::new();
+    let mut out = Vec::new();
+    for (row, &key) in keys.iter().enumerate() {
+        let row = row as u64;
+        let first = match day.get(key) {
+            Some(p) => Some(p),
+            None => own.insert(key, row).map(|r| (index, r)),
+        };
+        if let Some((o, r)) = first {
+            if out.len() < 20 {
+                let at = batches.get(o).map_or(object, |b| b.object.as_str());
+                out.push(Issue {
+                    object: object.to_string(),
+                    row: Some(row),
+                    code: key.duplicate_code().into(),
+                    message: format!(
+                        "row {row} repeats the {} of {at} row {r}: the record is in the ledger twice; this batch is not counted",
+                        key.what()
+                    ),
+                });
+            }
+            own.insert(key, row);
+        }
+    }
+    out
+}
 
 /// Verified batches by object: (node, first seq, record count).
 type Located = BTreeMap<String, (String, u64, u64)>;
@@ -1236,7 +1385,13 @@ fn check(
         })
         .collect();
     let verified = problems.is_empty() && c.seal.is_some();
-    let records = verified.then(|| (decoded, std::mem::take(&mut c.leaves)));
+    let records = verified.then(|| {
+        (
+            decoded,
+            std::mem::take(&mut c.leaves),
+            std::mem::take(&mut c.keys),
+        )
+    });
     let seal = c.seal.as_ref();
     Ok((
         BatchEntry {

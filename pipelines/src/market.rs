@@ -12,12 +12,12 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use polars::prelude::*;
 use serde::Serialize;
 
 use crate::config::PipelineConfig;
-use crate::math::round_div;
+use crate::math::checked_round_div;
 use crate::period::Period;
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -121,12 +121,12 @@ pub fn add_market(mut df: DataFrame, alloc: &Allocation) -> Result<DataFrame> {
     // when they change.
     let mut last: Option<(Option<&str>, Option<&str>, Option<&ZoneAllocation>)> = None;
     let rows = fac.iter().zip(loc.iter()).zip(avg.iter());
-    for (((f, l), a), (z, s)) in rows.zip(zone.iter().zip(scope.iter())) {
+    for (((f, l), a), (zn, s)) in rows.zip(zone.iter().zip(scope.iter())) {
         let za = match last {
-            Some((lz, ls, za)) if lz == z && ls == s => za,
+            Some((lz, ls, za)) if lz == zn && ls == s => za,
             _ => {
-                let za = z.and_then(|z| alloc.zones.get(z));
-                last = Some((z, s, za));
+                let za = zn.and_then(|z| alloc.zones.get(z));
+                last = Some((zn, s, za));
                 za
             }
         };
@@ -136,10 +136,25 @@ pub fn add_market(mut df: DataFrame, alloc: &Allocation) -> Result<DataFrame> {
                 let d = z.consumption_mj as i128;
                 let c = z.covered_mj as i128;
                 let r = z.residual_mg_per_kwh.unwrap_or(a.unwrap_or(0)) as i128;
-                let v = round_div(f * z.instrument_weight, d * 3600)
-                    + round_div(f * (d - c) * r, d * 3600);
-                ng.push(v as i64);
-                covered.push(round_div(f * c, d) as i64);
+                // Checked: a figure that does not fit is an error, never clamped.
+                let figure = || -> Option<(i64, i64)> {
+                    let a = checked_round_div(f.checked_mul(z.instrument_weight)?, d * 3600)?;
+                    let b = checked_round_div(f.checked_mul(d - c)?.checked_mul(r)?, d * 3600)?;
+                    let v = i64::try_from(a.checked_add(b)?).ok()?;
+                    Some((
+                        v,
+                        i64::try_from(checked_round_div(f.checked_mul(c)?, d)?).ok()?,
+                    ))
+                };
+                let (v, cov) = figure().with_context(|| {
+                    format!(
+                        "the market-based figure of a row of {} mJ in zone {} does not fit 64 bits",
+                        f,
+                        zn.unwrap_or("?")
+                    )
+                })?;
+                ng.push(v);
+                covered.push(cov);
                 method.push(match (c == d, c > 0, z.residual_mg_per_kwh.is_some()) {
                     (true, _, _) => "instruments",
                     (false, true, true) => "instruments+residual_mix",

@@ -24,35 +24,64 @@ pub fn round_div(n: i128, d: i128) -> i128 {
     }
 }
 
-fn to_i64(v: i128) -> i64 {
-    v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+/// `n / d` rounded half up, `None` where `2n + d` would not fit 128 bits.
+pub fn checked_round_div(n: i128, d: i128) -> Option<i128> {
+    if n.checked_mul(2)?.checked_add(d).is_some() && n.checked_neg().is_some() {
+        Some(round_div(n, d))
+    } else {
+        None
+    }
 }
 
-/// Facility energy: IT energy x PUE.
-pub fn facility_mj(it_mj: i64, pue_milli: i64) -> i64 {
-    to_i64(round_div(it_mj as i128 * pue_milli as i128, 1000))
+/// The largest IT energy of one row the accounting takes (10 MWh, a 10 kW node for
+/// six weeks): rows above it are quarantined as implausible before any figure is
+/// computed (`energy_implausible`). Every figure of a row up to it fits 64 bits for a
+/// PUE up to 10 and an intensity up to 10 kg CO2e/kWh; past those a row's figure is
+/// an overflow error naming the row, never a clamped value.
+pub const MAX_ROW_ENERGY_MJ: i64 = 10 * 1_000 * 3_600_000_000;
+
+fn to_i64(v: i128) -> Option<i64> {
+    i64::try_from(v).ok()
 }
 
-/// Emissions of `mj` at `mg_per_kwh`, in ng.
-pub fn emissions_ng(mj: i64, mg_per_kwh: i64) -> i64 {
-    to_i64(round_div(mj as i128 * mg_per_kwh as i128, 3600))
+/// Facility energy: IT energy x PUE. `None` on overflow.
+pub fn facility_mj(it_mj: i64, pue_milli: i64) -> Option<i64> {
+    to_i64(checked_round_div(
+        i128::from(it_mj).checked_mul(i128::from(pue_milli))?,
+        1000,
+    )?)
+}
+
+/// Emissions of `mj` at `mg_per_kwh`, in ng. `None` on overflow.
+pub fn emissions_ng(mj: i64, mg_per_kwh: i64) -> Option<i64> {
+    to_i64(checked_round_div(
+        i128::from(mj).checked_mul(i128::from(mg_per_kwh))?,
+        3600,
+    )?)
 }
 
 /// Embodied share (SCI's M): `gpus` GPUs reserved for `duration_us` of a
-/// `lifetime_us` life, each with `embodied_g` grams CO2e, in ng.
-pub fn embodied_ng(gpus: i64, duration_us: i64, embodied_g: i64, lifetime_us: i64) -> i64 {
+/// `lifetime_us` life, each with `embodied_g` grams CO2e, in ng. `None` on overflow.
+pub fn embodied_ng(gpus: i64, duration_us: i64, embodied_g: i64, lifetime_us: i64) -> Option<i64> {
     if lifetime_us <= 0 {
-        return 0;
+        return Some(0);
     }
-    to_i64(round_div(
-        gpus as i128 * duration_us.max(0) as i128 * embodied_g as i128 * 1_000_000_000,
-        lifetime_us as i128,
-    ))
+    let n = i128::from(gpus)
+        .checked_mul(i128::from(duration_us.max(0)))?
+        .checked_mul(i128::from(embodied_g))?
+        .checked_mul(1_000_000_000)?;
+    to_i64(checked_round_div(n, i128::from(lifetime_us))?)
 }
 
-/// `value` per 1,000 tokens.
+/// `value` per 1,000 tokens (`None` without tokens or on overflow).
 pub fn per_1k_tokens(value: i64, tokens: u64) -> Option<i64> {
-    (tokens > 0).then(|| to_i64(round_div(value as i128 * 1000, tokens as i128)))
+    if tokens == 0 {
+        return None;
+    }
+    to_i64(checked_round_div(
+        i128::from(value) * 1000,
+        i128::from(tokens),
+    )?)
 }
 
 #[cfg(test)]
@@ -65,16 +94,42 @@ mod tests {
         assert_eq!(round_div(4, 3), 1);
         assert_eq!(round_div(-5, 2), -3);
         // 1 kWh at 100 g/kWh = 100 g = 1e11 ng.
-        assert_eq!(emissions_ng(3_600_000_000, 100_000), 100_000_000_000);
+        assert_eq!(emissions_ng(3_600_000_000, 100_000), Some(100_000_000_000));
         // 1 J at 56 g/kWh: 1000 x 56000 / 3600 = 15,555.55.. -> 15,556 ng.
-        assert_eq!(emissions_ng(1000, 56_000), 15_556);
-        assert_eq!(facility_mj(1001, 1560), 1562); // 1561.56
+        assert_eq!(emissions_ng(1000, 56_000), Some(15_556));
+        assert_eq!(facility_mj(1001, 1560), Some(1562)); // 1561.56
         // 2 GPUs for 1 h of a 6-year life of 150 kg each: 2 x 3600 / 189,345,600 x 150 kg
         // = 5.7039 g = 5,703,855,806.6 ng.
         let life = (6.0f64 * 365.25 * 86_400.0) as i64 * 1_000_000;
-        assert_eq!(embodied_ng(2, 3_600_000_000, 150_000, life), 5_703_855_807);
+        assert_eq!(
+            embodied_ng(2, 3_600_000_000, 150_000, life),
+            Some(5_703_855_807)
+        );
         assert_eq!(per_1k_tokens(10, 3), Some(3333));
         assert_eq!(per_1k_tokens(10, 0), None);
+    }
+
+    #[test]
+    fn figures_that_do_not_fit_are_none_never_clamped() {
+        // The 6e18 mJ row: x PUE 1.6 passes 2^63 (x 1.2 still fits).
+        assert_eq!(facility_mj(6_000_000_000_000_000_000, 1600), None);
+        assert_eq!(
+            facility_mj(6_000_000_000_000_000_000, 1200),
+            Some(7_200_000_000_000_000_000)
+        );
+        assert_eq!(facility_mj(i64::MAX, 1000), Some(i64::MAX));
+        assert_eq!(emissions_ng(i64::MAX, 3601), None);
+        assert_eq!(emissions_ng(i64::MAX, 3600), Some(i64::MAX));
+        assert_eq!(embodied_ng(i64::MAX, i64::MAX, i64::MAX, 1), None);
+        assert_eq!(per_1k_tokens(i64::MAX, 1), None);
+        assert_eq!(checked_round_div(i128::MAX, 1), None);
+        assert_eq!(checked_round_div(i128::MIN, 1), None);
+        // The largest accepted row at PUE 10 and 10 kg/kWh still fits.
+        let fac = facility_mj(MAX_ROW_ENERGY_MJ, 10_000).unwrap();
+        assert_eq!(
+            emissions_ng(fac, 10_000_000),
+            Some(1_000_000_000_000_000_000)
+        );
     }
 
     #[test]

@@ -256,8 +256,17 @@ impl<'r, 'g> Resolution<'r, 'g> {
         }
     }
 
-    /// The registration accounting a row of `node_id` starting at `start`, or why none.
-    fn at(&mut self, node_id: &str, start: i64) -> std::result::Result<&'r NodeKey, &'static str> {
+    /// The registration accounting a row of `node_id` starting at `start` with `mj` of
+    /// IT energy, or why none (also a row past [`math::MAX_ROW_ENERGY_MJ`]).
+    fn at(
+        &mut self,
+        node_id: &str,
+        start: i64,
+        mj: i64,
+    ) -> std::result::Result<&'r NodeKey, &'static str> {
+        if mj > math::MAX_ROW_ENERGY_MJ {
+            return Err("energy_implausible");
+        }
         if self.keys.as_ref().is_none_or(|(n, _)| n != node_id) {
             self.keys = Some((node_id.to_string(), self.registry.node_keys(node_id)));
         }
@@ -299,7 +308,7 @@ fn for_each_resolved<'b, 'r>(
             for i in 0..b.num_rows() {
                 let r = cols.fields(i);
                 let seq = u64::try_from(r.seq).unwrap_or_default();
-                match resolution.at(r.node_id, r.start) {
+                match resolution.at(r.node_id, r.start, r.energy_mj) {
                     Ok(key) => f(
                         Row {
                             node_id: r.node_id,
@@ -342,20 +351,41 @@ struct ZoneSum<'a> {
 }
 
 impl<'a> ZoneSum<'a> {
-    fn add(&mut self, zone: &'a str, mj: i64, totals: &mut ChunkTotals) {
+    fn add(&mut self, zone: &'a str, mj: i64, totals: &mut ChunkTotals) -> Result<()> {
         if self.zone != Some(zone) {
-            self.flush(totals);
+            self.flush(totals)?;
             self.zone = Some(zone);
         }
-        self.mj += mj;
+        self.mj = self
+            .mj
+            .checked_add(mj)
+            .with_context(|| zone_overflow(zone))?;
+        Ok(())
     }
 
-    fn flush(&mut self, totals: &mut ChunkTotals) {
+    fn flush(&mut self, totals: &mut ChunkTotals) -> Result<()> {
         if let Some(z) = self.zone.take() {
-            *totals.scope2_facility_mj.entry(z.to_string()).or_default() += self.mj;
+            let sum = totals.scope2_facility_mj.entry(z.to_string()).or_default();
+            *sum = sum.checked_add(self.mj).with_context(|| zone_overflow(z))?;
         }
         self.mj = 0;
+        Ok(())
     }
+}
+
+/// The error of a zone's Scope 2 consumption past 64 bits.
+pub fn zone_overflow(zone: &str) -> String {
+    format!(
+        "the Scope 2 facility energy of zone {zone} passes {} mJ (64-bit overflow); the period's figures cannot be computed",
+        i64::MAX
+    )
+}
+
+/// The error of a row (`place`) whose figure does not fit 64 bits.
+fn overflow(place: &str, what: &str) -> String {
+    format!(
+        "{place}: the {what} does not fit 64 bits; check the row's energy, the site's PUE and the grid figures"
+    )
 }
 
 /// String equality, first by address: the rows of a chunk mostly borrow the same few
@@ -521,7 +551,7 @@ pub fn scope2_consumption(
             .ok_or_else(not_ledger)?;
         let mut zone_sum = ZoneSum::default();
         for i in 0..b.num_rows() {
-            let Ok(key) = resolution.at(&node, start.value(i)) else {
+            let Ok(key) = resolution.at(&node, start.value(i), energy.value(i)) else {
                 continue;
             };
             let pue = match last {
@@ -536,14 +566,12 @@ pub fn scope2_consumption(
                 }
             };
             if let Some(pue) = pue {
-                zone_sum.add(
-                    &key.zone,
-                    math::facility_mj(energy.value(i), pue),
-                    &mut totals,
-                );
+                let fac = math::facility_mj(energy.value(i), pue)
+                    .with_context(|| overflow(&format!("{path} row {i}"), "facility energy"))?;
+                zone_sum.add(&key.zone, fac, &mut totals)?;
             }
         }
-        zone_sum.flush(&mut totals);
+        zone_sum.flush(&mut totals)?;
     }
     Ok(totals.scope2_facility_mj)
 }
@@ -711,7 +739,9 @@ fn figures(
                 f
             }
         };
-        let fac = math::facility_mj(b.energy[i], sf.pue_milli);
+        let at = |what: &str| overflow(&format!("node {} seq {}", b.node[i], b.seq[i]), what);
+        let fac =
+            math::facility_mj(b.energy[i], sf.pue_milli).with_context(|| at("facility energy"))?;
         // Average intensity: the joined point if it covers t, else the cascade.
         let avg = match avg_pts.covering(g_point[i], t) {
             Some(p) => {
@@ -738,12 +768,13 @@ fn figures(
                 f.value
             }
         };
-        let loc = math::emissions_ng(fac, avg);
+        let loc = math::emissions_ng(fac, avg).with_context(|| at("location-based emissions"))?;
         let marginal = marg_pts.covering(m_point[i], t);
         let (mint, mng) = match marginal {
             Some(p) => {
                 let v = marg_pts.value[p];
-                (Some(v), Some(math::emissions_ng(fac, v)))
+                let ng = math::emissions_ng(fac, v).with_context(|| at("marginal emissions"))?;
+                (Some(v), Some(ng))
             }
             None => (None, None),
         };
@@ -751,10 +782,11 @@ fn figures(
         let emb = if inference {
             math::embodied_ng(
                 i64::from(b.gpus[i]),
-                b.end[i] - t,
+                b.end[i].checked_sub(t).with_context(|| at("duration"))?,
                 sf.embodied_g_per_gpu,
                 sf.lifetime_us,
             )
+            .with_context(|| at("embodied emissions"))?
         } else {
             0
         };
@@ -763,7 +795,9 @@ fn figures(
             Some(v) => (v, "marginal"),
             None => (avg, "average"),
         };
-        let sci = math::emissions_ng(fac, sci_i) + emb;
+        let sci = math::emissions_ng(fac, sci_i)
+            .and_then(|e| e.checked_add(emb))
+            .with_context(|| at("SCI"))?;
         let tokens = b.prompt[i]
             .unwrap_or(0)
             .saturating_add(b.completion[i].unwrap_or(0));
@@ -786,10 +820,10 @@ fn figures(
             None
         });
         if sf.scope == crate::config::Scope::Scope2 {
-            zone_sum.add(zone, fac, totals);
+            zone_sum.add(zone, fac, totals)?;
         }
     }
-    zone_sum.flush(totals);
+    zone_sum.flush(totals)?;
     // The microseconds as they are, typed as UTC times (no cast, no copy).
     let ts = |name: &str, v: Vec<i64>| -> Result<Column> {
         Ok(Int64Chunked::from_vec(name.into(), v)

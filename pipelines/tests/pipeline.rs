@@ -188,6 +188,8 @@ fn job<'a>(store: &'a Store, cfg: &'a PipelineConfig) -> Job<'a> {
         code_version: "test".into(),
         progress: None,
         member_roots: false,
+        allow_empty: false,
+        lease: gco_ledger::LeaseOptions::new("test", std::time::Duration::from_secs(10)),
     }
 }
 
@@ -692,9 +694,12 @@ async fn bad_input_is_listed_and_counts_reconcile() {
             .is_empty()
     );
 
-    // A month with no data: an empty, explicit version.
+    // A month with no data: nothing, unless asked for; then an empty, explicit version.
     let mut j = job(&store, &cfg);
     j.period = Period::parse("2026-12").unwrap();
+    assert!(matches!(j.run(false).await.unwrap(), Outcome::Empty { .. }));
+    assert!(objects(&store, "runs/period=2026-12").await.is_empty());
+    j.allow_empty = true;
     let Outcome::Created { summary, .. } = j.run(false).await.unwrap() else {
         panic!()
     };
@@ -813,4 +818,74 @@ async fn member_roots_from_the_run_equal_those_recomputed_from_the_ledger() {
         panic!("no member roots from the merge")
     };
     assert_eq!(merged, from_run);
+}
+
+#[tokio::test]
+async fn a_record_stored_twice_is_counted_once() {
+    // The fixture's three records, then n1 signs the same three again (a replayed
+    // import): a valid chain, every signature good. The replay is excluded with the
+    // repeats named, and every output is byte for byte the one of the ledger without it.
+    let clean = Store::memory();
+    fixture(&clean).await;
+    let twice = Store::memory();
+    let s = fixture(&twice).await;
+    let (_, originals) = {
+        let path = objects(&twice, "records").await.into_keys().next().unwrap();
+        gco_ledger::batch::read_batch(&path, twice.get(&path).await.unwrap()).unwrap()
+    };
+    let mut w = ChainWriter::new(
+        &s,
+        gco_ledger::batch::chain_head(&twice, "n1").await.unwrap(),
+    );
+    let replay = w.seal(originals).unwrap();
+    for b in &replay {
+        twice.put_batch(b).await.unwrap();
+    }
+    let cfg = config();
+    let Outcome::Created { summary, .. } = job(&twice, &cfg).run(false).await.unwrap() else {
+        panic!("a version")
+    };
+    assert_eq!(summary.coverage.batches_excluded, 1);
+    let excluded = &summary.coverage.excluded;
+    assert_eq!(excluded[0].object, replay[0].path);
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &twice
+            .get("runs/period=2026-10/version=0001/manifest.json")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let entry = manifest["inputs"]["ledger"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["object"] == replay[0].path.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(entry["verified"], false);
+    let codes: Vec<&str> = entry["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_str().unwrap())
+        .collect();
+    // Two inferences and the idle hour.
+    assert_eq!(codes.len(), 3);
+    assert_eq!(
+        codes
+            .iter()
+            .filter(|c| **c == "duplicate_inference_id")
+            .count(),
+        2
+    );
+    assert_eq!(
+        codes.iter().filter(|c| **c == "duplicate_record").count(),
+        1
+    );
+    job(&clean, &cfg).run(false).await.unwrap();
+    let (a, b) = (
+        objects(&twice, "emissions").await,
+        objects(&clean, "emissions").await,
+    );
+    assert_eq!(a, b, "the same rows and aggregates as without the replay");
 }
