@@ -66,11 +66,44 @@ impl Loaded {
             "code_version": self.code_version,
             "runs": self.runs_json(),
             "missing": self.missing.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            "warnings": self.warnings(),
         });
         if let (Some(c), Value::Object(extra)) = (ctx.as_object_mut(), specific) {
             c.extend(extra);
         }
         ctx
+    }
+
+    /// What the first page must say about the data behind the figures: a month whose
+    /// run verified no record, or left batches out or has chain gaps.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for m in &self.months {
+            let c = &m.manifest["coverage"];
+            let n = |k: &str| c[k].as_u64().unwrap_or(0);
+            let p = m.period;
+            if n("records_verified") == 0 {
+                out.push(format!(
+                    "{p}: no verified ledger record (run version {}): the figures of {p} are zero because no data was verified, not because no inference ran.",
+                    m.version
+                ));
+            }
+            if n("batches_excluded") > 0 {
+                out.push(format!(
+                    "{p}: {} of {} ledger batches failed verification and are not counted (run version {}, see its manifest).",
+                    n("batches_excluded"),
+                    n("batches"),
+                    m.version
+                ));
+            }
+            if n("chain_issues") > 0 {
+                out.push(format!(
+                    "{p}: {} gaps in the nodes' hash chains: records may be missing.",
+                    n("chain_issues")
+                ));
+            }
+        }
+        out
     }
 
     pub fn runs_json(&self) -> Vec<Value> {
@@ -176,7 +209,9 @@ fn compile(
     as_of: DateTime<Utc>,
 ) -> Result<Vec<u8>> {
     let mut files = BTreeMap::new();
-    files.insert("charts.json".to_string(), serde_json::to_vec(charts)?);
+    // Chart labels are data (model and site names): shown as `display` shows them.
+    let charts = escape::display_json(charts);
+    files.insert("charts.json".to_string(), serde_json::to_vec(&charts)?);
     for c in csvs {
         files.insert(c.name.clone(), c.bytes.clone());
     }
@@ -219,9 +254,12 @@ pub fn ai_act(
     })
 }
 
-/// A model id as a file name: letters, digits, `.`, `-`, `_`; anything else becomes `_`.
+/// A model id as a file name, unique per id: letters, digits, `.`, `-`, `_` are kept
+/// and anything else becomes `_`. When that changed the id (or it is over 64
+/// characters, or starts with `.`), the first 64 characters are followed by `-` and 12
+/// hex digits of the id's SHA-256, so `a/b`, `a?b`, `a b` and `a_b` never share a file.
 pub fn file_safe(s: &str) -> String {
-    let out: String = s
+    let kept: String = s
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
@@ -231,9 +269,10 @@ pub fn file_safe(s: &str) -> String {
             }
         })
         .collect();
-    if out.starts_with('.') {
-        format!("_{out}")
-    } else {
-        out
+    if kept == s && !s.is_empty() && s.len() <= 64 && !s.starts_with('.') {
+        return kept;
     }
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(s.as_bytes()));
+    let head: String = kept.chars().take(64).collect();
+    format!("{head}-{}", &digest[..12])
 }

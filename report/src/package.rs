@@ -204,39 +204,43 @@ pub fn seal(files: &mut Files, data: &Loaded, issuer: &Issuer) -> Result<()> {
 
 /// Writes the package as a directory or, for a path ending in `.zip`, as a zip whose
 /// entries are sorted and dated from the as-of time (same package, same bytes).
+///
+/// Crash-safe: the package is written under a temporary name beside `out` and moved
+/// into place whole (a zip by a hard link, which fails if `out` appeared meanwhile; a
+/// directory by a rename), so a process killed at any point leaves either no package
+/// or a complete one. An existing zip with exactly these bytes is a no-op (a rerun).
 pub fn write(files: &Files, out: &Path, date: DateTime<Utc>) -> Result<()> {
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let name = out
+        .file_name()
+        .with_context(|| format!("{} has no file name", out.display()))?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
     if out.extension().is_some_and(|e| e == "zip") {
+        let bytes = zip_bytes(files, date)?;
         if out.exists() {
+            if std::fs::read(out).is_ok_and(|existing| existing == bytes) {
+                return Ok(());
+            }
             bail!(
-                "{} exists: packages are written once; give a new path",
+                "{} exists with other contents: packages are written once; give a new path",
                 out.display()
             );
         }
-        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)?;
-        }
-        let file =
-            std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
-        let mut zip = zip::ZipWriter::new(file);
-        let time = zip::DateTime::from_date_and_time(
-            date.year().clamp(1980, 2107) as u16,
-            date.month() as u8,
-            date.day() as u8,
-            date.hour() as u8,
-            date.minute() as u8,
-            date.second() as u8,
-        )
-        .map_err(|e| anyhow!("zip date: {e}"))?;
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated)
-            .last_modified_time(time)
-            .unix_permissions(0o644);
-        for (path, bytes) in files {
-            zip.start_file(path.as_str(), options)?;
-            zip.write_all(bytes)?;
-        }
-        zip.finish()?;
-        return Ok(());
+        write_synced(&tmp, &bytes)?;
+        let linked = std::fs::hard_link(&tmp, out);
+        let _ = std::fs::remove_file(&tmp);
+        return linked.with_context(|| {
+            format!(
+                "moving the package into place at {} (another writer may have created it)",
+                out.display()
+            )
+        });
     }
     if out.exists() && std::fs::read_dir(out)?.next().is_some() {
         bail!(
@@ -244,14 +248,49 @@ pub fn write(files: &Files, out: &Path, date: DateTime<Utc>) -> Result<()> {
             out.display()
         );
     }
+    let _ = std::fs::remove_dir_all(&tmp);
     for (path, bytes) in files {
-        let p = out.join(path);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent)?;
+        let p = tmp.join(path);
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir)?;
         }
-        std::fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))?;
+        write_synced(&p, bytes)?;
     }
-    Ok(())
+    std::fs::rename(&tmp, out).with_context(|| {
+        let _ = std::fs::remove_dir_all(&tmp);
+        format!("moving the package into place at {}", out.display())
+    })
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// The package as zip bytes: entries sorted, dated `date`, mode 0644.
+fn zip_bytes(files: &Files, date: DateTime<Utc>) -> Result<Vec<u8>> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let time = zip::DateTime::from_date_and_time(
+        date.year().clamp(1980, 2107) as u16,
+        date.month() as u8,
+        date.day() as u8,
+        date.hour() as u8,
+        date.minute() as u8,
+        date.second() as u8,
+    )
+    .map_err(|e| anyhow!("zip date: {e}"))?;
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(time)
+        .unix_permissions(0o644);
+    for (path, bytes) in files {
+        zip.start_file(path.as_str(), options)?;
+        zip.write_all(bytes)?;
+    }
+    Ok(zip.finish()?.into_inner())
 }
 
 /// Reads a package directory or zip.

@@ -163,6 +163,18 @@ pub fn pdf(doc: Document) -> Result<Vec<u8>> {
         .map_err(|errors| anyhow!("PDF export failed:\n{}", describe(&world, &errors)))
 }
 
+/// Whether some bundled font has a glyph for `c` (Typst falls back across them). A
+/// character none has would make the PDF/A export fail: [`crate::escape::display`]
+/// shows it as its code point instead.
+pub fn renderable(c: char) -> bool {
+    c.is_ascii_graphic()
+        || c == ' '
+        || FONTS
+            .fonts
+            .iter()
+            .any(|f| f.info().coverage.contains(c as u32))
+}
+
 /// For tests and benchmarks: the number of bundled font faces.
 pub fn font_count() -> usize {
     FONTS.fonts.len()

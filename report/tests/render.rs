@@ -103,7 +103,8 @@ fn model_names_from_data_print_literally() {
     }
     let a = gco_report::ai_act(&data, evil[0], &ReportConfig::default(), &t).unwrap();
     assert!(pdftotext(&a.pdf).contains(evil[0]));
-    assert_eq!(a.name, "ai-act-_read___etc_passwd__-2026");
+    // Not a file-safe id: the readable stem and 12 hex digits of its SHA-256.
+    assert_eq!(a.name, "ai-act-_read___etc_passwd__-f8eee15fff51-2026");
 }
 
 #[test]
@@ -174,4 +175,95 @@ fn a_nan_value_is_an_error_naming_it() {
         csv.contains("E1-5_05,Energy from renewable sources,0.000250,MWh"),
         "{csv}"
     );
+}
+
+/// Model names a hostile or careless input may carry: each renders (CSRD with all of
+/// them in its tables and charts, and the AI Act report of each), the PDF shows what
+/// cannot be drawn as code points and long names cut, the CSV keeps them whole, and
+/// every AI Act report has its own file name.
+#[test]
+fn any_model_name_renders_and_keeps_its_own_file() {
+    let long = "m".repeat(40_000);
+    let names = [
+        "通义千问-72B",
+        "llama 🦙 3",
+        "bad\u{7}name\u{0}\nwith controls",
+        long.as_str(),
+        "a/b",
+        "a?b",
+        "a b",
+    ];
+    let data = loaded(vec![month("2026-10", &names)]);
+    let templates = Templates::builtin().unwrap();
+    let config = ReportConfig::default();
+    let csrd = gco_report::csrd(&data, &config, &templates).unwrap();
+    let text = pdftotext(&csrd.pdf);
+    assert!(text.contains("U+901A"), "CJK shown as code points:\n{text}");
+    assert!(text.contains("U+1F999"), "emoji shown as a code point");
+    assert!(
+        !text.contains(&"m".repeat(201)),
+        "a long name is cut for display"
+    );
+    let model_csv = csrd
+        .csvs
+        .iter()
+        .find(|c| c.name == "model-month.csv")
+        .expect("model-month.csv");
+    let csv = String::from_utf8(model_csv.bytes.clone()).unwrap();
+    assert!(csv.contains(&long), "the CSV keeps the whole name");
+    assert!(csv.contains("通义千问-72B"));
+    let mut files = std::collections::BTreeSet::new();
+    for name in names {
+        let r = gco_report::ai_act(&data, name, &config, &templates)
+            .unwrap_or_else(|e| panic!("{name:.40}: {e:#}"));
+        assert!(r.name.len() < 120, "{}", r.name);
+        assert!(files.insert(r.name.clone()), "{} twice", r.name);
+    }
+    // `a/b`, `a?b` and `a b` keep a readable stem and differ by the id's digest.
+    assert_eq!(
+        files
+            .iter()
+            .filter(|f| f.starts_with("ai-act-a_b-"))
+            .count(),
+        3
+    );
+    assert_eq!(gco_report::file_safe("llama-3.1-8b"), "llama-3.1-8b");
+}
+
+/// A month whose run left batches out, or verified nothing, says so on page 1.
+#[test]
+fn excluded_batches_and_empty_months_are_stated_on_the_first_page() {
+    let mut m = month("2026-10", &["llama-8b"]);
+    m.manifest["coverage"]["batches_excluded"] = json!(1);
+    let mut empty = month("2026-11", &["llama-8b"]);
+    empty.manifest["coverage"]["records_verified"] = json!(0);
+    let data = loaded(vec![m, empty]);
+    let templates = Templates::builtin().unwrap();
+    for pdf in [
+        gco_report::csrd(&data, &ReportConfig::default(), &templates)
+            .unwrap()
+            .pdf,
+        gco_report::ai_act(&data, "llama-8b", &ReportConfig::default(), &templates)
+            .unwrap()
+            .pdf,
+    ] {
+        let text = pdftotext(&pdf);
+        let page1 = text.split('\u{c}').next().unwrap();
+        assert!(page1.contains("Data coverage warning"), "{page1}");
+        assert!(
+            page1.contains("2026-10: 1 of 4 ledger batches failed verification"),
+            "{page1}"
+        );
+        assert!(
+            page1.contains("2026-11: no verified ledger record"),
+            "{page1}"
+        );
+    }
+    let clean = loaded(vec![month("2026-10", &["llama-8b"])]);
+    let text = pdftotext(
+        &gco_report::csrd(&clean, &ReportConfig::default(), &templates)
+            .unwrap()
+            .pdf,
+    );
+    assert!(!text.contains("Data coverage warning"));
 }
