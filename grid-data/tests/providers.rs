@@ -45,7 +45,44 @@ fn fast() -> RetryPolicy {
         base_backoff: Duration::from_millis(1),
         max_backoff: Duration::from_millis(5),
         timeout: Duration::from_secs(5),
+        total: Duration::from_secs(20),
     }
+}
+
+/// A provider that accepts the connection and never answers fails the request within
+/// the policy's total time, however many attempts it allows.
+#[tokio::test]
+async fn a_hung_provider_fails_within_the_total_timeout() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock); // read nothing, answer nothing
+        }
+    });
+    let policy = RetryPolicy {
+        attempts: 50,
+        base_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+        timeout: Duration::from_millis(400),
+        total: Duration::from_millis(1500),
+    };
+    let uk = UkCarbonIntensity::new(&format!("http://{addr}"), policy).unwrap();
+    let started = std::time::Instant::now();
+    let e = uk
+        .national(
+            "GB-NATIONAL",
+            t("2026-10-01T00:00:00Z"),
+            t("2026-10-02T00:00:00Z"),
+        )
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(1000), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    let msg = e.to_string();
+    assert!(msg.contains("no answer within 1.5s"), "{msg}");
 }
 
 fn t(s: &str) -> i64 {

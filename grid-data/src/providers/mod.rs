@@ -68,7 +68,11 @@ pub struct RetryPolicy {
     pub attempts: u32,
     pub base_backoff: Duration,
     pub max_backoff: Duration,
+    /// One attempt's limit.
     pub timeout: Duration,
+    /// Every attempt and backoff of one request together: a hung provider fails the
+    /// request by then.
+    pub total: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -77,7 +81,8 @@ impl Default for RetryPolicy {
             attempts: 5,
             base_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
-            timeout: Duration::from_secs(30),
+            timeout: Duration::from_secs(15),
+            total: Duration::from_secs(30),
         }
     }
 }
@@ -146,6 +151,15 @@ impl Http {
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<(u16, String), ProviderError> {
         let mut last_status = 0;
+        let started = std::time::Instant::now();
+        let out_of_time = || ProviderError::Transport {
+            provider: self.provider,
+            endpoint: endpoint.to_string(),
+            detail: format!(
+                "no answer within {:?} (the provider's total timeout)",
+                self.policy.total
+            ),
+        };
         for attempt in 0..self.policy.attempts {
             if attempt > 0 {
                 let backoff = self
@@ -153,9 +167,21 @@ impl Http {
                     .base_backoff
                     .saturating_mul(1 << (attempt - 1).min(16))
                     .min(self.policy.max_backoff);
+                let left = self.policy.total.saturating_sub(started.elapsed());
+                if backoff >= left {
+                    return Err(out_of_time());
+                }
                 tokio::time::sleep(backoff).await;
             }
-            let resp = match build(&self.client).send().await {
+            let left = self.policy.total.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(out_of_time());
+            }
+            let resp = match build(&self.client)
+                .timeout(left.min(self.policy.timeout))
+                .send()
+                .await
+            {
                 Ok(r) => r,
                 Err(e) => {
                     // Without the URL: query strings may carry tokens.
@@ -187,8 +213,11 @@ impl Http {
                     "retrying"
                 );
                 if let Some(secs) = retry_after {
-                    tokio::time::sleep(Duration::from_secs(secs).min(self.policy.max_backoff))
-                        .await;
+                    let wait = Duration::from_secs(secs).min(self.policy.max_backoff);
+                    if wait >= self.policy.total.saturating_sub(started.elapsed()) {
+                        return Err(out_of_time());
+                    }
+                    tokio::time::sleep(wait).await;
                 }
                 continue;
             }
