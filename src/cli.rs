@@ -36,6 +36,10 @@ pub struct Global {
     /// More log output on stderr (-v info, -vv debug)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// How long a writing command waits while another gco holds the store's lease on
+    /// what it writes (a node's chain, a period's versions) before giving up
+    #[arg(long = "lock-wait", global = true, value_parser = parse_duration, default_value = "2m", env = "GCO_LOCK_WAIT")]
+    pub lock_wait: std::time::Duration,
 }
 
 #[derive(Subcommand, Debug)]
@@ -351,6 +355,11 @@ pub struct RunArgs {
     /// Write a new version even when the latest one has exactly these inputs
     #[arg(long)]
     pub force: bool,
+    /// Write a version even when the period has no ledger batch as of --as-of (else
+    /// nothing is written and the exit code is 1: an empty or mistyped store, period
+    /// or --as-of must not pass as a month of zero emissions)
+    #[arg(long)]
+    pub allow_empty: bool,
     /// Then issue the version's aggregate credentials (VC-JOSE) with the issuer of
     /// --issuer-dir (as `gco vc issue`)
     #[arg(long)]
@@ -380,6 +389,10 @@ pub struct BackfillArgs {
     /// Rerun months whose latest version already has exactly these inputs
     #[arg(long)]
     pub force: bool,
+    /// Write versions for months without any ledger batch (else they are skipped
+    /// with a warning and the exit code is 1)
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -531,8 +544,8 @@ pub enum GridCommand {
     },
     /// List the zone catalog and each provider's code for the zone
     Zones {
-        /// Only zones of this kind (country, state, province, bidding_zone, egrid_subregion, cloud_region, uk_region, national_grid)
-        #[arg(long)]
+        /// Only zones of this kind
+        #[arg(long, value_parser = ["country", "state", "province", "bidding_zone", "egrid_subregion", "cloud_region", "uk_region", "national_grid"])]
         kind: Option<String>,
     },
 }

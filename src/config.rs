@@ -55,6 +55,22 @@ pub struct ProviderConfig {
     pub api_key: Option<String>,
     /// Electricity Maps emission factor type: lifecycle (default) or direct.
     pub basis: Option<String>,
+    /// How long one request may take, retries included (default `30s`); a hung
+    /// provider fails by then.
+    pub timeout: Option<String>,
+}
+
+impl ProviderConfig {
+    fn policy(&self, name: &str) -> Result<gco_grid_data::providers::RetryPolicy> {
+        let mut p = gco_grid_data::providers::RetryPolicy::default();
+        if let Some(t) = &self.timeout {
+            p.total = humantime::parse_duration(t).map_err(|e| {
+                anyhow::anyhow!("providers.{name}.timeout {t:?}: {e} (e.g. \"30s\", \"2m\")")
+            })?;
+            p.timeout = p.timeout.min(p.total);
+        }
+        Ok(p)
+    }
 }
 
 impl std::fmt::Debug for ProviderConfig {
@@ -80,7 +96,7 @@ impl Providers {
         signal: gco_grid_data::Signal,
     ) -> Result<Vec<gco_grid_data::backfill::Provider>> {
         use gco_grid_data::backfill::Provider;
-        use gco_grid_data::providers::{RetryPolicy, electricitymaps, uk, watttime};
+        use gco_grid_data::providers::{electricitymaps, uk, watttime};
         let mut out = Vec::new();
         if let Some(key) = env_or("ELECTRICITYMAPS_API_KEY", &self.electricitymaps.api_key) {
             let url = env_or("GCO_ELECTRICITYMAPS_URL", &self.electricitymaps.url)
@@ -93,7 +109,12 @@ impl Providers {
                 ),
             };
             out.push(Provider::ElectricityMaps(
-                electricitymaps::ElectricityMaps::new(&url, key, basis, RetryPolicy::default())?,
+                electricitymaps::ElectricityMaps::new(
+                    &url,
+                    key,
+                    basis,
+                    self.electricitymaps.policy("electricitymaps")?,
+                )?,
             ));
         }
         if let (Some(username), Some(password)) = (
@@ -104,7 +125,7 @@ impl Providers {
                 .unwrap_or_else(|| watttime::DEFAULT_URL.into());
             let creds = watttime::Credentials { username, password };
             out.push(Provider::WattTime(
-                watttime::WattTime::new(&url, creds, RetryPolicy::default())?,
+                watttime::WattTime::new(&url, creds, self.watttime.policy("watttime")?)?,
                 signal,
             ));
         }
@@ -112,7 +133,7 @@ impl Providers {
             env_or("GCO_UK_CARBON_URL", &self.uk.url).unwrap_or_else(|| uk::DEFAULT_URL.into());
         out.push(Provider::Uk(uk::UkCarbonIntensity::new(
             &url,
-            RetryPolicy::default(),
+            self.uk.policy("uk")?,
         )?));
         Ok(out)
     }
@@ -134,7 +155,7 @@ impl Config {
     fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read configuration {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("invalid configuration {}", path.display()))
+        toml::from_str(&text).map_err(|e| parse_error(path, &text, &e))
     }
 
     /// Opens the store: `--store`, else the configuration, else [`DEFAULT_STORE`].
@@ -145,5 +166,90 @@ impl Config {
             .or(self.store.as_deref())
             .unwrap_or(DEFAULT_STORE);
         Ok(gco_ledger::Store::open(url, &self.store_options)?)
+    }
+}
+
+/// A configuration parse error that names the file, line and column but never shows
+/// the source line or any quoted value from it: the file holds API keys and store
+/// credentials (`[providers.*]`, `[store_options]`), and toml's own message prints the
+/// offending line.
+fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
+    let at = e
+        .span()
+        .map(|span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!(", line {line} column {column}")
+        })
+        .unwrap_or_default();
+    anyhow::anyhow!(
+        "invalid configuration {}{at}: {}",
+        path.display(),
+        redact_quoted(e.message())
+    )
+}
+
+/// `message` with every quoted value (`"..."`, and serde's backticks, which also
+/// quote values such as an unknown variant) replaced by `***`, up to the first
+/// "expected": what follows lists gco's own names, never the file's text.
+fn redact_quoted(message: &str) -> String {
+    let message = message.lines().next().unwrap_or("");
+    let (head, tail) = match message.find("expected") {
+        Some(i) => message.split_at(i),
+        None => (message, ""),
+    };
+    let mut out = String::with_capacity(message.len());
+    let mut quote: Option<char> = None;
+    for c in head.chars() {
+        match (quote, c) {
+            (None, '"' | '`') => {
+                quote = Some(c);
+                out.push(c);
+                out.push_str("***");
+            }
+            (Some(q), c) if c == q => {
+                quote = None;
+                out.push(c);
+            }
+            (Some(_), _) => {}
+            (None, c) => out.push(c),
+        }
+    }
+    out.push_str(tail);
+    out
+}
+
+#[cfg(test)]
+mod parse_error_tests {
+    use super::*;
+
+    #[test]
+    fn a_parse_error_names_the_place_but_never_prints_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gco.toml");
+        for text in [
+            // A syntax error on the key's own line (toml shows the line).
+            "store = \"file://x\"\n[providers.watttime]\napikey = \"sk-SECRET-1\" x\n",
+            // A type error: serde names the value.
+            "[providers.watttime]\nusername = 5\npassword = \"sk-SECRET-1\"\n",
+            "[providers.uk]\nbasis = [\"sk-SECRET-1\"]\n",
+            "[providers.watttime]\npassword = \"sk-SECRET-1\"\npasword = \"sk-SECRET-1\"\n",
+            "[store_options]\naws_secret_access_key = [\"sk-SECRET-1\"]\n",
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let msg = format!("{:#}", Config::read(&path).unwrap_err());
+            assert!(!msg.contains("SECRET"), "{msg}");
+            assert!(msg.contains("gco.toml, line "), "{msg}");
+        }
+        assert_eq!(
+            redact_quoted("invalid type: string \"abc\", expected `u64`"),
+            "invalid type: string \"***\", expected `u64`"
+        );
+        assert_eq!(
+            redact_quoted("unknown variant `sk-1`, expected `lifecycle` or `direct`"),
+            "unknown variant `***`, expected `lifecycle` or `direct`"
+        );
+        assert_eq!(redact_quoted("bad \"open"), "bad \"***");
     }
 }

@@ -605,6 +605,8 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
             progress: None,
             // Step 7 issues per-inference credentials, which read the ledger anyway.
             member_roots: false,
+            allow_empty: false,
+            lease: crate::commands::lease_options(g, "gco demo"),
         };
         emissions.push((period, job.run(false).await?));
     }
@@ -644,7 +646,9 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
         let version = match outcome {
             gco_pipelines::Outcome::Created { version, .. }
             | gco_pipelines::Outcome::UpToDate { version, .. } => *version,
-            gco_pipelines::Outcome::Staged { .. } => continue,
+            gco_pipelines::Outcome::Staged { .. } | gco_pipelines::Outcome::Empty { .. } => {
+                continue;
+            }
         };
         let mut opts = gco_pipelines::certify::IssueOptions::aggregates(*period);
         opts.version = Some(version);

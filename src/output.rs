@@ -28,3 +28,30 @@ pub fn progress(len: u64, what: &str, quiet: bool) -> ProgressBar {
 pub fn kwh(mj: i64) -> String {
     format!("{:.3}", mj as f64 / 3.6e9)
 }
+
+/// Text from data (model ids, messages naming objects) for a terminal: control
+/// characters are shown escaped (`\u{1b}`), so a value cannot move the cursor,
+/// recolour the screen or hide a line.
+pub fn term(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_never_reach_the_terminal_raw() {
+        assert_eq!(super::term("llama-3"), "llama-3");
+        assert_eq!(super::term("a\u{1b}[2Jb\n"), "a\\u{1b}[2Jb\\u{a}");
+    }
+}

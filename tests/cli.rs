@@ -115,18 +115,22 @@ fn import_quarantines_bad_rows_and_reconciles() {
             )
         })
         .collect();
+    // File line numbers (the header is line 1).
     let expect = [
-        (4, "end 2026-10-05T10:01:59.000000Z is before start"),
-        (5, "energy_mj -5 is negative"),
-        (6, "exceeds the plausible 2000 W per GPU"),
-        (7, "duplicate inference_id \"req-002\", first seen at row 2"),
-        (8, "is in the future"),
+        (5, "end 2026-10-05T10:01:59.000000Z is before start"),
+        (6, "energy_mj -5 is negative"),
+        (7, "exceeds the plausible 2000 W per GPU"),
         (
-            9,
+            8,
+            "duplicate inference_id \"req-002\", first seen at line 3",
+        ),
+        (9, "is in the future"),
+        (
+            10,
             "start: \"2026-10-05T10:06:00\" is not an RFC 3339 timestamp",
         ),
         (
-            10,
+            11,
             "energy_mj must be an integer number of millijoules, found \"12.5\"",
         ),
     ];

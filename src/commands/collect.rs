@@ -42,6 +42,11 @@ pub async fn run(a: CollectArgs, g: &Global) -> Result<u8> {
         ),
         (None, false) => bail!("give --key FILE or --tpm"),
     };
+    let key_source = match &a.key {
+        Some(p) if !a.tpm => p.display().to_string(),
+        _ => "the TPM".to_string(),
+    };
+    super::ensure_registered(&store, &a.node, signer.as_ref(), &key_source).await?;
     let source: Box<dyn GpuSource> = match a.simulate {
         Some(0) => bail!("--simulate needs at least one GPU"),
         Some(n) => Box::new(SimGpus::new(n, a.seed)),

@@ -5,14 +5,55 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use gco_ledger::import::{ImportPolicy, existing_inference_ids, import_file};
-use gco_ledger::registry::Registry;
-use gco_ledger::{ChainWriter, KeyFileSigner, Signer, VerifyOptions, VerifyReport};
+use gco_ledger::import::{ImportPolicy, existing_keys, import_file};
+use gco_ledger::{ChainWriter, KeyFileSigner, VerifyOptions, VerifyReport};
 use serde_json::json;
 
 use super::{date_arg, open_store, time_or_now};
 use crate::cli::{Global, LedgerCommand};
-use crate::output::{kwh, print_json, progress};
+use crate::output::{kwh, print_json, progress, term};
+
+/// Creates the quarantine file, never over an existing one: `explicit` must not exist;
+/// by default `INPUT.quarantine.jsonl`, else the first free `INPUT.quarantine-N.jsonl`.
+fn create_quarantine(
+    input: &std::path::Path,
+    explicit: Option<&std::path::Path>,
+) -> Result<(std::fs::File, PathBuf)> {
+    let create = |p: &PathBuf| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(p)
+    };
+    if let Some(p) = explicit {
+        let p = p.to_path_buf();
+        return match create(&p) {
+            Ok(f) => Ok((f, p)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => anyhow::bail!(
+                "quarantine file {} exists; name another with --quarantine (an earlier import's reasons are never overwritten); nothing was imported",
+                p.display()
+            ),
+            Err(e) => Err(e).with_context(|| format!("creating quarantine file {}", p.display())),
+        };
+    }
+    for n in 1u32.. {
+        let mut p = input.as_os_str().to_owned();
+        p.push(if n == 1 {
+            ".quarantine.jsonl".to_string()
+        } else {
+            format!(".quarantine-{n}.jsonl")
+        });
+        let p = PathBuf::from(p);
+        match create(&p) {
+            Ok(f) => return Ok((f, p)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(e).with_context(|| format!("creating quarantine file {}", p.display()));
+            }
+        }
+    }
+    anyhow::bail!("no free quarantine file name beside {}", input.display())
+}
 
 pub async fn run(cmd: LedgerCommand, g: &Global) -> Result<u8> {
     let store = open_store(g)?;
@@ -48,32 +89,25 @@ pub async fn run(cmd: LedgerCommand, g: &Global) -> Result<u8> {
             gco_ledger::store::validate_node_id(&node).map_err(anyhow::Error::msg)?;
             let signer = KeyFileSigner::load(&key)?;
             // Refuse before writing anything if the key could not vouch for the node.
-            let registry = Registry::load(&store).await?;
-            if !registry
-                .keys()
-                .iter()
-                .any(|k| k.node_id == node && k.public_key.key_id() == signer.key_id())
-            {
-                anyhow::bail!(
-                    "key {} ({}) is not registered for node {node} in {}; run `gco node register --node {node} --public-key <its .pub> ...` first",
-                    signer.key_id(),
-                    key.display(),
-                    store.url()
-                );
-            }
+            super::ensure_registered(&store, &node, &signer, &key.display().to_string()).await?;
             let mut policy = ImportPolicy::new(now);
             policy.max_gpu_watts = max_gpu_watts;
-            let existing = existing_inference_ids(&store, &node).await?;
+            // The node's chain has one writer at a time: the rows already there and the
+            // chain head are read, and the new batches sealed and uploaded, under the
+            // node's lease. A second import of the same file waits, then finds every
+            // row already in the ledger.
+            let lease = gco_ledger::Lease::acquire(
+                &store,
+                &format!("ledger/node={node}"),
+                &super::lease_options(g, &format!("gco ledger import --node {node}")),
+            )
+            .await?;
+            let existing = existing_keys(&store, &node).await?;
             let outcome = import_file(&input, &node, &policy, &existing)?;
-            let quarantine_path = quarantine.unwrap_or_else(|| {
-                let mut p = input.clone().into_os_string();
-                p.push(".quarantine.jsonl");
-                PathBuf::from(p)
-            });
+            let mut quarantine_path = PathBuf::new();
             if !outcome.quarantined.is_empty() {
-                let mut f = std::fs::File::create(&quarantine_path).with_context(|| {
-                    format!("creating quarantine file {}", quarantine_path.display())
-                })?;
+                let (mut f, path) = create_quarantine(&input, quarantine.as_deref())?;
+                quarantine_path = path;
                 for q in &outcome.quarantined {
                     serde_json::to_writer(&mut f, q)?;
                     f.write_all(b"\n")?;
@@ -83,16 +117,22 @@ pub async fn run(cmd: LedgerCommand, g: &Global) -> Result<u8> {
             let mut accepted = outcome.accepted;
             accepted.sort_by_key(|r| r.start);
             let accepted_count = accepted.len();
-            let energy: i64 = accepted.iter().map(|r| r.energy.0).sum();
+            let energy = accepted
+                .iter()
+                .try_fold(0i64, |sum, r| sum.checked_add(r.energy.0))
+                .context("the accepted rows' energy passes 2^63 mJ; import the file in parts")?;
             let head = gco_ledger::batch::chain_head(&store, &node).await?;
             let first_seq = head.next_seq;
             let mut writer =
                 ChainWriter::new(&signer, head).with_max_batch_records(max_batch_records);
             let batches = writer.seal(accepted)?;
             let pb = progress(batches.len() as u64, "upload", g.json);
+            // Fenced: a writer that lost the lease (stalled past its expiry) adds nothing.
+            lease.check().await?;
             let (created, present) =
                 gco_ledger::batch::upload(&store, &batches, 8, &|_| pb.inc(1)).await?;
             pb.finish_and_clear();
+            lease.release().await?;
             let q = outcome.quarantined.len();
             debug_assert_eq!(outcome.rows as usize, accepted_count + q);
             if g.json {
@@ -142,7 +182,7 @@ pub async fn run(cmd: LedgerCommand, g: &Global) -> Result<u8> {
                         "{:<10}  {:<20} {:<28} {:>9} {:>14}",
                         r.date,
                         r.node_id,
-                        r.model_id.as_deref().unwrap_or("(idle/overhead)"),
+                        term(r.model_id.as_deref().unwrap_or("(idle/overhead)")),
                         r.records,
                         kwh(r.energy_mj)
                     );
@@ -168,8 +208,13 @@ pub fn print_verify(report: &VerifyReport, json: bool) -> Result<()> {
     }
     for p in &report.problems {
         match p.row {
-            Some(row) => eprintln!("FAIL {} [row {row}] {}: {}", p.object, p.code, p.message),
-            None => eprintln!("FAIL {} {}: {}", p.object, p.code, p.message),
+            Some(row) => eprintln!(
+                "FAIL {} [row {row}] {}: {}",
+                term(&p.object),
+                p.code,
+                term(&p.message)
+            ),
+            None => eprintln!("FAIL {} {}: {}", term(&p.object), p.code, term(&p.message)),
         }
     }
     eprintln!(

@@ -43,6 +43,37 @@ pub fn open_store(g: &crate::cli::Global) -> Result<gco_ledger::Store> {
     Config::load(g)?.open_store(g)
 }
 
+/// Fails unless `signer`'s key is registered for `node` in the store's registry
+/// (`key` says where the key came from): batches it sealed would never verify.
+pub async fn ensure_registered(
+    store: &gco_ledger::Store,
+    node: &str,
+    signer: &dyn gco_ledger::Signer,
+    key: &str,
+) -> Result<()> {
+    let registry = gco_ledger::Registry::load(store).await?;
+    if !registry
+        .keys()
+        .iter()
+        .any(|k| k.node_id == node && k.public_key.key_id() == signer.key_id())
+    {
+        anyhow::bail!(
+            "key {} ({key}) is not registered for node {node} in {}; run `gco node register --node {node} --public-key <its .pub> ...` first",
+            signer.key_id(),
+            store.url()
+        );
+    }
+    Ok(())
+}
+
+/// The lease options of a writing command (`what` names it to other writers).
+pub fn lease_options(g: &crate::cli::Global, what: &str) -> gco_ledger::LeaseOptions {
+    gco_ledger::LeaseOptions::new(
+        gco_ledger::LeaseOptions::owner_of_this_process(what),
+        g.lock_wait,
+    )
+}
+
 /// Parses a time argument, or reads the clock once when absent (the one place the
 /// wall clock is read).
 #[allow(clippy::disallowed_methods)]

@@ -8,7 +8,7 @@ use gco_pipelines::{Job, Outcome, Period};
 
 use crate::cli::{BackfillArgs, Global, RunArgs};
 use crate::config::Config;
-use crate::output::{print_json, progress};
+use crate::output::{print_json, progress, term};
 
 /// Code version recorded in run manifests.
 pub const CODE_VERSION: &str = concat!("gco ", env!("CARGO_PKG_VERSION"));
@@ -38,8 +38,23 @@ pub fn mass(ng: &str) -> String {
 /// Prints the human summary of a written version on stderr.
 pub fn describe(period: Period, outcome: &Outcome) {
     match outcome {
-        Outcome::UpToDate { version, manifest } => eprintln!(
-            "{period}: up to date: version {version} already has exactly these inputs ({manifest}); nothing written (--force writes a new version)"
+        Outcome::UpToDate {
+            version,
+            manifest,
+            batches_excluded,
+            chain_issues,
+        } => {
+            eprintln!(
+                "{period}: up to date: version {version} already has exactly these inputs ({manifest}); nothing written (--force writes a new version)"
+            );
+            if *batches_excluded > 0 || *chain_issues > 0 {
+                eprintln!(
+                    "  that version left out {batches_excluded} batches that failed verification and has {chain_issues} chain gaps (see its manifest)"
+                );
+            }
+        }
+        Outcome::Empty { period, as_of } => eprintln!(
+            "{period}: no ledger batch in the store for this period as of {as_of}: nothing written. Check --store, --period and --as-of; --allow-empty writes a version with zero records"
         ),
         Outcome::Staged {
             shard,
@@ -74,7 +89,12 @@ pub fn describe(period: Period, outcome: &Outcome) {
                 c.records_quarantined
             );
             for e in &c.excluded {
-                eprintln!("  excluded: {} [{}] {}", e.object, e.code, e.message);
+                eprintln!(
+                    "  excluded: {} [{}] {}",
+                    term(&e.object),
+                    e.code,
+                    term(&e.message)
+                );
             }
             if c.chain_issues > 0 {
                 eprintln!(
@@ -125,6 +145,8 @@ pub fn describe(period: Period, outcome: &Outcome) {
     }
 }
 
+/// 1 when the version left batches out or has chain gaps (also when a rerun finds it
+/// up to date), or when nothing was written for want of input.
 fn exit_code(o: &Outcome) -> u8 {
     match o {
         Outcome::Created { summary, .. }
@@ -132,6 +154,12 @@ fn exit_code(o: &Outcome) -> u8 {
         {
             1
         }
+        Outcome::UpToDate {
+            batches_excluded,
+            chain_issues,
+            ..
+        } if *batches_excluded > 0 || *chain_issues > 0 => 1,
+        Outcome::Empty { .. } => 1,
         _ => 0,
     }
 }
@@ -159,6 +187,8 @@ pub async fn run(args: RunArgs, g: &Global) -> Result<u8> {
         code_version: CODE_VERSION.into(),
         progress: Some(progress_fn(g)),
         member_roots: args.credentials,
+        allow_empty: args.allow_empty,
+        lease: super::lease_options(g, &format!("gco run --period {period}")),
     };
     let outcome = match (args.shard, args.merge) {
         (Some((i, n)), _) => job.run_shard(i, n).await?,
@@ -213,6 +243,8 @@ pub async fn backfill(args: BackfillArgs, g: &Global) -> Result<u8> {
             code_version: CODE_VERSION.into(),
             progress: Some(progress_fn(g)),
             member_roots: false,
+            allow_empty: args.allow_empty,
+            lease: super::lease_options(g, &format!("gco backfill ({period})")),
         };
         // Each month is written whole or not at all (create-only outputs, manifest
         // last); a crashed backfill resumes at the first month without a version.

@@ -1,0 +1,473 @@
+//! The ways a hostile or careless user could make gco publish wrong figures with exit
+//! code 0, each driven through the binary: concurrent writers, repeated inputs,
+//! magnitudes past 64 bits, empty inputs and retried or interrupted commands.
+
+use std::path::Path;
+use std::process::{Command as Std, Stdio};
+
+use assert_cmd::Command;
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+
+fn gco(store: &Path) -> Command {
+    let mut c = Command::cargo_bin("gco").unwrap();
+    c.arg("--store").arg(format!("file://{}", store.display()));
+    c.env_remove("GCO_STORE").env_remove("GCO_CONFIG");
+    c
+}
+
+fn json(out: &[u8]) -> Value {
+    serde_json::from_slice(out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(out)))
+}
+
+/// A registered node-a with a P-256 key file.
+fn node(dir: &Path, store: &Path) -> std::path::PathBuf {
+    let key = dir.join("node-a.key");
+    gco(store)
+        .args(["keys", "generate", "--algorithm", "p256", "--out"])
+        .arg(&key)
+        .assert()
+        .success();
+    gco(store)
+        .args([
+            "node",
+            "register",
+            "--node",
+            "node-a",
+            "--zone",
+            "FR",
+            "--site",
+            "paris-dc1",
+        ])
+        .args([
+            "--valid-from",
+            "2026-10-01",
+            "--now",
+            "2026-10-01T00:00:00Z",
+            "--public-key",
+        ])
+        .arg(key.with_extension("key.pub"))
+        .assert()
+        .success();
+    key
+}
+
+fn import_cmd(store: &Path, key: &Path, input: &Path) -> Std {
+    let mut c = Std::cargo_bin("gco").unwrap();
+    c.env_remove("GCO_STORE").env_remove("GCO_CONFIG");
+    c.arg("--store")
+        .arg(format!("file://{}", store.display()))
+        .args([
+            "--json",
+            "ledger",
+            "import",
+            "--node",
+            "node-a",
+            "--as-of",
+            "2026-11-01T00:00:00Z",
+            "--key",
+        ])
+        .arg(key)
+        .arg("--input")
+        .arg(input);
+    c
+}
+
+#[test]
+fn two_concurrent_imports_of_one_file_leave_each_row_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("ledger");
+    let key = node(dir.path(), &store);
+    let input = dir.path().join("import.jsonl");
+    std::fs::copy("tests/data/import.jsonl", &input).unwrap();
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            import_cmd(&store, &key, &input)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut accepted = Vec::new();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v = json(&out.stdout);
+        assert_eq!(v["rows"], 5);
+        accepted.push(v["accepted"].as_u64().unwrap());
+    }
+    accepted.sort();
+    // One import took the two good rows (an inference and an idle interval); the other
+    // waited for the node's lease and found both already in the ledger.
+    assert_eq!(accepted, [0, 2]);
+    // Each quarantine went to its own file, none overwritten.
+    assert!(dir.path().join("import.jsonl.quarantine.jsonl").exists());
+    assert!(dir.path().join("import.jsonl.quarantine-2.jsonl").exists());
+    let out = gco(&store)
+        .args(["--json", "ledger", "verify"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v = json(&out.stdout);
+    assert_eq!(v["records"], 2);
+    assert_eq!(v["energy_mj"], 350_000 + 252_000_000);
+
+    // A third import, now in sequence: the idle interval is refused as a repeat too.
+    let out = import_cmd(&store, &key, &input).output().unwrap();
+    let v = json(&out.stdout);
+    assert_eq!(
+        (v["accepted"].as_u64(), v["quarantined"].as_u64()),
+        (Some(0), Some(5))
+    );
+    let q = std::fs::read_to_string(dir.path().join("import.jsonl.quarantine-3.jsonl")).unwrap();
+    assert!(q.contains("the idle interval 2026-10-05T11:00:00.000000Z .. 2026-10-05T12:00:00.000000Z of GPUs [\\\"0\\\", \\\"1\\\"] is already in the ledger"), "{q}");
+    assert!(
+        q.contains("inference_id \\\"j-1\\\" is already in the ledger"),
+        "{q}"
+    );
+    // An explicit quarantine path that exists is refused before anything is written.
+    let out = import_cmd(&store, &key, &input)
+        .arg("--quarantine")
+        .arg(dir.path().join("import.jsonl.quarantine.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("exists; name another with --quarantine")
+    );
+}
+
+#[test]
+fn implausible_magnitudes_are_quarantined_and_the_month_is_unaffected() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("ledger");
+    let key = node(dir.path(), &store);
+    let input = dir.path().join("big.jsonl");
+    let long_model = "m".repeat(300);
+    std::fs::write(
+        &input,
+        [
+            r#"{"inference_id": "ok-1", "model_id": "llama", "start": "2026-10-05T10:00:00Z", "end": "2026-10-05T10:00:02Z", "energy_mj": 600000, "gpus": ["0"]}"#.to_string(),
+            // 6e18 mJ with an empty GPU list: the power bound still applies.
+            r#"{"inference_id": "huge", "model_id": "llama", "start": "2026-10-05T10:00:00Z", "end": "2026-10-05T10:00:02Z", "energy_mj": 6000000000000000000, "gpus": []}"#.to_string(),
+            format!(r#"{{"inference_id": "long", "model_id": "{long_model}", "start": "2026-10-05T10:00:00Z", "end": "2026-10-05T10:00:02Z", "energy_mj": 1000, "gpus": ["0"]}}"#),
+            r#"{"inference_id": "ctl", "model_id": "a\u0007b", "start": "2026-10-05T10:00:00Z", "end": "2026-10-05T10:00:02Z", "energy_mj": 1000, "gpus": ["0"]}"#.to_string(),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let out = import_cmd(&store, &key, &input).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out.stdout);
+    assert_eq!(
+        (v["accepted"].as_u64(), v["quarantined"].as_u64()),
+        (Some(1), Some(3))
+    );
+    assert_eq!(v["energy_mj"], 600_000);
+    let q = std::fs::read_to_string(dir.path().join("big.jsonl.quarantine.jsonl")).unwrap();
+    let reasons: Vec<String> = q
+        .lines()
+        .map(|l| json(l.as_bytes())["reasons"].to_string())
+        .collect();
+    assert!(reasons[0].contains("gpus is empty"), "{}", reasons[0]);
+    assert!(
+        reasons[0].contains("exceeds the plausible 2000 W per GPU"),
+        "{}",
+        reasons[0]
+    );
+    assert!(
+        reasons[1].contains("model_id is 300 bytes long, more than 256"),
+        "{}",
+        reasons[1]
+    );
+    assert!(
+        reasons[2].contains("model_id contains control characters"),
+        "{}",
+        reasons[2]
+    );
+}
+
+#[test]
+fn an_empty_store_is_not_a_month_of_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("empty");
+    let out = gco(&store)
+        .args([
+            "--json",
+            "run",
+            "--period",
+            "2026-10",
+            "--as-of",
+            "2026-11-01T00:00:00Z",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&out.stdout)["outcome"], "empty");
+    assert!(!store.join("runs").exists(), "nothing is published");
+    let out = gco(&store)
+        .args([
+            "--json",
+            "backfill",
+            "--from",
+            "2026-09",
+            "--to",
+            "2026-10",
+            "--as-of",
+            "2026-11-01T00:00:00Z",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!store.join("runs").exists());
+    // Asked for, an empty month is written (and says 0 records).
+    let out = gco(&store)
+        .args([
+            "--json",
+            "run",
+            "--period",
+            "2026-10",
+            "--as-of",
+            "2026-11-01T00:00:00Z",
+            "--allow-empty",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out.stdout);
+    assert_eq!(
+        (v["outcome"].as_str(), v["version"].as_u64()),
+        (Some("created"), Some(1))
+    );
+    assert_eq!(v["summary"]["coverage"]["records_accounted"], 0);
+}
+
+/// A demo store of 1 day, 1 node (its run published as version 1).
+fn demo(dir: &Path) -> std::path::PathBuf {
+    let d = dir.join("demo");
+    let out = Command::cargo_bin("gco")
+        .unwrap()
+        .env_remove("GCO_STORE")
+        .args([
+            "--json",
+            "demo",
+            "--days",
+            "1",
+            "--nodes",
+            "1",
+            "--peak-rate",
+            "5",
+            "--dir",
+        ])
+        .arg(&d)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    d
+}
+
+fn run_cmd(d: &Path, extra: &[&str]) -> Std {
+    let mut c = Std::cargo_bin("gco").unwrap();
+    c.env_remove("GCO_STORE")
+        .arg("--config")
+        .arg(d.join("gco.toml"))
+        .args([
+            "--json",
+            "run",
+            "--period",
+            "2026-10",
+            "--as-of",
+            "2100-01-01T00:00:00Z",
+        ])
+        .args(extra);
+    c
+}
+
+/// Every output a manifest lists exists with its SHA-256.
+fn assert_complete(d: &Path, version: u32) {
+    let m: Value = serde_json::from_slice(
+        &std::fs::read(d.join(format!(
+            "runs/period=2026-10/version={version:04}/manifest.json"
+        )))
+        .unwrap(),
+    )
+    .unwrap();
+    let outputs = m["outputs"].as_array().unwrap();
+    assert!(!outputs.is_empty());
+    for o in outputs {
+        let p = d.join(o["path"].as_str().unwrap());
+        let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let sha = hex_sha(&bytes);
+        assert_eq!(o["sha256"].as_str(), Some(sha.as_str()), "{}", p.display());
+    }
+}
+
+fn hex_sha(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+#[test]
+fn racing_runs_never_publish_a_version_that_lacks_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = demo(dir.path());
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            run_cmd(&d, &["--force"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut versions = Vec::new();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        versions.push(json(&out.stdout)["version"].as_u64().unwrap());
+    }
+    versions.sort();
+    // One writer at a time: three whole versions after the demo's.
+    assert_eq!(versions, [2, 3, 4]);
+    for v in 1..=4 {
+        assert_complete(&d, v);
+    }
+    // The leases were released: a run now starts at once and finds its inputs done.
+    let out = run_cmd(&d, &["--lock-wait", "0s"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&out.stdout)["outcome"], "up_to_date");
+}
+
+#[test]
+fn a_retried_merge_or_shard_after_publishing_is_a_no_op() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = demo(dir.path());
+    for i in 0..2 {
+        let out = run_cmd(&d, &["--force", "--shard", &format!("{i}/2")])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = run_cmd(&d, &["--merge"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The demo's version already has exactly these inputs: nothing to merge.
+    assert_eq!(json(&out.stdout)["outcome"], "up_to_date");
+    for extra in [["--merge"].as_slice(), ["--shard", "1/2"].as_slice()] {
+        let out = run_cmd(&d, extra).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(json(&out.stdout)["outcome"], "up_to_date", "{extra:?}");
+    }
+    assert_complete(&d, 1);
+}
+
+#[test]
+fn an_interrupted_audit_package_reruns_to_a_verifiable_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = demo(dir.path());
+    let zip = dir.path().join("out/audit.zip");
+    // What a package killed while writing left: its scratch file, never the zip.
+    std::fs::create_dir_all(zip.parent().unwrap()).unwrap();
+    std::fs::write(
+        dir.path().join("out/.audit.zip.partial-999999"),
+        b"PK\x03\x04 half",
+    )
+    .unwrap();
+    let package = || {
+        Command::cargo_bin("gco")
+            .unwrap()
+            .env_remove("GCO_STORE")
+            .arg("--config")
+            .arg(d.join("gco.toml"))
+            .args(["audit", "package", "--period", "2026-10", "--issuer-dir"])
+            .arg(d.join("issuer"))
+            .arg("--out")
+            .arg(&zip)
+            .output()
+            .unwrap()
+    };
+    let out = package();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = std::fs::read(&zip).unwrap();
+    // A rerun (a retried job) is a no-op: same bytes.
+    let out = package();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&zip).unwrap(), first);
+    let out = Command::cargo_bin("gco")
+        .unwrap()
+        .args(["audit", "verify"])
+        .arg(&zip)
+        .arg("--did-document")
+        .arg(d.join("did.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names: Vec<String> = std::fs::read_dir(zip.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains(&format!("partial-{}", std::process::id())))
+    );
+}
