@@ -471,3 +471,55 @@ fn an_interrupted_audit_package_reruns_to_a_verifiable_package() {
             .any(|n| n.contains(&format!("partial-{}", std::process::id())))
     );
 }
+
+/// An S3 endpoint that accepts connections and never answers fails the command in
+/// bounded time; without credentials the instance metadata endpoint is not asked.
+#[test]
+fn a_hung_s3_endpoint_fails_in_bounded_time_and_no_metadata_endpoint_is_asked() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s); // read nothing, answer nothing
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gco.toml");
+    std::fs::write(&config, "[store_options]\ntimeout = \"1s\"\n").unwrap();
+    let s3 = |c: &mut Command| {
+        c.env_remove("GCO_STORE")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_METADATA_ENDPOINT")
+            .env("AWS_ENDPOINT", format!("http://127.0.0.1:{port}"))
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .arg("--config")
+            .arg(&config)
+            .args(["--store", "s3://bucket/ledger", "ledger", "verify"]);
+    };
+    let started = std::time::Instant::now();
+    let mut c = Command::cargo_bin("gco").unwrap();
+    s3(&mut c);
+    let out = c
+        .env("AWS_ACCESS_KEY_ID", "k")
+        .env("AWS_SECRET_ACCESS_KEY", "s")
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(took < std::time::Duration::from_secs(40), "{took:?}");
+    let mut c = Command::cargo_bin("gco").unwrap();
+    s3(&mut c);
+    let out = c.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no S3 credentials"), "{err}");
+}

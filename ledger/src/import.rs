@@ -106,15 +106,28 @@ pub fn import_file(
     policy: &ImportPolicy,
     existing: &HashSet<RowKey>,
 ) -> Result<ImportOutcome> {
+    let bytes = std::fs::read(path).map_err(|e| LedgerError::io(path, e))?;
+    import_bytes(path, bytes::Bytes::from(bytes), node_id, policy, existing)
+}
+
+/// [`import_file`] of a file's contents already read: `path` names it (in messages)
+/// and its extension says the format. Never panics on any bytes (fuzzed).
+pub fn import_bytes(
+    path: &Path,
+    bytes: bytes::Bytes,
+    node_id: &str,
+    policy: &ImportPolicy,
+    existing: &HashSet<RowKey>,
+) -> Result<ImportOutcome> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
     let rows: Vec<(u64, RawRow)> = match ext.as_str() {
-        "csv" => read_csv(path)?,
-        "jsonl" | "ndjson" => read_jsonl(path)?,
-        "parquet" => read_parquet(path)?,
+        "csv" => read_csv(path, &bytes)?,
+        "jsonl" | "ndjson" => read_jsonl(path, &bytes)?,
+        "parquet" => read_parquet(path, bytes)?,
         _ => {
             return Err(LedgerError::Input(format!(
                 "{}: unknown input format {ext:?}; use .csv, .jsonl or .parquet",
@@ -209,11 +222,8 @@ fn check_columns(path: &Path, columns: &[String]) -> Result<()> {
 
 type RawRow = std::result::Result<Map<String, Value>, (Value, String)>;
 
-fn read_csv(path: &Path) -> Result<Vec<(u64, RawRow)>> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(path)
-        .map_err(|e| LedgerError::Input(format!("{}: {e}", path.display())))?;
+fn read_csv(path: &Path, bytes: &[u8]) -> Result<Vec<(u64, RawRow)>> {
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
     let headers: Vec<String> = rdr
         .headers()
         .map_err(|e| LedgerError::Input(format!("{}: cannot read header: {e}", path.display())))?
@@ -258,8 +268,7 @@ fn read_csv(path: &Path) -> Result<Vec<(u64, RawRow)>> {
     Ok(out)
 }
 
-fn read_jsonl(path: &Path) -> Result<Vec<(u64, RawRow)>> {
-    let bytes = std::fs::read(path).map_err(|e| LedgerError::io(path, e))?;
+fn read_jsonl(path: &Path, bytes: &[u8]) -> Result<Vec<(u64, RawRow)>> {
     let mut out = Vec::new();
     let mut columns = HashSet::new();
     for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
@@ -361,8 +370,7 @@ impl<'de> serde::Deserialize<'de> for StrictObject {
     }
 }
 
-fn read_parquet(path: &Path) -> Result<Vec<(u64, RawRow)>> {
-    let file = std::fs::File::open(path).map_err(|e| LedgerError::io(path, e))?;
+fn read_parquet(path: &Path, file: bytes::Bytes) -> Result<Vec<(u64, RawRow)>> {
     let pq = |source| LedgerError::Parquet {
         path: path.display().to_string(),
         source,

@@ -277,12 +277,13 @@ impl Lease {
                         Ok(b) => store.put_create(&path, b).await.is_ok(),
                         Err(_) => false,
                     };
-                    if !ok {
-                        // The lease runs out at its last expiry; `check` will say so.
-                        tracing::warn!(scope, generation, "lease renewal failed");
-                        return;
+                    if ok {
+                        expires_us.store(until, Ordering::SeqCst);
+                    } else {
+                        // Tried again at the next tick; meanwhile the lease runs out at
+                        // its last expiry, and `check` says so.
+                        tracing::warn!(scope, generation, renewal = k, "lease renewal failed");
                     }
-                    expires_us.store(until, Ordering::SeqCst);
                 }
             })
         };

@@ -11,7 +11,9 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{
+    ClientConfigKey, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+};
 
 use crate::batch::SealedBatch;
 use crate::error::{LedgerError, Result};
@@ -109,14 +111,11 @@ pub fn validate_node_id(id: &str) -> Result<(), String> {
     }
 }
 
-/// Limits for cloud stores: a request fails after 15 s (5 s to connect) and retries
-/// stop 15 s after the first attempt, so a hung endpoint fails a command in about
-/// 30 s. `store_options` `timeout` / `connect_timeout` (e.g. `"60s"`) override them.
-fn client_options() -> object_store::ClientOptions {
-    object_store::ClientOptions::new()
-        .with_timeout(std::time::Duration::from_secs(15))
-        .with_connect_timeout(std::time::Duration::from_secs(5))
-}
+/// Limits for cloud stores: a request fails after 15 s (object_store's 5 s to
+/// connect) and retries stop 15 s after the first attempt, so a hung endpoint fails a
+/// command in about 30 s. `store_options` `timeout` / `connect_timeout` (e.g.
+/// `"60s"`) override them.
+const REQUEST_TIMEOUT: &str = "15s";
 
 fn retry_config() -> object_store::RetryConfig {
     object_store::RetryConfig {
@@ -192,7 +191,7 @@ impl Store {
                         use object_store::aws::AmazonS3ConfigKey as K;
                         let mut b = object_store::aws::AmazonS3Builder::from_env()
                             .with_url(&bucket_url)
-                            .with_client_options(client_options())
+                            .with_config(K::Client(ClientConfigKey::Timeout), REQUEST_TIMEOUT)
                             .with_retry(retry_config());
                         for (k, v) in options {
                             let key = k
@@ -223,7 +222,12 @@ impl Store {
                     "gs" => {
                         let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
                             .with_url(&bucket_url)
-                            .with_client_options(client_options())
+                            .with_config(
+                                object_store::gcp::GoogleConfigKey::Client(
+                                    ClientConfigKey::Timeout,
+                                ),
+                                REQUEST_TIMEOUT,
+                            )
                             .with_retry(retry_config());
                         for (k, v) in options {
                             let key = k
@@ -236,7 +240,12 @@ impl Store {
                     _ => {
                         let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
                             .with_url(&bucket_url)
-                            .with_client_options(client_options())
+                            .with_config(
+                                object_store::azure::AzureConfigKey::Client(
+                                    ClientConfigKey::Timeout,
+                                ),
+                                REQUEST_TIMEOUT,
+                            )
                             .with_retry(retry_config());
                         for (k, v) in options {
                             let key = k

@@ -13,8 +13,37 @@ use std::collections::HashMap;
 use xxhash_rust::xxh3::Xxh3;
 
 /// The digest of what must be unique in a row. The top bit says idle (1) or inference.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RowKey(u128);
+
+impl std::hash::Hash for RowKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Already a uniform digest: its low 64 bits are the hash.
+        state.write_u64(self.0 as u64);
+    }
+}
+
+/// Hashes a [`RowKey`] as the 64 bits it writes (no second hash of a digest).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used by `RowKey`; fold anything else in.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+/// A map or set keyed by [`RowKey`].
+pub type KeyBuild = std::hash::BuildHasherDefault<KeyHasher>;
 
 const IDLE_BIT: u128 = 1 << 127;
 
@@ -98,9 +127,9 @@ pub type Place = (usize, u64);
 /// One partition day's keys.
 #[derive(Debug, Default)]
 pub struct DayKeys {
-    first: HashMap<RowKey, Place>,
+    first: HashMap<RowKey, Place, KeyBuild>,
     /// Keys seen more than once, with every place they were seen.
-    repeated: HashMap<RowKey, Vec<Place>>,
+    repeated: HashMap<RowKey, Vec<Place>, KeyBuild>,
 }
 
 impl DayKeys {

@@ -24,7 +24,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use gco_ledger::store::{RECORDS_PREFIX, parse_batch_path};
 use gco_ledger::time::{Micros, format_utc};
-use gco_ledger::unique::{DayKeys, RowKey};
+use gco_ledger::unique::{DayKeys, KeyBuild, RowKey};
 use gco_ledger::{Lease, LeaseOptions, Registry, Store};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -1336,7 +1336,7 @@ fn repeats(
     batches: &[BatchEntry],
     object: &str,
 ) -> Vec<Issue> {
-    let mut own: HashMap<RowKey, u64> = HashMap::new();
+    let mut own: HashMap<RowKey, u64, KeyBuild> = HashMap::default();
     let mut out = Vec::new();
     for (row, &key) in keys.iter().enumerate() {
         let row = row as u64;

@@ -1,0 +1,21 @@
+//! `gco ledger import` of arbitrary csv bytes: never a panic, and every row is
+//! accepted or quarantined (rows = accepted + quarantined).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let policy = gco_ledger::import::ImportPolicy::new(1_790_000_000_000_000);
+    if let Ok(out) = gco_ledger::import::import_bytes(
+        std::path::Path::new("input.csv"),
+        bytes::Bytes::copy_from_slice(data),
+        "n1",
+        &policy,
+        &Default::default(),
+    ) {
+        assert_eq!(out.rows as usize, out.accepted.len() + out.quarantined.len());
+        for r in &out.accepted {
+            assert!(r.validate().is_ok(), "an accepted row is invalid: {r:?}");
+        }
+    }
+});
