@@ -240,6 +240,10 @@ pub async fn upload(
 /// Decodes a batch object into its seal and records (no verification: use
 /// [`crate::verify::check_object`] for that).
 pub fn read_batch(path: &str, bytes: Bytes) -> Result<(Seal, Vec<Record>)> {
+    crate::guard::decode(path, || read_batch_unguarded(path, bytes)).map_err(LedgerError::Input)?
+}
+
+fn read_batch_unguarded(path: &str, bytes: Bytes) -> Result<(Seal, Vec<Record>)> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let pq = |source| LedgerError::Parquet {
         path: path.to_string(),

@@ -371,6 +371,13 @@ impl<'de> serde::Deserialize<'de> for StrictObject {
 }
 
 fn read_parquet(path: &Path, file: bytes::Bytes) -> Result<Vec<(u64, RawRow)>> {
+    crate::guard::decode(&path.display().to_string(), || {
+        read_parquet_unguarded(path, file)
+    })
+    .map_err(LedgerError::Input)?
+}
+
+fn read_parquet_unguarded(path: &Path, file: bytes::Bytes) -> Result<Vec<(u64, RawRow)>> {
     let pq = |source| LedgerError::Parquet {
         path: path.display().to_string(),
         source,
@@ -793,29 +800,34 @@ pub async fn existing_keys(store: &crate::store::Store, node_id: &str) -> Result
             path: path.clone(),
             source,
         };
-        let reader = ParquetRecordBatchReaderBuilder::try_new(store.get(&path).await?)
-            .map_err(pq)?
-            .build()
-            .map_err(pq)?;
-        for batch in reader {
-            let batch = batch?;
-            let cols = crate::record::Columns::new(&batch).ok_or_else(|| {
-                LedgerError::Input(format!(
-                    "{path}: not in the ledger schema; run `gco ledger verify`"
-                ))
-            })?;
-            for i in 0..batch.num_rows() {
-                let f = cols.fields(i);
-                keys.insert(RowKey::of(
-                    f.kind,
-                    f.node_id,
-                    f.inference_id,
-                    f.gpus,
-                    f.start,
-                    f.end,
-                ));
+        let bytes = store.get(&path).await?;
+        let read = || -> Result<()> {
+            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .map_err(pq)?
+                .build()
+                .map_err(pq)?;
+            for batch in reader {
+                let batch = batch?;
+                let cols = crate::record::Columns::new(&batch).ok_or_else(|| {
+                    LedgerError::Input(format!(
+                        "{path}: not in the ledger schema; run `gco ledger verify`"
+                    ))
+                })?;
+                for i in 0..batch.num_rows() {
+                    let f = cols.fields(i);
+                    keys.insert(RowKey::of(
+                        f.kind,
+                        f.node_id,
+                        f.inference_id,
+                        f.gpus,
+                        f.start,
+                        f.end,
+                    ));
+                }
             }
-        }
+            Ok(())
+        };
+        crate::guard::decode(&path, read).map_err(LedgerError::Input)??;
     }
     Ok(keys)
 }

@@ -21,6 +21,7 @@
 
 pub mod batch;
 pub mod error;
+pub mod guard;
 pub mod hash;
 pub mod import;
 pub mod keys;

@@ -66,11 +66,15 @@ pub async fn stats(store: &Store, from: Option<NaiveDate>, to: Option<NaiveDate>
             path: path.clone(),
             source,
         };
-        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(pq)?;
-        let wanted = [col::NODE_ID, col::MODEL_ID, col::START, col::ENERGY_MJ];
-        let mask = ProjectionMask::columns(builder.parquet_schema(), wanted);
-        for batch in builder.with_projection(mask).build().map_err(pq)? {
-            let batch = batch?;
+        let decode = || -> Result<Vec<arrow_array::RecordBatch>> {
+            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(pq)?;
+            let wanted = [col::NODE_ID, col::MODEL_ID, col::START, col::ENERGY_MJ];
+            let mask = ProjectionMask::columns(builder.parquet_schema(), wanted);
+            let reader = builder.with_projection(mask).build().map_err(pq)?;
+            Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
+        };
+        let over = || LedgerError::Input(format!("{path}: energy sums pass 2^63 mJ"));
+        for batch in crate::guard::decode(&path, decode).map_err(LedgerError::Input)?? {
             let get = |name: &str| {
                 batch.column_by_name(name).ok_or_else(|| {
                     LedgerError::Input(format!(
@@ -102,9 +106,12 @@ pub async fn stats(store: &Store, from: Option<NaiveDate>, to: Option<NaiveDate>
                 );
                 let g = groups.entry(key).or_default();
                 g.0 += 1;
-                g.1 = g.1.saturating_add(energy.value(i));
+                g.1 = g.1.checked_add(energy.value(i)).ok_or_else(over)?;
                 out.records += 1;
-                out.energy_mj = out.energy_mj.saturating_add(energy.value(i));
+                out.energy_mj = out
+                    .energy_mj
+                    .checked_add(energy.value(i))
+                    .ok_or_else(over)?;
             }
         }
     }

@@ -345,7 +345,9 @@ pub async fn read_seal_only(store: &Store, path: &str, size: u64) -> Result<Seal
         return Err(bad("footer length out of range".into()));
     }
     let meta = store.get_range(path, size - 8 - len..size - 8).await?;
-    let md = ParquetMetaDataReader::decode_metadata(&meta).map_err(|e| bad(e.to_string()))?;
+    let md = crate::guard::decode(path, || ParquetMetaDataReader::decode_metadata(&meta))
+        .map_err(bad)?
+        .map_err(|e| bad(e.to_string()))?;
     seal_from_metadata(&md).map_err(|(_, why)| bad(why))
 }
 
@@ -406,8 +408,18 @@ pub fn check_object_rows(
     registry: &Registry,
 ) -> (ObjectCheck, Vec<RecordBatch>) {
     let mut decoded = Vec::new();
-    let out = check_object_into(path, bytes, registry, &mut decoded);
-    (out, decoded)
+    match crate::guard::decode(path, || {
+        check_object_into(path, bytes, registry, &mut decoded)
+    }) {
+        Ok(out) => (out, decoded),
+        Err(why) => (
+            ObjectCheck {
+                problems: vec![Problem::new(path, "not_parquet", why)],
+                ..Default::default()
+            },
+            Vec::new(),
+        ),
+    }
 }
 
 fn check_object_into(

@@ -594,3 +594,52 @@ async fn energy_past_64_bits_is_a_problem() {
             .any(|p| p.code == "energy_overflow" && p.row == Some(1))
     );
 }
+
+/// Inputs the fuzzers found that make the Parquet decoder (arrow-rs) panic: the
+/// verifier reports them as `not_parquet` and the import refuses them, no panic.
+#[test]
+fn malformed_parquet_the_decoder_panics_on_is_a_problem_not_a_crash() {
+    let registry = gco_ledger::Registry::default();
+    // The first is a sealed batch the verifier decodes; the second has no seal (the
+    // verifier stops at the footer) and panics the decoder in the import.
+    for (name, verifier_code) in [
+        ("fuzz-dict-page-without-dictionary.parquet", "not_parquet"),
+        ("fuzz-negative-column-offset.parquet", "missing_seal"),
+    ] {
+        let bytes = std::fs::read(format!("tests/data/{name}")).unwrap();
+        let path = "records/date=2026-10-01/node=n1/00000000000000000000-00000000000000000009-0123456789abcdef.parquet";
+        let c = gco_ledger::verify::check_object(path, Bytes::from(bytes.clone()), &registry);
+        assert!(
+            c.problems.iter().any(|p| p.code == verifier_code),
+            "{name}: {:?}",
+            c.problems
+        );
+        let policy = gco_ledger::import::ImportPolicy::new(t0());
+        let out = gco_ledger::import::import_bytes(
+            std::path::Path::new(name),
+            Bytes::from(bytes),
+            "n1",
+            &policy,
+            &Default::default(),
+        );
+        match out {
+            Err(e) => assert!(e.to_string().contains(name), "{e}"),
+            Ok(o) => assert_eq!(o.rows as usize, o.accepted.len() + o.quarantined.len()),
+        }
+        if verifier_code == "missing_seal" {
+            let e = gco_ledger::import::import_bytes(
+                std::path::Path::new(name),
+                Bytes::from(std::fs::read(format!("tests/data/{name}")).unwrap()),
+                "n1",
+                &policy,
+                &Default::default(),
+            )
+            .unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("the Parquet decoder failed on malformed data"),
+                "{e}"
+            );
+        }
+    }
+}

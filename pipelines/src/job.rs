@@ -477,8 +477,20 @@ impl Job<'_> {
             async move {
                 let bytes = self.store.get(&o.path).await?;
                 tokio::task::spawn_blocking(move || {
-                    scope2_consumption(&o.path, bytes, &inputs.registry, &inputs.cfg, &inputs.grid)
-                        .unwrap_or_default()
+                    // A batch that cannot be read (even one the decoder panics on)
+                    // counts nothing here; verification lists it.
+                    gco_ledger::guard::decode(&o.path, || {
+                        scope2_consumption(
+                            &o.path,
+                            bytes,
+                            &inputs.registry,
+                            &inputs.cfg,
+                            &inputs.grid,
+                        )
+                    })
+                    .ok()
+                    .and_then(|r| r.ok())
+                    .unwrap_or_default()
                 })
                 .await
                 .context("reading a batch's consumption")
