@@ -523,3 +523,80 @@ fn a_hung_s3_endpoint_fails_in_bounded_time_and_no_metadata_endpoint_is_asked() 
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no S3 credentials"), "{err}");
 }
+
+/// Concurrent revocations rewrite one status list: under the certificates lease none
+/// of their bits is lost.
+#[test]
+fn concurrent_revocations_each_take_effect() {
+    use arrow_array::cast::AsArray;
+    let dir = tempfile::tempdir().unwrap();
+    let d = demo(dir.path());
+    let bytes =
+        std::fs::read(d.join("certificates/period=2026-10/version=0001/aggregates.parquet"))
+            .unwrap();
+    let mut creds = Vec::new();
+    for b in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::from(bytes),
+    )
+    .unwrap()
+    .build()
+    .unwrap()
+    {
+        let b = b.unwrap();
+        let col = |n: &str| b.column_by_name(n).unwrap().as_string::<i32>().clone();
+        let (id, format, doc) = (col("id"), col("format"), col("document"));
+        for i in 0..b.num_rows() {
+            if format.value(i) == "vc-jwt" {
+                creds.push((id.value(i).to_string(), doc.value(i).to_string()));
+            }
+        }
+    }
+    creds.truncate(4);
+    assert_eq!(creds.len(), 4);
+    let children: Vec<_> = creds
+        .iter()
+        .map(|(id, _)| {
+            let mut c = Std::cargo_bin("gco").unwrap();
+            c.env_remove("GCO_STORE")
+                .arg("--config")
+                .arg(d.join("gco.toml"))
+                .args([
+                    "vc", "revoke", id, "--period", "2026-10", "--reason", "restated",
+                ])
+                .args(["--now", "2026-11-26T00:00:00Z", "--issuer-dir"])
+                .arg(d.join("issuer"))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for (id, token) in &creds {
+        let f = dir.path().join("token.jwt");
+        std::fs::write(&f, token).unwrap();
+        let out = Command::cargo_bin("gco")
+            .unwrap()
+            .env_remove("GCO_STORE")
+            .arg("--config")
+            .arg(d.join("gco.toml"))
+            .args(["--json", "vc", "verify"])
+            .arg(&f)
+            .arg("--did-document")
+            .arg(d.join("did.json"))
+            .arg("--ledger")
+            .arg(format!("file://{}", d.display()))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{id}");
+        let v = json(&out.stdout);
+        assert_eq!(v["code"], "revoked", "{id}: {v}");
+    }
+}

@@ -12,7 +12,10 @@ pub fn import(ext: &str, data: &[u8]) {
         &policy,
         &Default::default(),
     ) {
-        assert_eq!(out.rows as usize, out.accepted.len() + out.quarantined.len());
+        assert_eq!(
+            out.rows as usize,
+            out.accepted.len() + out.quarantined.len()
+        );
         for r in &out.accepted {
             assert!(r.validate().is_ok(), "an accepted row is invalid: {r:?}");
         }

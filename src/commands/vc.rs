@@ -147,7 +147,18 @@ pub async fn issue(
     g: &Global,
 ) -> Result<IssueReport> {
     let issuer = Issuer::load(issuer_dir)?;
-    let mut report = certify::issue(store, &issuer, opts).await?;
+    // Issuance writes a version's credentials and its status lists, which a revoke
+    // rewrites: both hold the period's certificates lease.
+    let lease = gco_ledger::Lease::acquire(
+        store,
+        &format!("certificates/period={}", opts.period),
+        &super::lease_options(g, &format!("gco vc issue --period {}", opts.period)),
+    )
+    .await?;
+    let issued = certify::issue(store, &issuer, opts).await;
+    let released = lease.release().await;
+    let mut report = issued?;
+    released?;
     if !g.json {
         describe_issue(&report);
     }
@@ -371,16 +382,28 @@ pub async fn vc(cmd: VcCommand, g: &Global) -> Result<u8> {
             let store = super::open_store(g)?;
             let now = seconds(super::time_or_now(now.as_deref(), "now")?);
             let issuer = Issuer::load(&dir.dir)?;
+            let period = Period::parse(&period)?;
+            // The status list is read, changed and rewritten: one writer at a time.
+            let lease = gco_ledger::Lease::acquire(
+                &store,
+                &format!("certificates/period={period}"),
+                &super::lease_options(g, &format!("gco vc revoke --period {period}")),
+            )
+            .await?;
             let r = revoke(
                 &store,
                 &issuer,
                 &credential,
-                Period::parse(&period)?,
+                period,
                 version,
                 &reason,
                 &now,
+                &lease,
             )
-            .await?;
+            .await;
+            let released = lease.release().await;
+            let r = r?;
+            released?;
             if g.json {
                 print_json(&r)?;
             } else {
@@ -494,6 +517,7 @@ fn check_inclusion(ev: &Value) -> Result<()> {
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn revoke(
     store: &gco_ledger::Store,
     issuer: &Issuer,
@@ -502,6 +526,7 @@ async fn revoke(
     version: Option<u32>,
     reason: &str,
     now: &str,
+    lease: &gco_ledger::Lease,
 ) -> Result<Value> {
     let at = DateTime::parse_from_rfc3339(now)?.with_timezone(&Utc);
     let version = match version {
@@ -568,6 +593,8 @@ async fn revoke(
                 Err(e)
             }
         })?;
+    // Fenced: a writer that lost the lease must not overwrite a newer list.
+    lease.check().await?;
     store
         .put_status_list(&path, Bytes::from(new.into_bytes()))
         .await?;
