@@ -600,3 +600,29 @@ fn concurrent_revocations_each_take_effect() {
         assert_eq!(v["code"], "revoked", "{id}: {v}");
     }
 }
+
+/// An import that fails (here: a column import does not read) lets go of the node's
+/// lease at once: the next import need not wait for it to expire.
+#[test]
+fn a_failed_import_releases_the_nodes_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("ledger");
+    let key = node(dir.path(), &store);
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "inference_id,watts\nr-1,5\n").unwrap();
+    let out = import_cmd(&store, &key, &bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown column"));
+    let input = dir.path().join("import.jsonl");
+    std::fs::copy("tests/data/import.jsonl", &input).unwrap();
+    let out = import_cmd(&store, &key, &input)
+        .args(["--lock-wait", "0s"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&out.stdout)["accepted"], 2);
+}

@@ -13,6 +13,19 @@ use super::{date_arg, open_store, time_or_now};
 use crate::cli::{Global, LedgerCommand};
 use crate::output::{kwh, print_json, progress, term};
 
+/// What an import wrote, gathered while it held the node's lease.
+struct Imported {
+    rows: u64,
+    q: usize,
+    quarantine_path: PathBuf,
+    accepted_count: usize,
+    energy: i64,
+    first_seq: u64,
+    seq_next: u64,
+    created: u64,
+    present: u64,
+}
+
 /// Creates the quarantine file, never over an existing one: `explicit` must not exist;
 /// by default `INPUT.quarantine.jsonl`, else the first free `INPUT.quarantine-N.jsonl`.
 fn create_quarantine(
@@ -102,44 +115,73 @@ pub async fn run(cmd: LedgerCommand, g: &Global) -> Result<u8> {
                 &super::lease_options(g, &format!("gco ledger import --node {node}")),
             )
             .await?;
-            let existing = existing_keys(&store, &node).await?;
-            let outcome = import_file(&input, &node, &policy, &existing)?;
-            let mut quarantine_path = PathBuf::new();
-            if !outcome.quarantined.is_empty() {
-                let (mut f, path) = create_quarantine(&input, quarantine.as_deref())?;
-                quarantine_path = path;
-                for q in &outcome.quarantined {
-                    serde_json::to_writer(&mut f, q)?;
-                    f.write_all(b"\n")?;
+            // Released whatever happens (an unreadable file, a failed upload), so that
+            // the next import need not wait for the lease to expire.
+            let leased = async {
+                let existing = existing_keys(&store, &node).await?;
+                let outcome = import_file(&input, &node, &policy, &existing)?;
+                let mut quarantine_path = PathBuf::new();
+                if !outcome.quarantined.is_empty() {
+                    let (mut f, path) = create_quarantine(&input, quarantine.as_deref())?;
+                    quarantine_path = path;
+                    for q in &outcome.quarantined {
+                        serde_json::to_writer(&mut f, q)?;
+                        f.write_all(b"\n")?;
+                    }
+                    f.sync_all()?;
                 }
-                f.sync_all()?;
+                let mut accepted = outcome.accepted;
+                accepted.sort_by_key(|r| r.start);
+                let accepted_count = accepted.len();
+                let energy = accepted
+                    .iter()
+                    .try_fold(0i64, |sum, r| sum.checked_add(r.energy.0))
+                    .context(
+                        "the accepted rows' energy passes 2^63 mJ; import the file in parts",
+                    )?;
+                let head = gco_ledger::batch::chain_head(&store, &node).await?;
+                let first_seq = head.next_seq;
+                let mut writer =
+                    ChainWriter::new(&signer, head).with_max_batch_records(max_batch_records);
+                let batches = writer.seal(accepted)?;
+                let pb = progress(batches.len() as u64, "upload", g.json);
+                // Fenced: a writer that lost the lease (stalled past its expiry) adds nothing.
+                lease.check().await?;
+                let (created, present) =
+                    gco_ledger::batch::upload(&store, &batches, 8, &|_| pb.inc(1)).await?;
+                pb.finish_and_clear();
+                anyhow::Ok(Imported {
+                    rows: outcome.rows,
+                    q: outcome.quarantined.len(),
+                    quarantine_path,
+                    accepted_count,
+                    energy,
+                    first_seq,
+                    seq_next: writer.head().next_seq,
+                    created,
+                    present,
+                })
             }
-            let mut accepted = outcome.accepted;
-            accepted.sort_by_key(|r| r.start);
-            let accepted_count = accepted.len();
-            let energy = accepted
-                .iter()
-                .try_fold(0i64, |sum, r| sum.checked_add(r.energy.0))
-                .context("the accepted rows' energy passes 2^63 mJ; import the file in parts")?;
-            let head = gco_ledger::batch::chain_head(&store, &node).await?;
-            let first_seq = head.next_seq;
-            let mut writer =
-                ChainWriter::new(&signer, head).with_max_batch_records(max_batch_records);
-            let batches = writer.seal(accepted)?;
-            let pb = progress(batches.len() as u64, "upload", g.json);
-            // Fenced: a writer that lost the lease (stalled past its expiry) adds nothing.
-            lease.check().await?;
-            let (created, present) =
-                gco_ledger::batch::upload(&store, &batches, 8, &|_| pb.inc(1)).await?;
-            pb.finish_and_clear();
-            lease.release().await?;
-            let q = outcome.quarantined.len();
-            debug_assert_eq!(outcome.rows as usize, accepted_count + q);
+            .await;
+            let released = lease.release().await;
+            let Imported {
+                rows,
+                q,
+                quarantine_path,
+                accepted_count,
+                energy,
+                first_seq,
+                seq_next,
+                created,
+                present,
+            } = leased?;
+            released?;
+            debug_assert_eq!(rows as usize, accepted_count + q);
             if g.json {
                 print_json(&json!({
                     "input": input,
                     "node_id": node,
-                    "rows": outcome.rows,
+                    "rows": rows,
                     "accepted": accepted_count,
                     "quarantined": q,
                     "quarantine_file": (q > 0).then_some(&quarantine_path),
@@ -147,13 +189,13 @@ pub async fn run(cmd: LedgerCommand, g: &Global) -> Result<u8> {
                     "batches_created": created,
                     "batches_already_present": present,
                     "seq_first": first_seq,
-                    "seq_next": writer.head().next_seq,
+                    "seq_next": seq_next,
                 }))?;
             } else {
                 eprintln!(
                     "{}: {} rows read, {accepted_count} accepted ({} kWh) in {} batches, {q} quarantined",
                     input.display(),
-                    outcome.rows,
+                    rows,
                     kwh(energy),
                     created + present
                 );
