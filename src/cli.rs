@@ -718,4 +718,8 @@ pub struct DemoArgs {
     /// one core, so off by default)
     #[arg(long)]
     pub legacy: bool,
+    /// As-of time of the emissions runs (RFC 3339) [default: now]. With a fixed as-of
+    /// the same seed gives byte-identical outputs: runs, credentials, reports, package
+    #[arg(long)]
+    pub as_of: Option<String>,
 }

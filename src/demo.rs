@@ -391,7 +391,7 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
     let t0 = date_start(start_date);
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
-    let config = crate::config::Config::load(g)?;
+    let config = crate::config::load(g)?;
     let store: Store = match &g.store {
         Some(url) => Store::open(url, &config.store_options)?,
         None => Store::open(
@@ -589,7 +589,7 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
         ),
     )
     .with_context(|| format!("writing {}", config_path.display()))?;
-    let as_of = crate::commands::time_or_now(None, "as-of")?;
+    let as_of = crate::commands::time_or_now(args.as_of.as_deref(), "as-of")?;
     let mut emissions = Vec::new();
     let months = gco_pipelines::Period::range(
         gco_pipelines::Period::parse(&utc_month(t0))?,
@@ -608,7 +608,15 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
             allow_empty: false,
             lease: crate::commands::lease_options(g, "gco demo"),
         };
-        emissions.push((period, job.run(false).await?));
+        let outcome = job.run(false).await?;
+        if let gco_pipelines::Outcome::Empty { .. } = outcome {
+            anyhow::bail!(
+                "the emissions run of {period} found no batch the store held at the as-of \
+                 time {}: give an --as-of after the demo stored them (now, or later)",
+                gco_ledger::time::format_utc(as_of)
+            );
+        }
+        emissions.push((period, outcome));
     }
 
     // 7. Credentials: a did:web issuer (seeded keys), every granularity and format,

@@ -29,3 +29,27 @@ pub fn quiet_panics() {
     static QUIET: std::sync::Once = std::sync::Once::new();
     QUIET.call_once(|| std::panic::set_hook(Box::new(|_| {})));
 }
+
+/// The string literals of TOML text (basic `"..."` and literal `'...'`, a naive scan)
+/// that could be a secret: at least 8 characters, with a character outside lower-case
+/// letters, digits and `_` (so not one of gco's own key or variant names, which error
+/// messages may list as expected). No configuration error message may contain one.
+pub fn literals(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for quote in ['"', '\''] {
+        let mut parts = text.split(quote);
+        parts.next();
+        while let Some(inside) = parts.next() {
+            let looks_secret = inside.chars().count() >= 8
+                && !inside.contains('\n')
+                && inside
+                    .chars()
+                    .any(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+            if looks_secret {
+                out.push(inside.to_string());
+            }
+            parts.next(); // the text between this literal and the next
+        }
+    }
+    out
+}

@@ -415,7 +415,7 @@ impl Job<'_> {
         // Loaded once: both passes must see the same registry and grid.
         let inputs = self.inputs(&plan).await?;
         let consumption = self.consumption(&plan, &inputs).await?;
-        let allocation = market::allocate(self.cfg, self.period, &consumption);
+        let allocation = market::allocate(self.cfg, self.period, &consumption)?;
         let version = previous.as_ref().map_or(1, |(v, _)| v + 1);
         let (out_dir, manifest_path) = version_dir(self.period, version);
         // What a crashed run left of this unpublished version (its manifest is written
@@ -936,7 +936,7 @@ impl Job<'_> {
                 lines.join("\n")
             );
         }
-        let allocation = market::allocate(self.cfg, self.period, &totals.scope2_facility_mj);
+        let allocation = market::allocate(self.cfg, self.period, &totals.scope2_facility_mj)?;
 
         let version = previous.as_ref().map_or(1, |(v, _)| v + 1);
         let (out_dir, _) = version_dir(self.period, version);

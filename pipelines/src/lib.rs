@@ -5,7 +5,6 @@
 
 pub mod aggregate;
 pub mod certify;
-pub mod config;
 pub mod job;
 pub mod market;
 pub mod math;
@@ -13,5 +12,7 @@ pub mod period;
 pub mod rows;
 
 pub use config::PipelineConfig;
+/// `[pipeline]` in gco.toml (crate gco-config).
+pub use gco_config::pipeline as config;
 pub use job::{Job, Outcome, Plan};
 pub use period::Period;

@@ -63,20 +63,20 @@ pub fn allocate(
     cfg: &PipelineConfig,
     period: Period,
     consumption: &BTreeMap<String, i64>,
-) -> Allocation {
+) -> anyhow::Result<Allocation> {
     let mut out = Allocation::default();
     for (zone, d) in consumption {
         out.zones.insert(
             zone.clone(),
             ZoneAllocation {
                 consumption_mj: *d,
-                residual_mg_per_kwh: cfg.residual_mg_per_kwh(zone),
+                residual_mg_per_kwh: cfg.residual_mg_per_kwh(zone)?,
                 ..Default::default()
             },
         );
     }
     let (p0, p1) = (period.first_day(), period.next().first_day());
-    let mut instruments = cfg.instruments();
+    let mut instruments = cfg.instruments()?;
     instruments.sort_by(|a, b| (a.from, &a.id).cmp(&(b.from, &b.id)));
     for i in instruments {
         let days = (i.to - i.from).num_days() + 1;
@@ -101,7 +101,7 @@ pub fn allocate(
             factor_mg_per_kwh: i.factor_mg_per_kwh,
         });
     }
-    out
+    Ok(out)
 }
 
 /// Adds `market_ng`, `market_covered_mj`, `market_method` to staged rows.

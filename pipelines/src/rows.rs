@@ -557,9 +557,12 @@ pub fn scope2_consumption(
             let pue = match last {
                 Some((k, pue)) if std::ptr::eq(k, key) => pue,
                 _ => {
-                    let sf = sites
-                        .entry(key.site.as_str())
-                        .or_insert_with(|| cfg.site(&key.site));
+                    let sf = match sites.entry(key.site.as_str()) {
+                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            e.insert(cfg.site(&key.site)?)
+                        }
+                    };
                     let pue = (sf.scope == crate::config::Scope::Scope2).then_some(sf.pue_milli);
                     last = Some((key, pue));
                     pue
@@ -680,7 +683,7 @@ fn figures(
         }
         let site = b.site[i];
         if !site_figs.contains_key(site) {
-            site_figs.insert(site, cfg.site(site));
+            site_figs.insert(site, cfg.site(site)?);
         }
         let zone = b.zone[i];
         if !fallbacks.contains_key(zone) {

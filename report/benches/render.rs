@@ -27,7 +27,7 @@ fn main() {
         first.pdf.len()
     );
     for _ in 0..3 {
-        gco_report::typst::evict_cache();
+        gco_pdf::evict_cache();
         let start = Instant::now();
         let r = gco_report::csrd(&data, &cfg, &t).unwrap();
         println!(
@@ -38,7 +38,7 @@ fn main() {
         );
     }
     for _ in 0..3 {
-        gco_report::typst::evict_cache();
+        gco_pdf::evict_cache();
         let start = Instant::now();
         let r = gco_report::ai_act(&data, names[0], &cfg, &t).unwrap();
         println!(

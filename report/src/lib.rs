@@ -5,16 +5,13 @@
 //! Methods and formats: docs/reports.md.
 
 pub mod aiact;
-pub mod config;
 pub mod csrd;
 pub mod csv_out;
 pub mod data;
-pub mod escape;
 pub mod fixed;
 pub mod package;
 pub mod render;
 pub mod synthetic;
-pub mod typst;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,6 +24,9 @@ use serde_json::{Value, json};
 
 pub use config::ReportConfig;
 pub use data::Month;
+/// `[report]` in gco.toml (crate gco-config).
+pub use gco_config::report as config;
+use gco_pdf::escape;
 pub use render::Templates;
 
 /// A CSV export: file name and bytes.
@@ -215,7 +215,7 @@ fn compile(
     for c in csvs {
         files.insert(c.name.clone(), c.bytes.clone());
     }
-    typst::pdf(typst::Document {
+    gco_pdf::pdf(gco_pdf::Document {
         main: markup,
         files,
         date: as_of,

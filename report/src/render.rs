@@ -1,5 +1,5 @@
 //! Tera templates that write Typst markup. Autoescape is on for every template (their
-//! names end in `.typ`) with [`crate::escape::markup`] as the escape function, so every
+//! names end in `.typ`) with [`gco_pdf::escape::markup`] as the escape function, so every
 //! `{{ value }}` prints as text; an undefined variable is an error that names it.
 
 use std::path::Path;
@@ -60,7 +60,7 @@ impl Templates {
             .map_err(|e| anyhow!("{}", chain(&e)))
             .context("parsing the report templates")?;
         tera.autoescape_on(vec![".typ"]);
-        tera.set_escape_fn(crate::escape::markup);
+        tera.set_escape_fn(gco_pdf::escape::markup);
         Ok(Templates { tera })
     }
 
@@ -86,14 +86,4 @@ fn chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-/// Rejects a non-finite figure, naming it: floats only feed charts and configured
-/// shares, and a NaN or infinity there is a data error, not something to draw.
-pub fn finite(name: &str, v: f64) -> Result<f64> {
-    if v.is_finite() {
-        Ok(v)
-    } else {
-        Err(anyhow!(
-            "{name} is {v}, not a finite number: the report cannot show it"
-        ))
-    }
-}
+pub use gco_config::finite;

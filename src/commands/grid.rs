@@ -48,8 +48,8 @@ pub async fn run(cmd: GridCommand, g: &Global) -> Result<u8> {
             signal,
             force,
         } => {
-            let config = crate::config::Config::load(g)?;
-            let store = config.open_store(g)?;
+            let config = crate::config::load(g)?;
+            let store = crate::config::open_store(&config, g)?;
             let catalog = ZoneCatalog::bundled()?;
             let zone = catalog.resolve(&zone)?;
             let (from, to) = (
@@ -94,8 +94,8 @@ pub async fn run(cmd: GridCommand, g: &Global) -> Result<u8> {
             source,
             signal,
         } => {
-            let config = crate::config::Config::load(g)?;
-            let store = config.open_store(g)?;
+            let config = crate::config::load(g)?;
+            let store = crate::config::open_store(&config, g)?;
             let catalog = ZoneCatalog::bundled()?;
             let zone = catalog.resolve(&zone)?;
             let provider = pick(&config, zone, source, signal)?;
@@ -167,7 +167,7 @@ fn pick(
         SourceArg::Electricitymaps => gco_grid_data::providers::electricitymaps::PROVIDER,
         SourceArg::Uk => gco_grid_data::providers::uk::PROVIDER,
     });
-    let clients = config.providers.clients(signal_of(signal))?;
+    let clients = crate::config::clients(&config.providers, signal_of(signal))?;
     if let Some(w) = wanted {
         return clients
             .into_iter()

@@ -16,7 +16,6 @@ pub use vc::verify_one as verify_credential;
 use anyhow::{Context, Result};
 
 use crate::cli::{Cli, Command};
-use crate::config::Config;
 
 /// Runs the parsed command line; returns the exit code (0 or 1). Errors exit with 2.
 pub async fn run(cli: Cli) -> Result<u8> {
@@ -40,7 +39,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
 
 /// Loads the configuration and opens the store.
 pub fn open_store(g: &crate::cli::Global) -> Result<gco_ledger::Store> {
-    Config::load(g)?.open_store(g)
+    crate::config::open_store(&crate::config::load(g)?, g)
 }
 
 /// Fails unless `signer`'s key is registered for `node` in the store's registry

@@ -10,7 +10,6 @@ use gco_report::{Loaded, Report, ReportConfig, Templates, package};
 use serde_json::json;
 
 use crate::cli::{AuditCommand, Global, ReportCommand, ReportPeriod};
-use crate::config::Config;
 use crate::output::print_json;
 
 fn templates(p: &ReportPeriod) -> Result<Templates> {
@@ -70,8 +69,8 @@ fn written(report: &Report, paths: &[PathBuf], started: Instant, g: &Global) -> 
 }
 
 pub async fn report(cmd: ReportCommand, g: &Global) -> Result<u8> {
-    let config = Config::load(g)?;
-    let store = config.open_store(g)?;
+    let config = crate::config::load(g)?;
+    let store = crate::config::open_store(&config, g)?;
     let started = Instant::now();
     match cmd {
         ReportCommand::Csrd { period, out } => {
@@ -164,8 +163,8 @@ pub async fn audit(cmd: AuditCommand, g: &Global) -> Result<u8> {
             out,
             issuer,
         } => {
-            let config = Config::load(g)?;
-            let store = config.open_store(g)?;
+            let config = crate::config::load(g)?;
+            let store = crate::config::open_store(&config, g)?;
             let started = Instant::now();
             let (summary, _) =
                 write_package(&store, &config.report, &period, &out, &issuer.dir, g.json).await?;

@@ -164,14 +164,10 @@ fn exit_code(o: &Outcome) -> u8 {
     }
 }
 
-/// The configuration (with `[pipeline]` checked) and the store.
+/// The configuration (checked) and the store.
 fn open(g: &Global) -> Result<(Config, gco_ledger::Store)> {
-    let config = Config::load(g)?;
-    config
-        .pipeline
-        .validate()
-        .context("[pipeline] in the configuration")?;
-    let store = config.open_store(g)?;
+    let config = crate::config::load(g)?;
+    let store = crate::config::open_store(&config, g)?;
     Ok((config, store))
 }
 
