@@ -10,9 +10,10 @@ use arrow_array::{ArrayRef, Decimal128Array, RecordBatch, StringArray, UInt64Arr
 use arrow_schema::{DataType, Field, Schema};
 use gco_ledger::time::MICROS_PER_DAY;
 use polars::prelude::{DataFrame, PlHashMap as HashMap};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::job::{BatchEntry, Issue};
+use crate::manifest::{RunManifest, Totals};
 use crate::market::Allocation;
 use crate::rows::{ChunkTotals, Quarantined};
 
@@ -284,39 +285,8 @@ impl Aggregates {
     }
 }
 
-/// i128 sums as JSON strings (JSON numbers lose precision past 2^53 in many readers).
-#[derive(Debug, Clone, Serialize)]
-pub struct TotalsJson {
-    pub rows: u64,
-    pub inferences: u64,
-    pub it_energy_mj: String,
-    pub facility_energy_mj: String,
-    pub location_ng: String,
-    pub market_ng: String,
-    pub marginal_ng: String,
-    pub marginal_rows: u64,
-    pub embodied_ng: String,
-    pub sci_ng: String,
-}
-
-impl From<&Sums> for TotalsJson {
-    fn from(s: &Sums) -> Self {
-        TotalsJson {
-            rows: s.rows,
-            inferences: s.inferences,
-            it_energy_mj: s.it_energy_mj.to_string(),
-            facility_energy_mj: s.facility_energy_mj.to_string(),
-            location_ng: s.location_ng.to_string(),
-            market_ng: s.market_ng.to_string(),
-            marginal_ng: s.marginal_ng.to_string(),
-            marginal_rows: s.marginal_rows,
-            embodied_ng: s.embodied_ng.to_string(),
-            sci_ng: s.sci_ng.to_string(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Coverage {
     pub batches: u64,
     pub batches_verified: u64,
@@ -337,7 +307,7 @@ pub struct Coverage {
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
     pub coverage: Coverage,
-    pub totals: BTreeMap<String, TotalsJson>,
+    pub totals: BTreeMap<String, Totals>,
     pub residual_mix_unknown: Vec<String>,
     #[serde(skip)]
     pub sums: BTreeMap<String, Sums>,
@@ -378,12 +348,7 @@ impl RunSummary {
                     .collect(),
             },
             totals: sums.iter().map(|(k, v)| (k.clone(), v.into())).collect(),
-            residual_mix_unknown: alloc
-                .zones
-                .iter()
-                .filter(|(_, z)| z.residual_mg_per_kwh.is_none() && z.covered_mj < z.consumption_mj)
-                .map(|(k, _)| k.clone())
-                .collect(),
+            residual_mix_unknown: alloc.residual_mix_unknown(),
             sums,
         }
     }
@@ -397,41 +362,41 @@ pub struct Changes {
     pub inputs_removed: Vec<String>,
     pub records_accounted_before: u64,
     pub records_accounted_after: u64,
-    pub location_ng_before: String,
-    pub location_ng_after: String,
-    pub market_ng_before: String,
-    pub market_ng_after: String,
+    #[serde(with = "crate::manifest::decimal")]
+    pub location_ng_before: i128,
+    #[serde(with = "crate::manifest::decimal")]
+    pub location_ng_after: i128,
+    #[serde(with = "crate::manifest::decimal")]
+    pub market_ng_before: i128,
+    #[serde(with = "crate::manifest::decimal")]
+    pub market_ng_after: i128,
 }
 
 impl Changes {
     pub fn between(
         prev: u32,
-        m: &serde_json::Value,
+        m: &RunManifest,
         now: &RunSummary,
         batches: &[BatchEntry],
     ) -> Changes {
-        let before: std::collections::BTreeSet<String> = m["inputs"]["ledger"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|b| b["object"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let after: std::collections::BTreeSet<String> =
-            batches.iter().map(|b| b.object.clone()).collect();
-        let all = &now.totals["all"];
-        let s = |v: &serde_json::Value| v.as_str().unwrap_or("0").to_string();
+        let before: std::collections::BTreeSet<&str> =
+            m.inputs.ledger.iter().map(|b| b.object.as_str()).collect();
+        let after: std::collections::BTreeSet<&str> =
+            batches.iter().map(|b| b.object.as_str()).collect();
+        let (was, is) = (
+            m.totals("all"),
+            now.totals.get("all").copied().unwrap_or_default(),
+        );
         Changes {
             previous_version: prev,
-            inputs_added: after.difference(&before).cloned().collect(),
-            inputs_removed: before.difference(&after).cloned().collect(),
-            records_accounted_before: m["coverage"]["records_accounted"].as_u64().unwrap_or(0),
+            inputs_added: after.difference(&before).map(|s| s.to_string()).collect(),
+            inputs_removed: before.difference(&after).map(|s| s.to_string()).collect(),
+            records_accounted_before: m.coverage.records_accounted,
             records_accounted_after: now.coverage.records_accounted,
-            location_ng_before: s(&m["totals"]["all"]["location_ng"]),
-            location_ng_after: all.location_ng.clone(),
-            market_ng_before: s(&m["totals"]["all"]["market_ng"]),
-            market_ng_after: all.market_ng.clone(),
+            location_ng_before: was.location_ng,
+            location_ng_after: is.location_ng,
+            market_ng_before: was.market_ng,
+            market_ng_after: is.market_ng,
         }
     }
 }

@@ -32,6 +32,7 @@ use sha2::{Digest, Sha256};
 
 use crate::certify::{ChunkMembers, MemberRoots, Members, chunk_members};
 use crate::config::{OnUnverified, PipelineConfig};
+use crate::manifest::{Output, RunManifest};
 use crate::period::Period;
 use crate::rows::{ChunkTotals, Grid, Quarantined, chunk_rows, scope2_consumption};
 use crate::{aggregate, market};
@@ -74,7 +75,8 @@ pub struct InputObject {
 
 /// What a run reads. Its id names the staging area and decides whether a rerun is a
 /// no-op: the same inputs, configuration and code give the same id.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Plan {
     pub id: String,
     pub period: String,
@@ -94,7 +96,8 @@ pub struct Issue {
 }
 
 /// One input batch and what verification said.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BatchEntry {
     pub object: String,
     pub size: u64,
@@ -147,7 +150,7 @@ struct Finish {
 /// What the one-process pass has written of the new version so far, in chunk order.
 struct Written {
     paths: Vec<String>,
-    outputs: Vec<serde_json::Value>,
+    outputs: Vec<Output>,
     agg: aggregate::Aggregates,
     members: Option<MemberThread>,
 }
@@ -255,10 +258,7 @@ fn version_dir(period: Period, v: u32) -> (String, String) {
 }
 
 /// The latest version's number and manifest, if any.
-pub async fn latest_version(
-    store: &Store,
-    period: Period,
-) -> Result<Option<(u32, serde_json::Value)>> {
+pub async fn latest_version(store: &Store, period: Period) -> Result<Option<(u32, RunManifest)>> {
     let mut best = None;
     for m in store.list(&format!("runs/period={period}")).await? {
         let p = m.location.to_string();
@@ -277,8 +277,7 @@ pub async fn latest_version(
         return Ok(None);
     };
     let bytes = store.get(&path).await?;
-    let m: serde_json::Value = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{path} is not a readable run manifest"))?;
+    let m = RunManifest::from_slice_at(&path, &bytes, &period.to_string(), v)?;
     Ok(Some((v, m)))
 }
 
@@ -386,16 +385,15 @@ impl Job<'_> {
 
     /// `Outcome::UpToDate` when the latest version has exactly `plan`'s inputs;
     /// `Outcome::Empty` when the plan has no batch and that is not allowed.
-    fn settled(&self, plan: &Plan, previous: &Option<(u32, serde_json::Value)>) -> Option<Outcome> {
+    fn settled(&self, plan: &Plan, previous: &Option<(u32, RunManifest)>) -> Option<Outcome> {
         if let Some((v, m)) = previous
-            && m["plan"]["id"] == plan.id.as_str()
+            && m.plan.id == plan.id
         {
-            let count = |k: &str| m["coverage"][k].as_u64().unwrap_or(0);
             return Some(Outcome::UpToDate {
                 version: *v,
                 manifest: version_dir(self.period, *v).1,
-                batches_excluded: count("batches_excluded"),
-                chain_issues: count("chain_issues"),
+                batches_excluded: m.coverage.batches_excluded,
+                chain_issues: m.coverage.chain_issues,
             });
         }
         (plan.ledger.is_empty() && !self.allow_empty).then(|| Outcome::Empty {
@@ -886,7 +884,7 @@ impl Job<'_> {
         plan: &Plan,
         shards: u32,
         inputs: Option<Inputs>,
-        previous: Option<(u32, serde_json::Value)>,
+        previous: Option<(u32, RunManifest)>,
         lease: &Lease,
     ) -> Result<Outcome> {
         let mut parts = Vec::new();
@@ -1087,7 +1085,7 @@ impl Job<'_> {
         &self,
         plan: &Plan,
         shards: u32,
-        previous: Option<(u32, serde_json::Value)>,
+        previous: Option<(u32, RunManifest)>,
         all: &Gathered,
         allocation: &market::Allocation,
         written: Written,
@@ -1131,36 +1129,37 @@ impl Job<'_> {
         let changes = previous
             .as_ref()
             .map(|(v, m)| Box::new(aggregate::Changes::between(*v, m, &summary, batches)));
-        let manifest = serde_json::json!({
-            "format": "gco-run-manifest/1",
-            "method": METHOD_VERSION,
-            "period": self.period.to_string(),
-            "version": version,
-            "as_of": format_utc(self.as_of),
-            "code_version": self.code_version,
-            "plan": plan,
-            "config": self.cfg,
-            "shards": shards,
-            "inputs": {
-                "ledger": batches,
-                "grid": plan.grid,
-                "registry": plan.registry,
+        let manifest = RunManifest {
+            format: crate::manifest::FORMAT.into(),
+            method: METHOD_VERSION.into(),
+            period: self.period.to_string(),
+            version,
+            as_of: format_utc(self.as_of),
+            code_version: self.code_version.clone(),
+            plan: plan.clone(),
+            config: self.cfg.clone(),
+            shards,
+            inputs: crate::manifest::Inputs {
+                ledger: batches.clone(),
+                grid: plan.grid.clone(),
+                registry: plan.registry.clone(),
             },
-            "coverage": summary.coverage,
-            "chain_issues": chain,
-            "quarantine": quarantine.iter().take(1000).collect::<Vec<_>>(),
-            "instruments": allocation.report(),
-            "totals": summary.totals,
-            "outputs": outputs,
-        });
+            coverage: summary.coverage.clone(),
+            chain_issues: chain.clone(),
+            quarantine: quarantine
+                .iter()
+                .take(crate::manifest::MAX_LISTED_QUARANTINE)
+                .cloned()
+                .collect(),
+            instruments: allocation.report(),
+            totals: summary.totals.clone(),
+            outputs,
+        };
         // The commit point, fenced: a writer whose lease ended (and whose outputs a
         // later holder may have removed) never publishes.
         lease.check().await?;
         self.store
-            .put_create(
-                &manifest_path,
-                Bytes::from(serde_json::to_vec_pretty(&manifest)?),
-            )
+            .put_create(&manifest_path, Bytes::from(manifest.to_bytes()?))
             .await?;
         // Staging is scratch once the version is written.
         let staging = format!("runs/period={}/staging/{}", self.period, plan.id);
@@ -1309,18 +1308,18 @@ struct ChunkOut {
 struct Finished {
     path: String,
     bytes: Bytes,
-    entry: serde_json::Value,
+    entry: Output,
     agg: aggregate::Aggregates,
     members: Option<ChunkMembers>,
 }
 
-fn output_entry(path: &str, bytes: &Bytes, rows: u64) -> serde_json::Value {
-    serde_json::json!({
-        "path": path,
-        "bytes": bytes.len(),
-        "rows": rows,
-        "sha256": sha256_hex(bytes),
-    })
+fn output_entry(path: &str, bytes: &Bytes, rows: u64) -> Output {
+    Output {
+        path: path.to_string(),
+        bytes: bytes.len() as u64,
+        rows,
+        sha256: sha256_hex(bytes),
+    }
 }
 
 fn add_totals(into: &mut ChunkTotals, t: &ChunkTotals) -> Result<()> {

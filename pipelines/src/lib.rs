@@ -6,6 +6,7 @@
 pub mod aggregate;
 pub mod certify;
 pub mod job;
+pub mod manifest;
 pub mod market;
 pub mod math;
 pub mod period;

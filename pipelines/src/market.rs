@@ -14,13 +14,14 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use polars::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::PipelineConfig;
 use crate::math::checked_round_div;
 use crate::period::Period;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ZoneAllocation {
     pub consumption_mj: i64,
     pub covered_mj: i64,
@@ -30,7 +31,8 @@ pub struct ZoneAllocation {
     pub residual_mg_per_kwh: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct InstrumentUse {
     pub id: String,
     pub kind: String,
@@ -48,14 +50,21 @@ pub struct Allocation {
 }
 
 impl Allocation {
-    pub fn report(&self) -> serde_json::Value {
-        serde_json::json!({
-            "zones": self.zones,
-            "instruments": self.instruments,
-            "residual_mix_unknown": self.zones.iter()
-                .filter(|(_, z)| z.residual_mg_per_kwh.is_none() && z.covered_mj < z.consumption_mj)
-                .map(|(k, _)| k.clone()).collect::<Vec<_>>(),
-        })
+    pub fn report(&self) -> crate::manifest::AllocationReport {
+        crate::manifest::AllocationReport {
+            zones: self.zones.clone(),
+            instruments: self.instruments.clone(),
+            residual_mix_unknown: self.residual_mix_unknown(),
+        }
+    }
+
+    /// Zones with uncovered energy and no configured residual mix.
+    pub fn residual_mix_unknown(&self) -> Vec<String> {
+        self.zones
+            .iter()
+            .filter(|(_, z)| z.residual_mg_per_kwh.is_none() && z.covered_mj < z.consumption_mj)
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 }
 

@@ -889,3 +889,63 @@ async fn a_record_stored_twice_is_counted_once() {
     );
     assert_eq!(a, b, "the same rows and aggregates as without the replay");
 }
+
+#[tokio::test]
+async fn the_manifest_reads_back_typed_and_a_missing_field_is_named() {
+    let a = Store::memory();
+    fixture(&a).await;
+    let cfg = config();
+    job(&a, &cfg).run(false).await.unwrap();
+    let path = "runs/period=2026-10/version=0001/manifest.json";
+    let bytes = a.get(path).await.unwrap();
+    let m = gco_pipelines::manifest::RunManifest::from_slice(path, &bytes).unwrap();
+    // The typed manifest writes back the very bytes the run stored.
+    assert_eq!(m.to_bytes().unwrap(), bytes.to_vec());
+    assert_eq!((m.period.as_str(), m.version, m.shards), ("2026-10", 1, 1));
+    assert_eq!(m.totals("all").rows, m.coverage.records_accounted);
+
+    // A field removed (an older or damaged manifest) is an error naming it, at the top
+    // level and nested; so is a sum that is not an integer.
+    let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let damaged = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = value.clone();
+        edit(&mut v);
+        let err = gco_pipelines::manifest::RunManifest::from_slice(
+            path,
+            &serde_json::to_vec(&v).unwrap(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with(path), "{err}");
+        err
+    };
+    let err = damaged(&|v| {
+        v.as_object_mut().unwrap().remove("coverage");
+    });
+    assert!(err.contains("missing field `coverage`"), "{err}");
+    let err = damaged(&|v| {
+        v["coverage"]
+            .as_object_mut()
+            .unwrap()
+            .remove("records_accounted");
+    });
+    assert!(err.contains("missing field `records_accounted`"), "{err}");
+    let err = damaged(&|v| v["totals"]["all"]["location_ng"] = serde_json::json!("12x"));
+    assert!(err.contains("\"12x\" is not an integer"), "{err}");
+    let err = damaged(&|v| {
+        v["totals"].as_object_mut().unwrap().remove("all");
+    });
+    assert!(err.contains("missing field `totals.all`"), "{err}");
+    let err = damaged(&|v| v["format"] = serde_json::json!("gco-run-manifest/0"));
+    assert!(err.contains("gco-run-manifest/0"), "{err}");
+
+    // A rerun over a damaged latest manifest stops, naming the field, rather than
+    // taking its counts as zero.
+    let mut v = value.clone();
+    v["plan"].as_object_mut().unwrap().remove("id");
+    a.put_overwrite_for_tests(path, serde_json::to_vec(&v).unwrap().into())
+        .await
+        .unwrap();
+    let err = format!("{:#}", job(&a, &cfg).run(false).await.unwrap_err());
+    assert!(err.contains("missing field `id`"), "{err}");
+}

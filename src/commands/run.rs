@@ -26,8 +26,8 @@ fn progress_fn(g: &Global) -> gco_pipelines::job::Progress {
 }
 
 /// `ng` as tonnes/kilograms/grams for people.
-pub fn mass(ng: &str) -> String {
-    let v: f64 = ng.parse::<i128>().unwrap_or(0) as f64;
+pub fn mass(ng: i128) -> String {
+    let v = ng as f64;
     match v.abs() {
         x if x >= 1e15 => format!("{:.3} t", v / 1e15),
         x if x >= 1e12 => format!("{:.3} kg", v / 1e12),
@@ -116,15 +116,15 @@ pub fn describe(period: Period, outcome: &Outcome) {
                 "scope", "energy_kWh", "location", "market", "embodied", "SCI(infer.)"
             );
             for (scope, t) in totals {
-                let kwh = t.facility_energy_mj.parse::<i128>().unwrap_or(0) as f64 / 3.6e9;
+                let kwh = t.facility_energy_mj as f64 / 3.6e9;
                 eprintln!(
                     "  {:<8} {:>12.3} {:>14} {:>14} {:>14} {:>14}",
                     scope,
                     kwh,
-                    mass(&t.location_ng),
-                    mass(&t.market_ng),
-                    mass(&t.embodied_ng),
-                    mass(&t.sci_ng)
+                    mass(t.location_ng),
+                    mass(t.market_ng),
+                    mass(t.embodied_ng),
+                    mass(t.sci_ng)
                 );
             }
             if let Some(ch) = changes {
@@ -135,10 +135,10 @@ pub fn describe(period: Period, outcome: &Outcome) {
                     ch.inputs_removed.len(),
                     ch.records_accounted_before,
                     ch.records_accounted_after,
-                    mass(&ch.location_ng_before),
-                    mass(&ch.location_ng_after),
-                    mass(&ch.market_ng_before),
-                    mass(&ch.market_ng_after)
+                    mass(ch.location_ng_before),
+                    mass(ch.location_ng_after),
+                    mass(ch.market_ng_before),
+                    mass(ch.market_ng_after)
                 );
             }
         }

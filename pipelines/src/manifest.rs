@@ -1,0 +1,221 @@
+//! The run manifest (`runs/period=P/version=NNNN/manifest.json`): what a published
+//! version of a period is. Written once by the run that creates the version, read by
+//! everything else (reruns, merges, credentials, reports, audit packages). This module
+//! is its one definition: a reader gets every field or an error naming the one that is
+//! missing or malformed, never a silent zero.
+//!
+//! On the wire: pretty-printed JSON with every object's keys in sorted order (so the
+//! same version gives the same bytes), exact integer sums as decimal strings (JSON
+//! readers lose precision past 2^53); in memory those sums are `i128`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::{Coverage, Sums};
+use crate::config::PipelineConfig;
+use crate::job::{BatchEntry, InputObject, Issue, Plan};
+use crate::market::{InstrumentUse, ZoneAllocation};
+use crate::rows::Quarantined;
+
+/// The `format` of the manifests this version of gco writes and reads.
+pub const FORMAT: &str = "gco-run-manifest/1";
+
+/// At most this many quarantined rows are listed (the coverage counts them all).
+pub const MAX_LISTED_QUARANTINE: usize = 1000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunManifest {
+    /// [`FORMAT`].
+    pub format: String,
+    /// The method version of the figures (`job::METHOD_VERSION`).
+    pub method: String,
+    pub period: String,
+    pub version: u32,
+    /// RFC 3339, microseconds: what the ledger, registry and grid cache held then.
+    pub as_of: String,
+    pub code_version: String,
+    pub plan: Plan,
+    pub config: PipelineConfig,
+    /// Shards the version was computed in (1: one process).
+    pub shards: u32,
+    pub inputs: Inputs,
+    pub coverage: Coverage,
+    pub chain_issues: Vec<Issue>,
+    /// The first [`MAX_LISTED_QUARANTINE`] quarantined rows.
+    pub quarantine: Vec<Quarantined>,
+    /// The market-based allocation of contractual instruments.
+    pub instruments: AllocationReport,
+    /// By scope: `all`, `scope2`, `scope3`.
+    pub totals: BTreeMap<String, Totals>,
+    pub outputs: Vec<Output>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inputs {
+    /// Every ledger batch of the period, with what verification said.
+    pub ledger: Vec<BatchEntry>,
+    pub grid: Vec<InputObject>,
+    pub registry: Vec<InputObject>,
+}
+
+/// One file of the version, with the SHA-256 a reader checks before using it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Output {
+    pub path: String,
+    pub bytes: u64,
+    pub rows: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllocationReport {
+    pub zones: BTreeMap<String, ZoneAllocation>,
+    pub instruments: Vec<InstrumentUse>,
+    /// Zones with uncovered energy and no configured residual mix (their market-based
+    /// figure falls back to the grid average).
+    pub residual_mix_unknown: Vec<String>,
+}
+
+/// A scope's totals: counts, and sums in mJ and ng CO2e.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Totals {
+    pub rows: u64,
+    pub inferences: u64,
+    #[serde(with = "decimal")]
+    pub it_energy_mj: i128,
+    #[serde(with = "decimal")]
+    pub facility_energy_mj: i128,
+    #[serde(with = "decimal")]
+    pub location_ng: i128,
+    #[serde(with = "decimal")]
+    pub market_ng: i128,
+    #[serde(with = "decimal")]
+    pub marginal_ng: i128,
+    pub marginal_rows: u64,
+    #[serde(with = "decimal")]
+    pub embodied_ng: i128,
+    #[serde(with = "decimal")]
+    pub sci_ng: i128,
+}
+
+impl From<&Sums> for Totals {
+    fn from(s: &Sums) -> Self {
+        Totals {
+            rows: s.rows,
+            inferences: s.inferences,
+            it_energy_mj: s.it_energy_mj,
+            facility_energy_mj: s.facility_energy_mj,
+            location_ng: s.location_ng,
+            market_ng: s.market_ng,
+            marginal_ng: s.marginal_ng,
+            marginal_rows: s.marginal_rows,
+            embodied_ng: s.embodied_ng,
+            sci_ng: s.sci_ng,
+        }
+    }
+}
+
+/// An `i128` as a JSON string of decimal digits.
+pub mod decimal {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(v: &i128, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse()
+            .map_err(|_| D::Error::custom(format!("{text:?} is not an integer")))
+    }
+}
+
+/// A manifest that cannot be used, naming the object and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{path}: not a run manifest gco can read: {source}")]
+    Malformed {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("{path}: missing field `{field}`")]
+    Missing { path: String, field: &'static str },
+    #[error("{path}: format {found:?}, this gco reads {FORMAT:?}")]
+    Format { path: String, found: String },
+    #[error("{path}: names period {period} version {version}, but it is stored as {expected}")]
+    Misplaced {
+        path: String,
+        period: String,
+        version: u32,
+        expected: String,
+    },
+}
+
+impl RunManifest {
+    /// Parses a stored manifest: every field must be present and well-typed (the error
+    /// names the first one that is not), and its format must be [`FORMAT`].
+    pub fn from_slice(path: &str, bytes: &[u8]) -> Result<Self, ManifestError> {
+        let m: RunManifest =
+            serde_json::from_slice(bytes).map_err(|source| ManifestError::Malformed {
+                path: path.to_string(),
+                source,
+            })?;
+        if m.format != FORMAT {
+            return Err(ManifestError::Format {
+                path: path.to_string(),
+                found: m.format,
+            });
+        }
+        if !m.totals.contains_key("all") {
+            return Err(ManifestError::Missing {
+                path: path.to_string(),
+                field: "totals.all",
+            });
+        }
+        Ok(m)
+    }
+
+    /// Like [`RunManifest::from_slice`], and the manifest must be the one of `period`
+    /// and `version` (a copy under another version's name is refused).
+    pub fn from_slice_at(
+        path: &str,
+        bytes: &[u8],
+        period: &str,
+        version: u32,
+    ) -> Result<Self, ManifestError> {
+        let m = Self::from_slice(path, bytes)?;
+        if m.period != period || m.version != version {
+            return Err(ManifestError::Misplaced {
+                path: path.to_string(),
+                period: m.period,
+                version: m.version,
+                expected: format!("{period} version {version}"),
+            });
+        }
+        Ok(m)
+    }
+
+    /// The stored bytes: pretty JSON, keys sorted.
+    pub fn to_bytes(&self) -> serde_json::Result<Vec<u8>> {
+        // Through `Value`, whose maps are ordered by key: the layout every version of
+        // the manifest has had.
+        serde_json::to_vec_pretty(&serde_json::to_value(self)?)
+    }
+
+    /// The scope's totals (`all`, `scope2`, `scope3`). A scope the run had no row in
+    /// is not listed: its totals are zero (`all` is always there).
+    pub fn totals(&self, scope: &str) -> Totals {
+        self.totals.get(scope).copied().unwrap_or_default()
+    }
+
+    /// The SHA-256 the manifest lists for `path`, if it lists the file.
+    pub fn output(&self, path: &str) -> Option<&Output> {
+        self.outputs.iter().find(|o| o.path == path)
+    }
+}
