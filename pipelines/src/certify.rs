@@ -48,6 +48,7 @@ use sha2::{Digest, Sha256};
 
 use crate::aggregate::col_i64;
 use crate::job::{Progress, latest_version};
+use crate::manifest::RunManifest;
 use crate::period::Period;
 
 pub const CERTIFICATES: &str = "certificates";
@@ -158,7 +159,7 @@ pub struct Run {
     pub version: u32,
     pub manifest_path: String,
     pub manifest_sha256: String,
-    pub manifest: Value,
+    pub manifest: RunManifest,
 }
 
 pub async fn load_run(store: &Store, period: Period, version: Option<u32>) -> Result<Run> {
@@ -179,8 +180,8 @@ pub async fn load_run(store: &Store, period: Period, version: Option<u32>) -> Re
         .get(&manifest_path)
         .await
         .with_context(|| format!("reading the run manifest of {period} version {version}"))?;
-    let manifest: Value =
-        serde_json::from_slice(&bytes).with_context(|| format!("{manifest_path} is not JSON"))?;
+    let manifest =
+        RunManifest::from_slice_at(&manifest_path, &bytes, &period.to_string(), version)?;
     Ok(Run {
         period,
         version,
@@ -211,17 +212,13 @@ struct DayBatch {
 async fn day_batches(store: &Store, run: &Run, date: &str) -> Result<Vec<DayBatch>> {
     let prefix = format!("records/date={date}/");
     let mut out = Vec::new();
-    let inputs = run.manifest["inputs"]["ledger"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    for b in inputs.iter().filter(|b| b["verified"] == true) {
-        let path = b["object"].as_str().unwrap_or("");
+    for b in run.manifest.inputs.ledger.iter().filter(|b| b.verified) {
+        let path = b.object.as_str();
         if !path.starts_with(&prefix) {
             continue;
         }
         let bytes = store.get(path).await?;
-        if Some(sha256_hex(&bytes).as_str()) != b["sha256"].as_str() {
+        if sha256_hex(&bytes) != b.sha256 {
             bail!(
                 "{path} differs from the object the run verified (SHA-256); the run's inputs changed, rerun it"
             );
@@ -1122,12 +1119,9 @@ pub async fn issue(store: &Store, issuer: &Issuer, opts: &IssueOptions) -> Resul
             timestamp: None,
         });
     }
-    let as_of = gco_ledger::time::parse_utc(run.manifest["as_of"].as_str().unwrap_or(""))
-        .map_err(|e| anyhow!("run manifest as_of: {e}"))?;
-    let organisation = run.manifest["config"]["organisation"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
+    let as_of = gco_ledger::time::parse_utc(&run.manifest.as_of)
+        .map_err(|e| anyhow!("{}: as_of: {e}", run.manifest_path))?;
+    let organisation = run.manifest.config.organisation.clone();
     let mut status = BTreeMap::new();
     for list in ["aggregates", "inferences"] {
         status.insert(
@@ -1331,11 +1325,7 @@ pub async fn member_roots(store: &Store, run: &Run) -> Result<MemberRoots> {
         day_inferences(&date, &df, &batches, &mut members, false)?;
         members.end_day(&date);
     }
-    let organisation = run.manifest["config"]["organisation"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
-    Ok(members.finish(&organisation))
+    Ok(members.finish(&run.manifest.config.organisation))
 }
 
 /// What `verify_chain` checked.

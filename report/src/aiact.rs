@@ -111,16 +111,10 @@ pub fn build(data: &Loaded, model: &str, config: &ReportConfig) -> Result<Built>
                 .or_default()
                 .add(s);
             methods.entry(k[4].clone()).or_default().add(s);
-            let cfg = &m.manifest["config"];
-            let hw = cfg["sites"][&k[1]]["hardware"].as_str().unwrap_or("");
-            let (pue, profile) = (
-                cfg["sites"][&k[1]]["pue"].as_f64(),
-                if hw.is_empty() {
-                    None
-                } else {
-                    Some(&cfg["hardware"][hw])
-                },
-            );
+            let cfg = &m.manifest.config;
+            let site = cfg.sites.get(&k[1]);
+            let hw = site.and_then(|s| s.hardware.as_deref()).unwrap_or("");
+            let (pue, profile) = (site.map(|s| s.pue), cfg.hardware.get(hw));
             hardware.entry(k[1].clone()).or_insert_with(|| {
                 json!({
                     "site": k[1],
@@ -128,7 +122,7 @@ pub fn build(data: &Loaded, model: &str, config: &ReportConfig) -> Result<Built>
                     "scope": k[3],
                     "hardware": if hw.is_empty() { "not configured".to_string() } else { hw.to_string() },
                     "pue": pue.map_or("1.56 (default)".to_string(), |p| format!("{p}")),
-                    "embodied": profile.and_then(|p| p["embodied_kg_per_gpu"].as_f64())
+                    "embodied": profile.map(|p| p.embodied_kg_per_gpu)
                         .map_or("150 kgCO2e per GPU (default)".to_string(), |e| format!("{e} kgCO2e per GPU")),
                 })
             });

@@ -210,55 +210,43 @@ pub fn build(data: &Loaded, config: &ReportConfig) -> Result<Built> {
 
     // Coverage over the months' manifests.
     let mut coverage: BTreeMap<&str, u64> = BTreeMap::new();
-    for m in months {
-        for f in [
-            "batches",
-            "batches_verified",
-            "batches_excluded",
-            "records_sealed",
-            "records_verified",
-            "records_accounted",
-            "records_quarantined",
-            "chain_issues",
-        ] {
-            *coverage.entry(f).or_default() += m.manifest["coverage"][f].as_u64().unwrap_or(0);
-        }
-    }
-    let cov = |f: &str| coverage.get(f).copied().unwrap_or(0);
     let mut energy_sealed = 0i128;
     let mut energy_verified = 0i128;
     for m in months {
-        let n = |f: &str| m.manifest["coverage"][f].as_i64().unwrap_or(0) as i128;
-        energy_sealed += n("energy_mj_sealed");
-        energy_verified += n("energy_mj_verified");
+        let c = &m.manifest.coverage;
+        for (f, v) in [
+            ("batches", c.batches),
+            ("batches_verified", c.batches_verified),
+            ("batches_excluded", c.batches_excluded),
+            ("records_sealed", c.records_sealed),
+            ("records_verified", c.records_verified),
+            ("records_accounted", c.records_accounted),
+            ("records_quarantined", c.records_quarantined),
+            ("chain_issues", c.chain_issues),
+        ] {
+            *coverage.entry(f).or_default() += v;
+        }
+        energy_sealed += i128::from(c.energy_mj_sealed);
+        energy_verified += i128::from(c.energy_mj_verified);
     }
+    let cov = |f: &str| coverage.get(f).copied().unwrap_or(0);
 
     let mut instruments = Vec::new();
     let mut residual_unknown = Vec::new();
     for m in months {
-        for i in m.manifest["instruments"]["instruments"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
+        for i in &m.manifest.instruments.instruments {
             instruments.push(json!({
                 "period": m.period.to_string(),
-                "id": i["id"].as_str().unwrap_or(""),
-                "kind": i["kind"].as_str().unwrap_or(""),
-                "zone": i["zone"].as_str().unwrap_or(""),
-                "allocated_kwh": kwh(i["allocated_mj"].as_i64().unwrap_or(0) as i128),
-                "factor": decimal(i["factor_mg_per_kwh"].as_i64().unwrap_or(0) as i128, 1000, 3),
+                "id": i.id,
+                "kind": i.kind,
+                "zone": i.zone,
+                "allocated_kwh": kwh(i128::from(i.allocated_mj)),
+                "factor": decimal(i128::from(i.factor_mg_per_kwh), 1000, 3),
             }));
         }
-        for z in m.manifest["instruments"]["residual_mix_unknown"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            if let Some(z) = z.as_str()
-                && !residual_unknown.iter().any(|x: &String| x == z)
-            {
-                residual_unknown.push(z.to_string());
+        for z in &m.manifest.instruments.residual_mix_unknown {
+            if !residual_unknown.contains(z) {
+                residual_unknown.push(z.clone());
             }
         }
     }

@@ -100,11 +100,12 @@ pub fn grid_factors(months: &[Month]) -> Result<Csv> {
                 .or_default()
                 .add(s);
         }
-        let objects: Vec<&str> = m.manifest["inputs"]["grid"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|o| o["path"].as_str())
+        let objects: Vec<&str> = m
+            .manifest
+            .inputs
+            .grid
+            .iter()
+            .map(|o| o.path.as_str())
             .collect();
         for ([zone, source, level], s) in groups {
             let zone_objects: Vec<&str> = objects

@@ -9,7 +9,7 @@ use arrow_array::types::{Decimal128Type, UInt64Type};
 use gco_ledger::Store;
 use gco_pipelines::Period;
 use gco_pipelines::aggregate::{Sums, TABLES};
-use serde_json::Value;
+use gco_pipelines::manifest::RunManifest;
 use sha2::{Digest, Sha256};
 
 /// One aggregate row: its key values (in the table's key order) and sums.
@@ -22,7 +22,7 @@ pub struct Month {
     pub version: u32,
     pub manifest_path: String,
     pub manifest_sha256: String,
-    pub manifest: Value,
+    pub manifest: RunManifest,
     /// Aggregate tables by name (`model_month`, `zone_month`, ...).
     pub tables: BTreeMap<&'static str, Vec<Row>>,
 }
@@ -44,7 +44,7 @@ impl Month {
     }
 
     pub fn as_of(&self) -> &str {
-        self.manifest["as_of"].as_str().unwrap_or("")
+        &self.manifest.as_of
     }
 }
 
@@ -66,21 +66,13 @@ pub async fn load_month(
         return Ok(None);
     }
     let run = gco_pipelines::certify::load_run(store, period, version).await?;
-    let outputs: BTreeMap<&str, &str> = run.manifest["outputs"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|o| Some((o["path"].as_str()?, o["sha256"].as_str()?)))
-                .collect()
-        })
-        .unwrap_or_default();
     let mut tables = BTreeMap::new();
     for (name, keys) in TABLES {
         let path = format!(
             "emissions/period={period}/version={:04}/aggregates/{name}.parquet",
             run.version
         );
-        let Some(expected) = outputs.get(path.as_str()) else {
+        let Some(expected) = run.manifest.output(&path).map(|o| o.sha256.as_str()) else {
             bail!(
                 "{} does not list {path}: this run predates the report tables; \
                  rerun `gco run --period {period} --force` to write a new version",
@@ -92,7 +84,7 @@ pub async fn load_month(
             .await
             .with_context(|| format!("reading {path} (listed in {})", run.manifest_path))?;
         let actual = sha256_hex(&bytes);
-        if actual != *expected {
+        if actual != expected {
             bail!(
                 "{path} has SHA-256 {actual} but {} lists {expected}: the aggregate was \
                  changed after the run; do not report from it (rerun the period to write a \

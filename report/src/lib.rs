@@ -79,27 +79,24 @@ impl Loaded {
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
         for m in &self.months {
-            let c = &m.manifest["coverage"];
-            let n = |k: &str| c[k].as_u64().unwrap_or(0);
+            let c = &m.manifest.coverage;
             let p = m.period;
-            if n("records_verified") == 0 {
+            if c.records_verified == 0 {
                 out.push(format!(
                     "{p}: no verified ledger record (run version {}): the figures of {p} are zero because no data was verified, not because no inference ran.",
                     m.version
                 ));
             }
-            if n("batches_excluded") > 0 {
+            if c.batches_excluded > 0 {
                 out.push(format!(
                     "{p}: {} of {} ledger batches failed verification and are not counted (run version {}, see its manifest).",
-                    n("batches_excluded"),
-                    n("batches"),
-                    m.version
+                    c.batches_excluded, c.batches, m.version
                 ));
             }
-            if n("chain_issues") > 0 {
+            if c.chain_issues > 0 {
                 out.push(format!(
                     "{p}: {} gaps in the nodes' hash chains: records may be missing.",
-                    n("chain_issues")
+                    c.chain_issues
                 ));
             }
         }
@@ -144,10 +141,7 @@ pub async fn load(store: &Store, label: &str, periods: Vec<Period>) -> Result<Lo
         let t = gco_ledger::time::parse_utc(m.as_of())
             .map_err(|e| anyhow!("{}: as_of {:?}: {e}", m.manifest_path, m.as_of()))?;
         as_of = as_of.max(t);
-        let v = m.manifest["code_version"]
-            .as_str()
-            .unwrap_or("unknown")
-            .to_string();
+        let v = m.manifest.code_version.clone();
         if !versions.contains(&v) {
             versions.push(v);
         }
@@ -156,9 +150,8 @@ pub async fn load(store: &Store, label: &str, periods: Vec<Period>) -> Result<Lo
         .ok_or_else(|| anyhow!("as-of time {as_of} is out of range"))?;
     let organisation = months
         .last()
-        .and_then(|m| m.manifest["config"]["organisation"].as_str())
-        .unwrap_or("")
-        .to_string();
+        .map(|m| m.manifest.config.organisation.clone())
+        .unwrap_or_default();
     Ok(Loaded {
         label: label.to_string(),
         periods,

@@ -125,13 +125,10 @@ pub async fn collect(
     let mut credential_rows = Vec::new();
     for m in &data.months {
         copy(&m.manifest_path, &mut files).await?;
-        for kind in ["grid", "registry"] {
-            for o in m.manifest["inputs"][kind].as_array().into_iter().flatten() {
-                if let Some(p) = o["path"].as_str()
-                    && !files.contains_key(p)
-                {
-                    copy(p, &mut files).await?;
-                }
+        let inputs = &m.manifest.inputs;
+        for o in inputs.grid.iter().chain(&inputs.registry) {
+            if !files.contains_key(&o.path) {
+                copy(&o.path, &mut files).await?;
             }
         }
         if let Some(prefix) = credential_prefix(store, &m.period.to_string()).await? {

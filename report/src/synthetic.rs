@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use gco_pipelines::Period;
 use gco_pipelines::aggregate::Sums;
-use serde_json::json;
+use gco_pipelines::manifest::RunManifest;
 
 use crate::{Loaded, Month};
 
@@ -78,15 +78,7 @@ pub fn month(period: &str, models: &[&str]) -> Month {
         version: 1,
         manifest_path: format!("runs/period={period}/version=0001/manifest.json"),
         manifest_sha256: "ab".repeat(32),
-        manifest: json!({
-            "as_of": format!("{period}-28T00:00:00Z"),
-            "code_version": "gco test",
-            "config": {"organisation": "Acme AI", "sites": {"paris": {"pue": 1.25, "hardware": null}}},
-            "coverage": {"batches": 4, "batches_verified": 4, "records_sealed": 100, "records_verified": 100,
-                         "records_accounted": 100, "energy_mj_sealed": 1000, "energy_mj_verified": 1000},
-            "instruments": {"instruments": [], "residual_mix_unknown": ["FR"]},
-            "inputs": {"grid": []},
-        }),
+        manifest: manifest(period),
         tables: t,
     }
 }
@@ -104,5 +96,71 @@ pub fn loaded(months: Vec<Month>) -> Loaded {
         as_of,
         as_of_text: "2026-12-01 00:00:00 UTC".into(),
         code_version: "gco test".into(),
+    }
+}
+
+/// A run manifest with the coverage and configuration the synthetic month implies.
+fn manifest(period: &str) -> RunManifest {
+    use gco_pipelines::aggregate::Coverage;
+    use gco_pipelines::config::{PipelineConfig, Scope, Site};
+    use gco_pipelines::manifest::{AllocationReport, FORMAT, Inputs, Totals};
+    RunManifest {
+        format: FORMAT.into(),
+        method: "synthetic".into(),
+        period: period.into(),
+        version: 1,
+        as_of: format!("{period}-28T00:00:00Z"),
+        code_version: "gco test".into(),
+        plan: gco_pipelines::Plan {
+            id: "synthetic".into(),
+            period: period.into(),
+            ledger: vec![],
+            grid: vec![],
+            registry: vec![],
+            config_sha256: String::new(),
+            code_version: "gco test".into(),
+        },
+        config: PipelineConfig {
+            organisation: "Acme AI".into(),
+            sites: [(
+                "paris".to_string(),
+                Site {
+                    pue: 1.25,
+                    scope: Scope::Scope2,
+                    hardware: None,
+                },
+            )]
+            .into(),
+            ..Default::default()
+        },
+        shards: 1,
+        inputs: Inputs {
+            ledger: vec![],
+            grid: vec![],
+            registry: vec![],
+        },
+        coverage: Coverage {
+            batches: 4,
+            batches_verified: 4,
+            batches_excluded: 0,
+            records_sealed: 100,
+            records_verified: 100,
+            energy_mj_sealed: 1000,
+            energy_mj_verified: 1000,
+            records_accounted: 100,
+            records_quarantined: 0,
+            quarantine_reasons: Default::default(),
+            chain_issues: 0,
+            excluded: vec![],
+        },
+        chain_issues: vec![],
+        quarantine: vec![],
+        instruments: AllocationReport {
+            zones: Default::default(),
+            instruments: vec![],
+            residual_mix_unknown: vec!["FR".into()],
+        },
+        totals: [("all".to_string(), Totals::default())].into(),
+        outputs: vec![],
     }
 }

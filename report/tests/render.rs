@@ -234,9 +234,9 @@ fn any_model_name_renders_and_keeps_its_own_file() {
 #[test]
 fn excluded_batches_and_empty_months_are_stated_on_the_first_page() {
     let mut m = month("2026-10", &["llama-8b"]);
-    m.manifest["coverage"]["batches_excluded"] = json!(1);
+    m.manifest.coverage.batches_excluded = 1;
     let mut empty = month("2026-11", &["llama-8b"]);
-    empty.manifest["coverage"]["records_verified"] = json!(0);
+    empty.manifest.coverage.records_verified = 0;
     let data = loaded(vec![m, empty]);
     let templates = Templates::builtin().unwrap();
     for pdf in [
