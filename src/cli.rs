@@ -399,6 +399,25 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e} (e.g. 100ms, 5s, 2m, 1h)"))
 }
 
+/// A duration of at least one microsecond (a window or limit of 0 is refused, never
+/// rounded up silently).
+fn parse_positive_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(s)?;
+    if d < std::time::Duration::from_micros(1) {
+        return Err(format!("{s:?} must be at least 1us"));
+    }
+    Ok(d)
+}
+
+/// A count of at least 1.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{s:?}: {e}")),
+    }
+}
+
 fn parse_sample_interval(s: &str) -> Result<std::time::Duration, String> {
     let d = parse_duration(s)?;
     if d < std::time::Duration::from_millis(1) || d > std::time::Duration::from_secs(60) {
@@ -445,17 +464,17 @@ pub struct CollectArgs {
     /// How often the GPUs are read (1ms..60s; NVML's counter moves about every 100ms)
     #[arg(long, default_value = "100ms", value_parser = parse_sample_interval)]
     pub sample_interval: std::time::Duration,
-    /// Seal a batch once this many records are pending
-    #[arg(long, default_value_t = 50_000)]
+    /// Seal a batch once this many records are pending (at least 1)
+    #[arg(long, default_value_t = 50_000, value_parser = at_least_one)]
     pub seal_max_records: usize,
     /// ...or once the oldest pending record is this old
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub seal_max_age: std::time::Duration,
     /// One idle/overhead record per GPU per window of this length
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = parse_positive_duration)]
     pub idle_window: std::time::Duration,
     /// Spans open longer than this are ended without token counts
-    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    #[arg(long, default_value = "30m", value_parser = parse_positive_duration)]
     pub max_span: std::time::Duration,
     /// Spool size bound in bytes; above it inferences are folded into per-model overflow rows
     #[arg(long, default_value_t = 1 << 30)]
@@ -677,11 +696,11 @@ pub enum LedgerCommand {
         /// As-of time for the "in the future" check [default: the current time, read once]
         #[arg(long)]
         as_of: Option<String>,
-        /// Highest plausible average power per GPU, in watts
-        #[arg(long, default_value_t = 2000)]
+        /// Highest plausible average power per GPU, in watts (at least 1)
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(i64).range(1..))]
         max_gpu_watts: i64,
-        /// Records per sealed batch at most
-        #[arg(long, default_value_t = 100_000)]
+        /// Records per sealed batch at most (at least 1)
+        #[arg(long, default_value_t = 100_000, value_parser = at_least_one)]
         max_batch_records: usize,
         /// Exit 1 when any row was quarantined (accepted rows are still written)
         #[arg(long)]

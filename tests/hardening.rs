@@ -626,3 +626,76 @@ fn a_failed_import_releases_the_nodes_lease() {
     );
     assert_eq!(json(&out.stdout)["accepted"], 2);
 }
+
+#[test]
+fn zero_limits_are_usage_errors_not_clamped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    for (args, says) in [
+        (
+            vec![
+                "collect",
+                "--node",
+                "n1",
+                "--key",
+                "k",
+                "--seal-max-records",
+                "0",
+            ],
+            "--seal-max-records",
+        ),
+        (
+            vec![
+                "collect",
+                "--node",
+                "n1",
+                "--key",
+                "k",
+                "--idle-window",
+                "0s",
+            ],
+            "--idle-window",
+        ),
+        (
+            vec!["collect", "--node", "n1", "--key", "k", "--max-span", "0s"],
+            "--max-span",
+        ),
+        (
+            vec![
+                "ledger",
+                "import",
+                "--input",
+                "x.csv",
+                "--node",
+                "n1",
+                "--key",
+                "k",
+                "--max-batch-records",
+                "0",
+            ],
+            "--max-batch-records",
+        ),
+        (
+            vec![
+                "ledger",
+                "import",
+                "--input",
+                "x.csv",
+                "--node",
+                "n1",
+                "--key",
+                "k",
+                "--max-gpu-watts",
+                "0",
+            ],
+            "--max-gpu-watts",
+        ),
+    ] {
+        let out = gco(&store).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    // Nothing was written.
+    assert!(!store.exists());
+}

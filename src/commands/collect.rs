@@ -28,8 +28,9 @@ pub fn tpm_signer(_tcti: &str, _label: &str) -> Result<Arc<dyn Signer>> {
     )
 }
 
-fn micros(d: std::time::Duration) -> i64 {
-    d.as_micros().min(i64::MAX as u128) as i64
+/// A flag's duration in microseconds; one past 2^63 us (292,000 years) is refused.
+fn micros(d: std::time::Duration, flag: &str) -> Result<i64> {
+    i64::try_from(d.as_micros()).map_err(|_| anyhow::anyhow!("{flag}: {d:?} is too long"))
 }
 
 pub async fn run(a: CollectArgs, g: &Global) -> Result<u8> {
@@ -61,11 +62,11 @@ pub async fn run(a: CollectArgs, g: &Global) -> Result<u8> {
         node_id: a.node.clone(),
         spool: a.spool.clone(),
         attribution: AttributionConfig {
-            idle_window_us: micros(a.idle_window).max(1),
-            max_span_us: micros(a.max_span).max(1),
+            idle_window_us: micros(a.idle_window, "--idle-window")?,
+            max_span_us: micros(a.max_span, "--max-span")?,
         },
-        seal_max_records: a.seal_max_records.max(1),
-        seal_max_age_us: micros(a.seal_max_age),
+        seal_max_records: a.seal_max_records,
+        seal_max_age_us: micros(a.seal_max_age, "--seal-max-age")?,
         spool_max_bytes: a.spool_max_bytes,
     };
     // A fresh spool continues the node's chain where the store has it.
