@@ -631,70 +631,25 @@ fn a_failed_import_releases_the_nodes_lease() {
 fn zero_limits_are_usage_errors_not_clamped() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    for (args, says) in [
-        (
-            vec![
-                "collect",
-                "--node",
-                "n1",
-                "--key",
-                "k",
-                "--seal-max-records",
-                "0",
-            ],
-            "--seal-max-records",
-        ),
-        (
-            vec![
-                "collect",
-                "--node",
-                "n1",
-                "--key",
-                "k",
-                "--idle-window",
-                "0s",
-            ],
-            "--idle-window",
-        ),
-        (
-            vec!["collect", "--node", "n1", "--key", "k", "--max-span", "0s"],
-            "--max-span",
-        ),
-        (
-            vec![
-                "ledger",
-                "import",
-                "--input",
-                "x.csv",
-                "--node",
-                "n1",
-                "--key",
-                "k",
-                "--max-batch-records",
-                "0",
-            ],
-            "--max-batch-records",
-        ),
-        (
-            vec![
-                "ledger",
-                "import",
-                "--input",
-                "x.csv",
-                "--node",
-                "n1",
-                "--key",
-                "k",
-                "--max-gpu-watts",
-                "0",
-            ],
-            "--max-gpu-watts",
-        ),
+    let collect = ["collect", "--node", "n1", "--key", "k"];
+    let import = [
+        "ledger", "import", "--input", "x.csv", "--node", "n1", "--key", "k",
+    ];
+    for (command, flag, zero) in [
+        (&collect[..], "--seal-max-records", "0"),
+        (&collect[..], "--idle-window", "0s"),
+        (&collect[..], "--max-span", "0s"),
+        (&import[..], "--max-batch-records", "0"),
+        (&import[..], "--max-gpu-watts", "0"),
     ] {
-        let out = gco(&store).args(&args).output().unwrap();
+        let out = gco(&store)
+            .args(command)
+            .args([flag, zero])
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains(says), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(2), "{flag} {zero}: {err}");
+        assert!(err.contains(flag), "{flag} {zero}: {err}");
     }
     // Nothing was written.
     assert!(!store.exists());

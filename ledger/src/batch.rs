@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::metadata::{KeyValue, SortingColumn};
+use parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
@@ -18,7 +18,7 @@ use crate::hash::{Encoder, Hash32, merkle_root, to_hex};
 use crate::keys::Signer;
 use crate::record::{Record, to_record_batch};
 use crate::seal::{GENESIS, SCHEMA_VERSION_KEY, SEAL_KEY, Seal};
-use crate::store::batch_path;
+use crate::store::{PutOutcome, Store, batch_path};
 use crate::time::utc_date;
 
 /// Where a node's chain stands: the next sequence number and the last batch's hash.
@@ -191,7 +191,7 @@ pub fn encode_parquet(records: &[Record], seal: &Seal) -> Result<Bytes> {
 
 /// The chain head of `node_id` as stored: one past the highest sequence number of its
 /// batches, and that batch's hash. Reads only footers.
-pub async fn chain_head(store: &crate::store::Store, node_id: &str) -> Result<ChainHead> {
+pub async fn chain_head(store: &Store, node_id: &str) -> Result<ChainHead> {
     let mut head = ChainHead::genesis(node_id);
     let mut best: Option<Seal> = None;
     for meta in store.list(crate::store::RECORDS_PREFIX).await? {
@@ -199,7 +199,7 @@ pub async fn chain_head(store: &crate::store::Store, node_id: &str) -> Result<Ch
         if crate::store::parse_batch_path(&path).is_none_or(|l| l.node_id != node_id) {
             continue;
         }
-        let seal = crate::verify::read_seal_only(store, &path, meta.size).await?;
+        let seal = read_seal_only(store, &path, meta.size).await?;
         if seal.node_id == node_id && best.as_ref().is_none_or(|b| seal.seq_last > b.seq_last) {
             best = Some(seal);
         }
@@ -213,7 +213,7 @@ pub async fn chain_head(store: &crate::store::Store, node_id: &str) -> Result<Ch
 
 /// Uploads batches create-only, `concurrency` at a time. Returns (created, already present).
 pub async fn upload(
-    store: &crate::store::Store,
+    store: &Store,
     batches: &[SealedBatch],
     concurrency: usize,
     on_done: &(dyn Fn(&SealedBatch) + Sync),
@@ -229,8 +229,8 @@ pub async fn upload(
     .buffer_unordered(concurrency.max(1));
     while let Some((b, r)) = results.next().await {
         match r? {
-            crate::store::PutOutcome::Created => created += 1,
-            crate::store::PutOutcome::AlreadyPresent => present += 1,
+            PutOutcome::Created => created += 1,
+            PutOutcome::AlreadyPresent => present += 1,
         }
         on_done(b);
     }
@@ -270,4 +270,75 @@ fn read_batch_unguarded(path: &str, bytes: Bytes) -> Result<(Seal, Vec<Record>)>
         }
     }
     Ok((seal, records))
+}
+
+/// Reads only the footer of a batch to get its seal.
+pub async fn read_seal_only(store: &Store, path: &str, size: u64) -> Result<Seal> {
+    let bad = |why: String| crate::error::LedgerError::Input(format!("{path}: {why}"));
+    if size < 12 {
+        return Err(bad("too small to be Parquet".into()));
+    }
+    let tail = store.get_range(path, size - 8..size).await?;
+    if &tail[4..] != b"PAR1" {
+        return Err(bad("no Parquet magic".into()));
+    }
+    let len = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64;
+    if len + 12 > size {
+        return Err(bad("footer length out of range".into()));
+    }
+    let meta = store.get_range(path, size - 8 - len..size - 8).await?;
+    let md = crate::guard::decode(path, || ParquetMetaDataReader::decode_metadata(&meta))
+        .map_err(bad)?
+        .map_err(|e| bad(e.to_string()))?;
+    seal_from_metadata(&md).map_err(|(_, why)| bad(why))
+}
+
+pub(crate) fn footer_value<'a>(md: &'a ParquetMetaData, key: &str) -> Option<&'a str> {
+    md.file_metadata()
+        .key_value_metadata()?
+        .iter()
+        .find(|kv| kv.key == key)?
+        .value
+        .as_deref()
+}
+
+/// The seal in a batch's footer, or the problem code and why not.
+pub(crate) fn seal_from_metadata(
+    md: &ParquetMetaData,
+) -> std::result::Result<Seal, (&'static str, String)> {
+    match footer_value(md, SCHEMA_VERSION_KEY) {
+        None => {
+            return Err((
+                "missing_seal",
+                format!("footer has no {SCHEMA_VERSION_KEY}; not a gco batch"),
+            ));
+        }
+        Some(v) if v != SCHEMA_VERSION.to_string() => {
+            return Err((
+                "wrong_schema",
+                format!("schema version {v:?}; this gco reads version {SCHEMA_VERSION}"),
+            ));
+        }
+        Some(_) => {}
+    }
+    let json =
+        footer_value(md, SEAL_KEY).ok_or(("missing_seal", format!("footer has no {SEAL_KEY}")))?;
+    let seal = Seal::from_json(json).map_err(|e| ("bad_seal", e.to_string()))?;
+    if seal.schema_version != SCHEMA_VERSION {
+        return Err((
+            "bad_seal",
+            format!(
+                "seal schema_version {} differs from footer",
+                seal.schema_version
+            ),
+        ));
+    }
+    Ok(seal)
+}
+
+impl Store {
+    /// Uploads a sealed batch (create-only).
+    pub async fn put_batch(&self, batch: &SealedBatch) -> Result<PutOutcome> {
+        self.put_create(&batch.path, batch.bytes.clone()).await
+    }
 }

@@ -5,8 +5,6 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::record::Record;
-
 /// A SHA-256 digest.
 pub type Hash32 = [u8; 32];
 
@@ -58,7 +56,7 @@ impl Encoder {
 }
 
 /// A borrowed view of one record's fields, the input of the canonical encoding. Built
-/// from a [`Record`] when sealing and straight from Arrow arrays when verifying.
+/// from a [`crate::record::Record`] when sealing and straight from Arrow arrays when verifying.
 pub struct RecordFields<'a, G> {
     pub seq: i64,
     pub kind: &'a str,
@@ -103,39 +101,6 @@ impl<'a, G: ExactSizeIterator<Item = &'a str>> RecordFields<'a, G> {
         scratch.buf.push(LEAF_PREFIX);
         self.encode(scratch);
         Sha256::digest(&scratch.buf).into()
-    }
-}
-
-impl Record {
-    /// The borrowed canonical view of this record.
-    pub fn fields(&self) -> RecordFields<'_, impl ExactSizeIterator<Item = &str>> {
-        RecordFields {
-            seq: self.seq as i64,
-            kind: self.kind.as_str(),
-            inference_id: self.inference_id.as_deref(),
-            node_id: &self.node_id,
-            model_id: self.model_id.as_deref(),
-            model_version: self.model_version.as_deref(),
-            start: self.start,
-            end: self.end,
-            energy_mj: self.energy.0,
-            measurement: self.measurement.as_str(),
-            gpus: self.gpus.iter().map(String::as_str),
-            prompt_tokens: self.prompt_tokens.map(|v| v as i64),
-            completion_tokens: self.completion_tokens.map(|v| v as i64),
-        }
-    }
-
-    /// The canonical bytes of this record (without the leaf prefix).
-    pub fn canonical_bytes(&self) -> Vec<u8> {
-        let mut enc = Encoder::default();
-        self.fields().encode(&mut enc);
-        enc.buf
-    }
-
-    /// This record's Merkle leaf hash.
-    pub fn leaf_hash(&self) -> Hash32 {
-        self.fields().leaf_hash(&mut Encoder::default())
     }
 }
 
@@ -238,7 +203,7 @@ pub fn from_hex(s: &str) -> Option<Hash32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Measurement, Millijoules, RecordKind};
+    use crate::record::{Measurement, Millijoules, Record, RecordKind};
 
     fn leaf(data: &[u8]) -> Hash32 {
         let mut h = Sha256::new();

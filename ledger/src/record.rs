@@ -380,3 +380,37 @@ impl<'a> Columns<'a> {
         })
     }
 }
+
+impl Record {
+    /// The borrowed canonical view of this record.
+    pub fn fields(&self) -> crate::hash::RecordFields<'_, impl ExactSizeIterator<Item = &str>> {
+        crate::hash::RecordFields {
+            seq: self.seq as i64,
+            kind: self.kind.as_str(),
+            inference_id: self.inference_id.as_deref(),
+            node_id: &self.node_id,
+            model_id: self.model_id.as_deref(),
+            model_version: self.model_version.as_deref(),
+            start: self.start,
+            end: self.end,
+            energy_mj: self.energy.0,
+            measurement: self.measurement.as_str(),
+            gpus: self.gpus.iter().map(String::as_str),
+            prompt_tokens: self.prompt_tokens.map(|v| v as i64),
+            completion_tokens: self.completion_tokens.map(|v| v as i64),
+        }
+    }
+
+    /// The canonical bytes of this record (without the leaf prefix).
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let mut enc = crate::hash::Encoder::default();
+        self.fields().encode(&mut enc);
+        enc.buf
+    }
+
+    /// This record's Merkle leaf hash.
+    pub fn leaf_hash(&self) -> crate::hash::Hash32 {
+        self.fields()
+            .leaf_hash(&mut crate::hash::Encoder::default())
+    }
+}

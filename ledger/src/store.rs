@@ -15,7 +15,6 @@ use object_store::{
     ClientConfigKey, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
 };
 
-use crate::batch::SealedBatch;
 use crate::error::{LedgerError, Result};
 use crate::seal::Seal;
 
@@ -303,11 +302,6 @@ impl Store {
             }
             Err(e) => Err(LedgerError::store(path, e)),
         }
-    }
-
-    /// Uploads a sealed batch (create-only).
-    pub async fn put_batch(&self, batch: &SealedBatch) -> Result<PutOutcome> {
-        self.put_create(&batch.path, batch.bytes.clone()).await
     }
 
     pub async fn get(&self, path: &str) -> Result<Bytes> {

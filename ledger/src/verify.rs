@@ -10,15 +10,14 @@ use bytes::Bytes;
 use chrono::NaiveDate;
 use futures::StreamExt;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use serde::Serialize;
 
-use crate::SCHEMA_VERSION;
+use crate::batch::{read_seal_only, seal_from_metadata};
 use crate::error::Result;
 use crate::hash::{Encoder, Hash32, RecordFields, merkle_root, to_hex};
 use crate::record::{Columns, Measurement, RecordKind, schema};
 use crate::registry::{KeyRefusal, Registry};
-use crate::seal::{GENESIS, SCHEMA_VERSION_KEY, SEAL_KEY, Seal};
+use crate::seal::{GENESIS, Seal};
 use crate::store::{RECORDS_PREFIX, Store, batch_path, parse_batch_path};
 use crate::time::{MICROS_PER_DAY, date_start, format_utc};
 use crate::unique::{DayKeys, RowKey};
@@ -328,67 +327,6 @@ fn checked_sum(sum: i64, add: i64, path: &str, problems: &mut Vec<Problem>) -> i
         ));
         sum
     })
-}
-
-/// Reads only the footer of a batch to get its seal.
-pub async fn read_seal_only(store: &Store, path: &str, size: u64) -> Result<Seal> {
-    let bad = |why: String| crate::error::LedgerError::Input(format!("{path}: {why}"));
-    if size < 12 {
-        return Err(bad("too small to be Parquet".into()));
-    }
-    let tail = store.get_range(path, size - 8..size).await?;
-    if &tail[4..] != b"PAR1" {
-        return Err(bad("no Parquet magic".into()));
-    }
-    let len = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64;
-    if len + 12 > size {
-        return Err(bad("footer length out of range".into()));
-    }
-    let meta = store.get_range(path, size - 8 - len..size - 8).await?;
-    let md = crate::guard::decode(path, || ParquetMetaDataReader::decode_metadata(&meta))
-        .map_err(bad)?
-        .map_err(|e| bad(e.to_string()))?;
-    seal_from_metadata(&md).map_err(|(_, why)| bad(why))
-}
-
-fn footer_value<'a>(md: &'a ParquetMetaData, key: &str) -> Option<&'a str> {
-    md.file_metadata()
-        .key_value_metadata()?
-        .iter()
-        .find(|kv| kv.key == key)?
-        .value
-        .as_deref()
-}
-
-fn seal_from_metadata(md: &ParquetMetaData) -> std::result::Result<Seal, (&'static str, String)> {
-    match footer_value(md, SCHEMA_VERSION_KEY) {
-        None => {
-            return Err((
-                "missing_seal",
-                format!("footer has no {SCHEMA_VERSION_KEY}; not a gco batch"),
-            ));
-        }
-        Some(v) if v != SCHEMA_VERSION.to_string() => {
-            return Err((
-                "wrong_schema",
-                format!("schema version {v:?}; this gco reads version {SCHEMA_VERSION}"),
-            ));
-        }
-        Some(_) => {}
-    }
-    let json =
-        footer_value(md, SEAL_KEY).ok_or(("missing_seal", format!("footer has no {SEAL_KEY}")))?;
-    let seal = Seal::from_json(json).map_err(|e| ("bad_seal", e.to_string()))?;
-    if seal.schema_version != SCHEMA_VERSION {
-        return Err((
-            "bad_seal",
-            format!(
-                "seal schema_version {} differs from footer",
-                seal.schema_version
-            ),
-        ));
-    }
-    Ok(seal)
 }
 
 /// Checks one object on its own: format, schema, seal, rows, Merkle root, signature.

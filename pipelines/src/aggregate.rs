@@ -10,12 +10,11 @@ use arrow_array::{ArrayRef, Decimal128Array, RecordBatch, StringArray, UInt64Arr
 use arrow_schema::{DataType, Field, Schema};
 use gco_ledger::time::MICROS_PER_DAY;
 use polars::prelude::{DataFrame, PlHashMap as HashMap};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::job::{BatchEntry, Issue};
-use crate::manifest::{RunManifest, Totals};
+use crate::manifest::{BatchEntry, Coverage, Issue, Quarantined, RunManifest, Totals};
 use crate::market::Allocation;
-use crate::rows::{ChunkTotals, Quarantined};
+use crate::rows::ChunkTotals;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Sums {
@@ -285,25 +284,6 @@ impl Aggregates {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Coverage {
-    pub batches: u64,
-    pub batches_verified: u64,
-    pub batches_excluded: u64,
-    /// Records and energy the readable seals declare, and the verified part.
-    pub records_sealed: u64,
-    pub records_verified: u64,
-    pub energy_mj_sealed: i64,
-    pub energy_mj_verified: i64,
-    /// Verified records = accounted + quarantined.
-    pub records_accounted: u64,
-    pub records_quarantined: u64,
-    pub quarantine_reasons: BTreeMap<String, u64>,
-    pub chain_issues: u64,
-    pub excluded: Vec<Issue>,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
     pub coverage: Coverage,
@@ -397,6 +377,23 @@ impl Changes {
             location_ng_after: is.location_ng,
             market_ng_before: was.market_ng,
             market_ng_after: is.market_ng,
+        }
+    }
+}
+
+impl From<&Sums> for Totals {
+    fn from(s: &Sums) -> Self {
+        Totals {
+            rows: s.rows,
+            inferences: s.inferences,
+            it_energy_mj: s.it_energy_mj,
+            facility_energy_mj: s.facility_energy_mj,
+            location_ng: s.location_ng,
+            market_ng: s.market_ng,
+            marginal_ng: s.marginal_ng,
+            marginal_rows: s.marginal_rows,
+            embodied_ng: s.embodied_ng,
+            sci_ng: s.sci_ng,
         }
     }
 }

@@ -46,9 +46,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::Progress;
 use crate::aggregate::col_i64;
-use crate::job::{Progress, latest_version};
 use crate::manifest::RunManifest;
+use crate::manifest::latest_version;
 use crate::period::Period;
 
 pub const CERTIFICATES: &str = "certificates";

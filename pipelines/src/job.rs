@@ -32,16 +32,17 @@ use sha2::{Digest, Sha256};
 
 use crate::certify::{ChunkMembers, MemberRoots, Members, chunk_members};
 use crate::config::{OnUnverified, PipelineConfig};
-use crate::manifest::{Output, RunManifest};
+use crate::manifest::{
+    BatchEntry, InputObject, Issue, Output, Plan, Quarantined, RunManifest, latest_version,
+};
 use crate::period::Period;
-use crate::rows::{ChunkTotals, Grid, Quarantined, chunk_rows, scope2_consumption};
+use crate::rows::{ChunkTotals, Grid, chunk_rows, scope2_consumption};
 use crate::{aggregate, market};
 
 /// Bumped when the output format or a method changes.
 pub const METHOD_VERSION: &str = "gco-pipeline/1";
 
-/// Progress callback: (stage, done, total).
-pub type Progress = Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
+pub use crate::Progress;
 
 /// Rows at which a day's chunk closes: the day's records (estimated from its batch
 /// names, [`gco_ledger::store::object_seq_range`]) split evenly into as few chunks of at most
@@ -65,53 +66,6 @@ fn chunk_target(objects: &[InputObject], chunk_records: usize) -> usize {
     let chunk_records = chunk_records.max(1);
     let chunks = estimated.div_ceil(chunk_records).max(1);
     estimated.div_ceil(chunks).clamp(1, chunk_records)
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct InputObject {
-    pub path: String,
-    pub size: u64,
-}
-
-/// What a run reads. Its id names the staging area and decides whether a rerun is a
-/// no-op: the same inputs, configuration and code give the same id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Plan {
-    pub id: String,
-    pub period: String,
-    pub ledger: Vec<InputObject>,
-    pub grid: Vec<InputObject>,
-    pub registry: Vec<InputObject>,
-    pub config_sha256: String,
-    pub code_version: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Issue {
-    pub object: String,
-    pub row: Option<u64>,
-    pub code: String,
-    pub message: String,
-}
-
-/// One input batch and what verification said.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BatchEntry {
-    pub object: String,
-    pub size: u64,
-    pub sha256: String,
-    pub verified: bool,
-    pub problems: Vec<Issue>,
-    pub node_id: Option<String>,
-    pub seq_first: Option<i64>,
-    pub seq_last: Option<i64>,
-    pub prev_batch_hash: Option<String>,
-    pub batch_hash: Option<String>,
-    /// From the seal (0 when the seal is unreadable).
-    pub records: u64,
-    pub energy_mj: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -255,30 +209,6 @@ fn version_dir(period: Period, v: u32) -> (String, String) {
         format!("emissions/period={period}/version={v:04}"),
         format!("runs/period={period}/version={v:04}/manifest.json"),
     )
-}
-
-/// The latest version's number and manifest, if any.
-pub async fn latest_version(store: &Store, period: Period) -> Result<Option<(u32, RunManifest)>> {
-    let mut best = None;
-    for m in store.list(&format!("runs/period={period}")).await? {
-        let p = m.location.to_string();
-        let Some(v) = p
-            .split('/')
-            .find_map(|s| s.strip_prefix("version="))
-            .and_then(|v| v.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if p.ends_with("/manifest.json") && best.as_ref().is_none_or(|(b, _)| v > *b) {
-            best = Some((v, p));
-        }
-    }
-    let Some((v, path)) = best else {
-        return Ok(None);
-    };
-    let bytes = store.get(&path).await?;
-    let m = RunManifest::from_slice_at(&path, &bytes, &period.to_string(), v)?;
-    Ok(Some((v, m)))
 }
 
 impl Job<'_> {

@@ -15,5 +15,9 @@ pub mod rows;
 pub use config::PipelineConfig;
 /// `[pipeline]` in gco.toml (crate gco-config).
 pub use gco_config::pipeline as config;
-pub use job::{Job, Outcome, Plan};
+pub use job::{Job, Outcome};
+pub use manifest::Plan;
+
+/// Progress callback: (stage, done, total).
+pub type Progress = std::sync::Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
 pub use period::Period;

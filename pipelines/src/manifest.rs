@@ -12,11 +12,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::{Coverage, Sums};
+use anyhow::Result;
+use gco_ledger::Store;
+
 use crate::config::PipelineConfig;
-use crate::job::{BatchEntry, InputObject, Issue, Plan};
-use crate::market::{InstrumentUse, ZoneAllocation};
-use crate::rows::Quarantined;
+use crate::period::Period;
 
 /// The `format` of the manifests this version of gco writes and reads.
 pub const FORMAT: &str = "gco-run-manifest/1";
@@ -102,23 +102,6 @@ pub struct Totals {
     pub embodied_ng: i128,
     #[serde(with = "decimal")]
     pub sci_ng: i128,
-}
-
-impl From<&Sums> for Totals {
-    fn from(s: &Sums) -> Self {
-        Totals {
-            rows: s.rows,
-            inferences: s.inferences,
-            it_energy_mj: s.it_energy_mj,
-            facility_energy_mj: s.facility_energy_mj,
-            location_ng: s.location_ng,
-            market_ng: s.market_ng,
-            marginal_ng: s.marginal_ng,
-            marginal_rows: s.marginal_rows,
-            embodied_ng: s.embodied_ng,
-            sci_ng: s.sci_ng,
-        }
-    }
 }
 
 /// An `i128` as a JSON string of decimal digits.
@@ -218,4 +201,130 @@ impl RunManifest {
     pub fn output(&self, path: &str) -> Option<&Output> {
         self.outputs.iter().find(|o| o.path == path)
     }
+}
+
+// What the manifest is made of.
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct InputObject {
+    pub path: String,
+    pub size: u64,
+}
+
+/// What a run reads. Its id names the staging area and decides whether a rerun is a
+/// no-op: the same inputs, configuration and code give the same id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub id: String,
+    pub period: String,
+    pub ledger: Vec<InputObject>,
+    pub grid: Vec<InputObject>,
+    pub registry: Vec<InputObject>,
+    pub config_sha256: String,
+    pub code_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Issue {
+    pub object: String,
+    pub row: Option<u64>,
+    pub code: String,
+    pub message: String,
+}
+
+/// One input batch and what verification said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchEntry {
+    pub object: String,
+    pub size: u64,
+    pub sha256: String,
+    pub verified: bool,
+    pub problems: Vec<Issue>,
+    pub node_id: Option<String>,
+    pub seq_first: Option<i64>,
+    pub seq_last: Option<i64>,
+    pub prev_batch_hash: Option<String>,
+    pub batch_hash: Option<String>,
+    /// From the seal (0 when the seal is unreadable).
+    pub records: u64,
+    pub energy_mj: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Coverage {
+    pub batches: u64,
+    pub batches_verified: u64,
+    pub batches_excluded: u64,
+    /// Records and energy the readable seals declare, and the verified part.
+    pub records_sealed: u64,
+    pub records_verified: u64,
+    pub energy_mj_sealed: i64,
+    pub energy_mj_verified: i64,
+    /// Verified records = accounted + quarantined.
+    pub records_accounted: u64,
+    pub records_quarantined: u64,
+    pub quarantine_reasons: BTreeMap<String, u64>,
+    pub chain_issues: u64,
+    pub excluded: Vec<Issue>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneAllocation {
+    pub consumption_mj: i64,
+    pub covered_mj: i64,
+    /// Sum of allocated mJ x instrument mg/kWh.
+    #[serde(skip)]
+    pub instrument_weight: i128,
+    pub residual_mg_per_kwh: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstrumentUse {
+    pub id: String,
+    pub kind: String,
+    pub zone: String,
+    pub available_mj: i64,
+    pub allocated_mj: i64,
+    pub unallocated_mj: i64,
+    pub factor_mg_per_kwh: i64,
+}
+
+/// A row that could not be accounted, with its reason.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Quarantined {
+    pub object: String,
+    pub node_id: String,
+    pub seq: u64,
+    /// `node_not_registered` (no registration valid at the record's start) or
+    /// `zone_unknown` (the registered zone is not in the catalog).
+    pub reason: String,
+}
+
+/// The latest version's number and manifest, if any.
+pub async fn latest_version(store: &Store, period: Period) -> Result<Option<(u32, RunManifest)>> {
+    let mut best = None;
+    for m in store.list(&format!("runs/period={period}")).await? {
+        let p = m.location.to_string();
+        let Some(v) = p
+            .split('/')
+            .find_map(|s| s.strip_prefix("version="))
+            .and_then(|v| v.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if p.ends_with("/manifest.json") && best.as_ref().is_none_or(|(b, _)| v > *b) {
+            best = Some((v, p));
+        }
+    }
+    let Some((v, path)) = best else {
+        return Ok(None);
+    };
+    let bytes = store.get(&path).await?;
+    let m = RunManifest::from_slice_at(&path, &bytes, &period.to_string(), v)?;
+    Ok(Some((v, m)))
 }

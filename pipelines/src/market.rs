@@ -14,34 +14,12 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use polars::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::config::PipelineConfig;
 use crate::math::checked_round_div;
 use crate::period::Period;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ZoneAllocation {
-    pub consumption_mj: i64,
-    pub covered_mj: i64,
-    /// Sum of allocated mJ x instrument mg/kWh.
-    #[serde(skip)]
-    pub instrument_weight: i128,
-    pub residual_mg_per_kwh: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InstrumentUse {
-    pub id: String,
-    pub kind: String,
-    pub zone: String,
-    pub available_mj: i64,
-    pub allocated_mj: i64,
-    pub unallocated_mj: i64,
-    pub factor_mg_per_kwh: i64,
-}
+pub use crate::manifest::{InstrumentUse, ZoneAllocation};
 
 #[derive(Debug, Clone, Default)]
 pub struct Allocation {

@@ -25,16 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{PipelineConfig, SiteFigures};
 use crate::math;
 
-/// A row that could not be accounted, with its reason.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Quarantined {
-    pub object: String,
-    pub node_id: String,
-    pub seq: u64,
-    /// `node_not_registered` (no registration valid at the record's start) or
-    /// `zone_unknown` (the registered zone is not in the catalog).
-    pub reason: String,
-}
+pub use crate::manifest::Quarantined;
 
 /// Grid series: the cached points (fetched by the as-of time) of each signal, as a
 /// table the per-row figures read and as the narrow frame the as-of join runs on; and

@@ -59,7 +59,7 @@ pub async fn load_month(
     version: Option<u32>,
 ) -> Result<Option<Month>> {
     if version.is_none()
-        && gco_pipelines::job::latest_version(store, period)
+        && gco_pipelines::manifest::latest_version(store, period)
             .await?
             .is_none()
     {

@@ -101,9 +101,8 @@ pub fn loaded(months: Vec<Month>) -> Loaded {
 
 /// A run manifest with the coverage and configuration the synthetic month implies.
 fn manifest(period: &str) -> RunManifest {
-    use gco_pipelines::aggregate::Coverage;
     use gco_pipelines::config::{PipelineConfig, Scope, Site};
-    use gco_pipelines::manifest::{AllocationReport, FORMAT, Inputs, Totals};
+    use gco_pipelines::manifest::{AllocationReport, Coverage, FORMAT, Inputs, Totals};
     RunManifest {
         format: FORMAT.into(),
         method: "synthetic".into(),
