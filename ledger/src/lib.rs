@@ -25,6 +25,7 @@ pub mod guard;
 pub mod hash;
 pub mod import;
 pub mod keys;
+pub mod layout;
 pub mod lease;
 pub mod record;
 pub mod registry;

@@ -11,7 +11,7 @@ use crate::store::{PutOutcome, Store, validate_node_id};
 use crate::time::{Micros, format_utc, parse_utc};
 
 /// Folder of the node registry events.
-pub const REGISTRY_PREFIX: &str = "keys/nodes";
+pub use crate::layout::REGISTRY as REGISTRY_PREFIX;
 
 /// One registry event as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

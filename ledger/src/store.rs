@@ -19,7 +19,7 @@ use crate::error::{LedgerError, Result};
 use crate::seal::Seal;
 
 /// Top-level folder of the signed record batches.
-pub const RECORDS_PREFIX: &str = "records";
+pub use crate::layout::RECORDS as RECORDS_PREFIX;
 
 /// The ledger's object store.
 #[derive(Clone)]
@@ -338,7 +338,7 @@ impl Store {
     /// Deletes a pipeline staging object (`runs/.../staging/...`): the only deletion
     /// outside tests. Ledger, registry and output objects are never deleted.
     pub async fn delete_staging(&self, path: &str) -> Result<()> {
-        if !(path.starts_with("runs/") && path.contains("/staging/")) {
+        if !crate::layout::is_staging(path) {
             return Err(LedgerError::Input(format!(
                 "refusing to delete {path}: only runs/.../staging/ objects are scratch"
             )));
@@ -356,10 +356,7 @@ impl Store {
     /// what a crashed run left of the version it is about to write, and what it wrote
     /// itself when it must compute the rows again.
     pub async fn delete_unpublished(&self, path: &str, manifest: &str) -> Result<()> {
-        let outputs = manifest
-            .strip_prefix("runs/")
-            .and_then(|m| m.strip_suffix("/manifest.json"))
-            .map(|version| format!("emissions/{version}/"));
+        let outputs = crate::layout::outputs_of_manifest(manifest);
         if !outputs.is_some_and(|o| path.starts_with(&o)) {
             return Err(LedgerError::Input(format!(
                 "refusing to delete {path}: only outputs of the unpublished run version of {manifest} are removable"
@@ -383,10 +380,7 @@ impl Store {
     /// Replaces a credential status list (`certificates/.../status/<list>.jwt`): the one
     /// kind of object that is rewritten (revocation sets a bit and re-signs the list).
     pub async fn put_status_list(&self, path: &str, bytes: Bytes) -> Result<()> {
-        if !(path.starts_with("certificates/")
-            && path.contains("/status/")
-            && path.ends_with(".jwt"))
-        {
+        if !crate::layout::is_status_list(path) {
             return Err(LedgerError::Input(format!(
                 "refusing to overwrite {path}: only certificates/.../status/*.jwt lists are mutable"
             )));

@@ -52,7 +52,7 @@ use crate::manifest::RunManifest;
 use crate::manifest::latest_version;
 use crate::period::Period;
 
-pub const CERTIFICATES: &str = "certificates";
+pub use gco_ledger::layout::CERTIFICATES;
 pub const INDEX_FORMAT: &str = "gco-certificates/1";
 /// Rows per row group of the per-inference files: small, so a lookup reads little.
 const LOOKUP_ROW_GROUP: usize = 1024;
@@ -146,7 +146,7 @@ pub struct IssueReport {
 }
 
 pub fn version_prefix(period: &str, version: u32) -> String {
-    format!("{CERTIFICATES}/period={period}/version={version:04}")
+    gco_ledger::layout::certificates_version(period, version)
 }
 
 fn sha256_hex(b: &[u8]) -> String {
@@ -176,7 +176,7 @@ pub async fn load_run(store: &Store, period: Period, version: Option<u32>) -> Re
                 )
             })?,
     };
-    let manifest_path = format!("runs/period={period}/version={version:04}/manifest.json");
+    let manifest_path = gco_ledger::layout::manifest(period, version);
     let bytes = store
         .get(&manifest_path)
         .await
@@ -211,7 +211,7 @@ struct DayBatch {
 /// Reads the day's ledger batches that the run verified, checking each against the
 /// SHA-256 the run recorded and its rows against the signed Merkle root.
 async fn day_batches(store: &Store, run: &Run, date: &str) -> Result<Vec<DayBatch>> {
-    let prefix = format!("records/date={date}/");
+    let prefix = gco_ledger::layout::records_of_day(date);
     let mut out = Vec::new();
     for b in run.manifest.inputs.ledger.iter().filter(|b| b.verified) {
         let path = b.object.as_str();
@@ -241,10 +241,7 @@ async fn day_batches(store: &Store, run: &Run, date: &str) -> Result<Vec<DayBatc
 
 /// The run's rows of one day, in stored order.
 async fn day_rows(store: &Store, run: &Run, date: &str) -> Result<DataFrame> {
-    let prefix = format!(
-        "emissions/period={}/version={:04}/rows/date={date}/",
-        run.period, run.version
-    );
+    let prefix = gco_ledger::layout::rows_of_day(run.period, run.version, date);
     let mut frames = Vec::new();
     for m in store.list(&prefix).await? {
         let path = m.location.to_string();
@@ -907,10 +904,7 @@ async fn read_aggregates(store: &Store, run: &Run) -> Result<Vec<AggregateRow>> 
             &["organisation", "scope"][..],
         ),
     ] {
-        let path = format!(
-            "emissions/period={}/version={:04}/aggregates/{table}.parquet",
-            run.period, run.version
-        );
+        let path = gco_ledger::layout::aggregate(run.period, run.version, table);
         let bytes = store.get(&path).await?;
         let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?
             .build()?;

@@ -22,7 +22,8 @@ use anyhow::{Context, Result, bail};
 use arrow_array::RecordBatch;
 use bytes::Bytes;
 use futures::StreamExt;
-use gco_ledger::store::{RECORDS_PREFIX, parse_batch_path};
+use gco_ledger::layout;
+use gco_ledger::store::parse_batch_path;
 use gco_ledger::time::{Micros, format_utc};
 use gco_ledger::unique::{DayKeys, KeyBuild, RowKey};
 use gco_ledger::{Lease, LeaseOptions, Registry, Store};
@@ -205,10 +206,7 @@ pub fn sha256_hex(b: &[u8]) -> String {
 }
 
 fn version_dir(period: Period, v: u32) -> (String, String) {
-    (
-        format!("emissions/period={period}/version={v:04}"),
-        format!("runs/period={period}/version={v:04}/manifest.json"),
-    )
+    (layout::emissions(period, v), layout::manifest(period, v))
 }
 
 impl Job<'_> {
@@ -226,7 +224,7 @@ impl Job<'_> {
         for d in self.period.days() {
             for m in self
                 .store
-                .list(&format!("{RECORDS_PREFIX}/date={}", d.format("%Y-%m-%d")))
+                .list(&layout::records_of_day(d.format("%Y-%m-%d")))
                 .await?
             {
                 if fresh(&m) {
@@ -239,7 +237,7 @@ impl Job<'_> {
         }
         let (first, last) = (self.period.to_string(), self.period.to_string());
         let mut grid = Vec::new();
-        for m in self.store.list(gco_grid_data::series::GRID_PREFIX).await? {
+        for m in self.store.list(layout::GRID).await? {
             let path = m.location.to_string();
             let month = path.split('/').find_map(|s| s.strip_prefix("month="));
             if month.is_some_and(|mo| mo >= first.as_str() && mo <= last.as_str()) && fresh(&m) {
@@ -250,7 +248,7 @@ impl Job<'_> {
         // registered later must not vouch for a rerun of an earlier as-of.
         let registry = self
             .store
-            .list(gco_ledger::registry::REGISTRY_PREFIX)
+            .list(layout::REGISTRY)
             .await?
             .into_iter()
             .filter(|m| fresh(m))
@@ -274,10 +272,7 @@ impl Job<'_> {
     }
 
     fn staging(&self, plan: &Plan, shard: u32, shards: u32) -> String {
-        format!(
-            "runs/period={}/staging/{}/shard={shard}-of-{shards}",
-            self.period, plan.id
-        )
+        layout::shard_staging(self.period, &plan.id, shard, shards)
     }
 
     async fn grid(&self, plan: &Plan) -> Result<Grid> {
@@ -309,7 +304,7 @@ impl Job<'_> {
 
     /// The period's lease (`runs/period=P`): one writer of its versions at a time.
     async fn take_lease(&self) -> Result<Lease> {
-        let scope = format!("runs/period={}", self.period);
+        let scope = layout::runs(self.period);
         Ok(Lease::acquire(self.store, &scope, &self.lease).await?)
     }
 
@@ -499,7 +494,7 @@ impl Job<'_> {
         if let Some(o) = self.settled(&plan, &previous) {
             return Ok(o);
         }
-        let prefix = format!("runs/period={}/staging/{}", self.period, plan.id);
+        let prefix = layout::staging(self.period, &plan.id);
         let mut counts = BTreeSet::new();
         for m in self.store.list(&prefix).await? {
             let p = m.location.to_string();
@@ -1092,7 +1087,7 @@ impl Job<'_> {
             .put_create(&manifest_path, Bytes::from(manifest.to_bytes()?))
             .await?;
         // Staging is scratch once the version is written.
-        let staging = format!("runs/period={}/staging/{}", self.period, plan.id);
+        let staging = layout::staging(self.period, &plan.id);
         for m in self.store.list(&staging).await? {
             self.store.delete_staging(m.location.as_ref()).await?;
         }

@@ -308,7 +308,7 @@ pub struct Quarantined {
 /// The latest version's number and manifest, if any.
 pub async fn latest_version(store: &Store, period: Period) -> Result<Option<(u32, RunManifest)>> {
     let mut best = None;
-    for m in store.list(&format!("runs/period={period}")).await? {
+    for m in store.list(&gco_ledger::layout::runs(period)).await? {
         let p = m.location.to_string();
         let Some(v) = p
             .split('/')

@@ -68,10 +68,7 @@ pub async fn load_month(
     let run = gco_pipelines::certify::load_run(store, period, version).await?;
     let mut tables = BTreeMap::new();
     for (name, keys) in TABLES {
-        let path = format!(
-            "emissions/period={period}/version={:04}/aggregates/{name}.parquet",
-            run.version
-        );
+        let path = gco_ledger::layout::aggregate(period, run.version, name);
         let Some(expected) = run.manifest.output(&path).map(|o| o.sha256.as_str()) else {
             bail!(
                 "{} does not list {path}: this run predates the report tables; \

@@ -35,7 +35,7 @@ fn sha256_hex(b: &[u8]) -> String {
 async fn credential_prefix(store: &Store, period: &str) -> Result<Option<String>> {
     let mut best: Option<(u32, String)> = None;
     for m in store
-        .list(&format!("certificates/period={period}/"))
+        .list(&format!("{}/", gco_ledger::layout::certificates(period)))
         .await?
     {
         let p = m.location.to_string();

@@ -76,7 +76,7 @@ pub fn month(period: &str, models: &[&str]) -> Month {
     Month {
         period: Period::parse(period).unwrap(),
         version: 1,
-        manifest_path: format!("runs/period={period}/version=0001/manifest.json"),
+        manifest_path: gco_ledger::layout::manifest(period, 1),
         manifest_sha256: "ab".repeat(32),
         manifest: manifest(period),
         tables: t,

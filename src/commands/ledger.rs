@@ -111,7 +111,7 @@ pub async fn run(cmd: LedgerCommand, g: &Global) -> Result<u8> {
             // row already in the ledger.
             let lease = gco_ledger::Lease::acquire(
                 &store,
-                &format!("ledger/node={node}"),
+                &gco_ledger::layout::node_lease(&node),
                 &super::lease_options(g, &format!("gco ledger import --node {node}")),
             )
             .await?;

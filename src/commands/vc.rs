@@ -151,7 +151,7 @@ pub async fn issue(
     // rewrites: both hold the period's certificates lease.
     let lease = gco_ledger::Lease::acquire(
         store,
-        &format!("certificates/period={}", opts.period),
+        &gco_ledger::layout::certificates(opts.period),
         &super::lease_options(g, &format!("gco vc issue --period {}", opts.period)),
     )
     .await?;
@@ -386,7 +386,7 @@ pub async fn vc(cmd: VcCommand, g: &Global) -> Result<u8> {
             // The status list is read, changed and rewritten: one writer at a time.
             let lease = gco_ledger::Lease::acquire(
                 &store,
-                &format!("certificates/period={period}"),
+                &gco_ledger::layout::certificates(period),
                 &super::lease_options(g, &format!("gco vc revoke --period {period}")),
             )
             .await?;
@@ -663,8 +663,8 @@ pub async fn certificate(cmd: CertificateCommand, g: &Global) -> Result<u8> {
     // Latest credential version of each period, newest period first.
     let mut versions: std::collections::BTreeMap<String, u32> = Default::default();
     let prefix = match &period {
-        Some(p) => format!("{}/period={}/", certify::CERTIFICATES, Period::parse(p)?),
-        None => format!("{}/", certify::CERTIFICATES),
+        Some(p) => format!("{}/", gco_ledger::layout::certificates(Period::parse(p)?)),
+        None => format!("{}/", gco_ledger::layout::CERTIFICATES),
     };
     for m in store.list(&prefix).await? {
         let p = m.location.to_string();
