@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::manifest::{BatchEntry, Coverage, Issue, Quarantined, RunManifest, Totals};
 use crate::market::Allocation;
 use crate::rows::ChunkTotals;
+use crate::schema::col;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Sums {
@@ -94,27 +95,27 @@ pub(crate) fn col_i64(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
 
 /// The string key columns of a row, in [`fold`]'s fine-grained grouping.
 const KEY_COLUMNS: [&str; 8] = [
-    "node_id",
-    "model_id",
-    "zone",
-    "scope",
-    "site",
-    "measurement",
-    "intensity_source",
-    "intensity_fallback_level",
+    col::NODE_ID,
+    col::MODEL_ID,
+    col::ZONE,
+    col::SCOPE,
+    col::SITE,
+    col::MEASUREMENT,
+    col::INTENSITY_SOURCE,
+    col::INTENSITY_FALLBACK_LEVEL,
 ];
 
 /// The summed columns, in [`fold`]'s order.
 const SUM_COLUMNS: [&str; 9] = [
-    "prompt_tokens",
-    "completion_tokens",
-    "it_energy_mj",
-    "facility_energy_mj",
-    "location_ng",
-    "market_ng",
-    "marginal_ng",
-    "embodied_ng",
-    "sci_ng",
+    col::PROMPT_TOKENS,
+    col::COMPLETION_TOKENS,
+    col::IT_ENERGY_MJ,
+    col::FACILITY_ENERGY_MJ,
+    col::LOCATION_NG,
+    col::MARKET_NG,
+    col::MARGINAL_NG,
+    col::EMBODIED_NG,
+    col::SCI_NG,
 ];
 
 /// Sums of one frame of final rows, by every table's key. Rows are summed once, under
@@ -135,9 +136,9 @@ pub fn fold(df: &DataFrame) -> Result<Aggregates> {
     let key_cols: Vec<StringChunked> =
         KEY_COLUMNS.iter().map(|c| strs(c)).collect::<Result<_>>()?;
     let keys: Vec<_> = key_cols.iter().map(|c| c.downcast_as_array()).collect();
-    let kind = strs("kind")?;
+    let kind = strs(col::KIND)?;
     let kind = kind.downcast_as_array();
-    let start = ints("start")?;
+    let start = ints(col::START)?;
     let start = start.downcast_as_array();
     let sum_cols: Vec<Int64Chunked> = SUM_COLUMNS.iter().map(|c| ints(c)).collect::<Result<_>>()?;
     let sums: Vec<_> = sum_cols.iter().map(|c| c.downcast_as_array()).collect();

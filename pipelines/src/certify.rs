@@ -51,6 +51,7 @@ use crate::aggregate::col_i64;
 use crate::manifest::RunManifest;
 use crate::manifest::latest_version;
 use crate::period::Period;
+use crate::schema::col;
 
 pub use gco_ledger::layout::CERTIFICATES;
 pub const INDEX_FORMAT: &str = "gco-certificates/1";
@@ -496,11 +497,11 @@ struct MemberCols<'a> {
 impl<'a> MemberCols<'a> {
     fn read(df: &'a DataFrame) -> Result<Self> {
         Ok(MemberCols {
-            node: strs(df, "node_id")?,
-            kind: strs(df, "kind")?,
-            model: strs(df, "model_id")?,
-            scope: strs(df, "scope")?,
-            seq: col_i64(df, "seq")?,
+            node: strs(df, col::NODE_ID)?,
+            kind: strs(df, col::KIND)?,
+            model: strs(df, col::MODEL_ID)?,
+            scope: strs(df, col::SCOPE)?,
+            seq: col_i64(df, col::SEQ)?,
         })
     }
 }
@@ -547,14 +548,14 @@ struct InferenceRow<'a> {
 }
 
 const ROW_FIGURES: [&str; 8] = [
-    "it_energy_mj",
-    "facility_energy_mj",
-    "intensity_mg_per_kwh",
-    "location_ng",
-    "market_ng",
-    "marginal_ng",
-    "embodied_ng",
-    "sci_ng",
+    col::IT_ENERGY_MJ,
+    col::FACILITY_ENERGY_MJ,
+    col::INTENSITY_MG_PER_KWH,
+    col::LOCATION_NG,
+    col::MARKET_NG,
+    col::MARGINAL_NG,
+    col::EMBODIED_NG,
+    col::SCI_NG,
 ];
 
 /// Walks one day's inference rows in stored order: pushes each record's ledger leaf
@@ -584,11 +585,11 @@ fn day_inferences<'a>(
             .map(|c| col_i64(df, c))
             .collect::<Result<_>>()?;
         Some((
-            strs(df, "inference_id")?,
-            strs(df, "model_version")?,
-            strs(df, "zone")?,
-            col_i64(df, "start")?,
-            col_i64(df, "end")?,
+            strs(df, col::INFERENCE_ID)?,
+            strs(df, col::MODEL_VERSION)?,
+            strs(df, col::ZONE)?,
+            col_i64(df, col::START)?,
+            col_i64(df, col::END)?,
             figures,
         ))
     } else {

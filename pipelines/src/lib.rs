@@ -11,6 +11,7 @@ pub mod market;
 pub mod math;
 pub mod period;
 pub mod rows;
+pub mod schema;
 
 pub use config::PipelineConfig;
 /// `[pipeline]` in gco.toml (crate gco-config).

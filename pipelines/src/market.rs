@@ -18,6 +18,7 @@ use polars::prelude::*;
 use crate::config::PipelineConfig;
 use crate::math::checked_round_div;
 use crate::period::Period;
+use crate::schema::col;
 
 pub use crate::manifest::{InstrumentUse, ZoneAllocation};
 
@@ -93,11 +94,11 @@ pub fn allocate(
 
 /// Adds `market_ng`, `market_covered_mj`, `market_method` to staged rows.
 pub fn add_market(mut df: DataFrame, alloc: &Allocation) -> Result<DataFrame> {
-    let fac = df.column("facility_energy_mj")?.i64()?.clone();
-    let loc = df.column("location_ng")?.i64()?.clone();
-    let avg = df.column("intensity_mg_per_kwh")?.i64()?.clone();
-    let zone = df.column("zone")?.str()?.clone();
-    let scope = df.column("scope")?.str()?.clone();
+    let fac = df.column(col::FACILITY_ENERGY_MJ)?.i64()?.clone();
+    let loc = df.column(col::LOCATION_NG)?.i64()?.clone();
+    let avg = df.column(col::INTENSITY_MG_PER_KWH)?.i64()?.clone();
+    let zone = df.column(col::ZONE)?.str()?.clone();
+    let scope = df.column(col::SCOPE)?.str()?.clone();
     let h = df.height();
     let (mut ng, mut covered, mut method) = (
         Vec::with_capacity(h),
@@ -162,9 +163,9 @@ pub fn add_market(mut df: DataFrame, alloc: &Allocation) -> Result<DataFrame> {
             }
         }
     }
-    df.with_column(Column::new("market_ng".into(), ng))?;
-    df.with_column(Column::new("market_covered_mj".into(), covered))?;
-    df.with_column(crate::rows::shared_strings("market_method", h, |i| {
+    df.with_column(Column::new(col::MARKET_NG.into(), ng))?;
+    df.with_column(Column::new(col::MARKET_COVERED_MJ.into(), covered))?;
+    df.with_column(crate::rows::shared_strings(col::MARKET_METHOD, h, |i| {
         Some(method[i])
     }))?;
     Ok(df)

@@ -949,3 +949,40 @@ async fn the_manifest_reads_back_typed_and_a_missing_field_is_named() {
     let err = format!("{:#}", job(&a, &cfg).run(false).await.unwrap_err());
     assert!(err.contains("missing field `id`"), "{err}");
 }
+
+#[tokio::test]
+async fn a_rows_file_has_exactly_the_declared_schema() {
+    use arrow_schema::{DataType, TimeUnit};
+    use gco_pipelines::schema::{ROWS, Type};
+    let a = Store::memory();
+    fixture(&a).await;
+    let cfg = config();
+    job(&a, &cfg).run(false).await.unwrap();
+    let rows = objects(&a, "emissions/period=2026-10/version=0001/rows/").await;
+    assert!(!rows.is_empty());
+    for (path, bytes) in rows {
+        let builder =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+        let got: Vec<(String, DataType)> = builder
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect();
+        let want: Vec<(String, DataType)> = ROWS
+            .iter()
+            .map(|(name, t)| {
+                let dt = match t {
+                    Type::Str => DataType::Utf8View,
+                    Type::U32 => DataType::UInt32,
+                    Type::U64 => DataType::UInt64,
+                    Type::I64 => DataType::Int64,
+                    Type::Bool => DataType::Boolean,
+                    Type::Time => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                };
+                (name.to_string(), dt)
+            })
+            .collect();
+        assert_eq!(got, want, "{path}");
+    }
+}
