@@ -11,7 +11,6 @@ pub mod escape;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 
-use anyhow::{Result, anyhow, bail};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use typst::diag::{FileError, FileResult, Severity, SourceDiagnostic};
 use typst::foundations::{Bytes, Datetime, Duration, Smart};
@@ -21,6 +20,26 @@ use typst::utils::LazyHash;
 use typst::{Library, LibraryExt, World, WorldExt};
 use typst_layout::PagedDocument;
 use typst_pdf::{PdfOptions, PdfStandard, PdfStandards, Timestamp};
+
+/// Why a document did not become a PDF. Messages carry Typst's diagnostics with the
+/// line of the markup they point at.
+#[derive(Debug, thiserror::Error)]
+pub enum PdfError {
+    /// A data file's name is not a path Typst accepts.
+    #[error("bad file name {0:?}")]
+    FileName(String),
+    /// The document date is outside what PDF metadata can hold.
+    #[error("{0} is not a date Typst can write")]
+    Date(DateTime<Utc>),
+    /// The markup does not compile (a template error: data is escaped).
+    #[error("the report's Typst markup does not compile:\n{0}")]
+    Compile(String),
+    /// The compiled document could not be written as PDF/A-3b.
+    #[error("PDF export failed:\n{0}")]
+    Export(String),
+}
+
+pub type Result<T, E = PdfError> = std::result::Result<T, E>;
 
 /// Fonts from typst-assets (Libertinus Serif, New Computer Modern, DejaVu Sans Mono),
 /// parsed once per process.
@@ -60,7 +79,7 @@ struct MemoryWorld {
 }
 
 fn file_id(path: &str) -> Result<FileId> {
-    let vpath = VirtualPath::new(path).map_err(|e| anyhow!("bad file name {path:?}: {e:?}"))?;
+    let vpath = VirtualPath::new(path).map_err(|_| PdfError::FileName(path.to_string()))?;
     Ok(RootedPath::new(VirtualRoot::Project, vpath).intern())
 }
 
@@ -104,7 +123,7 @@ fn datetime(t: DateTime<Utc>) -> Result<Datetime> {
         t.minute() as u8,
         t.second() as u8,
     )
-    .ok_or_else(|| anyhow!("{t} is not a date Typst can write"))
+    .ok_or(PdfError::Date(t))
 }
 
 /// Formats Typst diagnostics with the line they point at.
@@ -151,13 +170,10 @@ pub fn pdf(doc: Document) -> Result<Vec<u8>> {
     let warned = typst::compile::<PagedDocument>(&world);
     let document = match warned.output {
         Ok(d) => d,
-        Err(errors) => bail!(
-            "the report's Typst markup does not compile:\n{}",
-            describe(&world, &errors)
-        ),
+        Err(errors) => return Err(PdfError::Compile(describe(&world, &errors))),
     };
     let standards = PdfStandards::new(&[PdfStandard::A_3b])
-        .map_err(|e| anyhow!("PDF/A-3b: {}", e.message()))?;
+        .map_err(|e| PdfError::Export(format!("PDF/A-3b: {}", e.message())))?;
     let options = PdfOptions {
         ident: Smart::Custom(doc.ident),
         creator: Smart::Custom(Some(format!("gco {}", env!("CARGO_PKG_VERSION")))),
@@ -166,7 +182,7 @@ pub fn pdf(doc: Document) -> Result<Vec<u8>> {
         ..PdfOptions::default()
     };
     typst_pdf::pdf(&document, &options)
-        .map_err(|errors| anyhow!("PDF export failed:\n{}", describe(&world, &errors)))
+        .map_err(|errors| PdfError::Export(describe(&world, &errors)))
 }
 
 /// Whether some bundled font has a glyph for `c` (Typst falls back across them). A

@@ -214,6 +214,7 @@ fn compile(
         date: as_of,
         ident: format!("gco/{name}"),
     })
+    .map_err(Into::into)
 }
 
 /// `gco report csrd`.
