@@ -30,6 +30,36 @@ pub struct Reading {
 }
 
 /// A source of GPU readings: NVML or simulated GPUs.
+/// Why GPUs could not be opened, selected or read.
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    /// The NVIDIA driver library is not there.
+    #[error(
+        "the NVIDIA driver library libnvidia-ml.so.1 could not be loaded ({0}); install the \
+         NVIDIA driver (or run in a container with the NVIDIA runtime), or pass --simulate \
+         to measure simulated GPUs"
+    )]
+    DriverMissing(String),
+    /// NVML sees no GPU.
+    #[error("NVML sees no GPU on this node")]
+    NoGpu,
+    /// `--gpus` / `CUDA_VISIBLE_DEVICES` names a GPU that is not there, several, or none.
+    #[error("{0}")]
+    Selection(String),
+    /// A driver call failed (`what` says which).
+    #[error("{what}: {message}")]
+    Driver { what: String, message: String },
+}
+
+impl GpuError {
+    pub(crate) fn driver(what: impl Into<String>, e: impl std::fmt::Display) -> Self {
+        GpuError::Driver {
+            what: what.into(),
+            message: e.to_string(),
+        }
+    }
+}
+
 pub trait GpuSource: Send {
     fn gpus(&self) -> &[GpuInfo];
     /// How the energy is obtained (recorded on every row).
@@ -37,7 +67,7 @@ pub trait GpuSource: Send {
     /// Reads every configured GPU at time `t` (UTC microseconds). One entry per GPU, in
     /// the order of [`GpuSource::gpus`]. Errors are per call: a failed read is retried
     /// at the next interval, and the interval simply becomes longer.
-    fn read(&mut self, t: Micros) -> anyhow::Result<Vec<Reading>>;
+    fn read(&mut self, t: Micros) -> Result<Vec<Reading>, GpuError>;
     /// Tells the source how many spans are active on each GPU (simulated GPUs draw power
     /// accordingly; real GPUs ignore it).
     fn set_activity(&mut self, _gpu: usize, _active: u32) {}
@@ -120,7 +150,7 @@ pub fn select_gpus(
     all: &[GpuInfo],
     requested: Option<&str>,
     cuda_visible: Option<&str>,
-) -> anyhow::Result<Vec<usize>> {
+) -> Result<Vec<usize>, GpuError> {
     let spec = match (requested, cuda_visible) {
         (Some(r), _) => Some(("--gpus", r)),
         (None, Some(c)) if !c.trim().is_empty() => Some(("CUDA_VISIBLE_DEVICES", c)),
@@ -142,10 +172,10 @@ pub fn select_gpus(
                 .map(|(i, _)| i)
                 .collect();
             if hits.len() > 1 {
-                anyhow::bail!(
+                return Err(GpuError::Selection(format!(
                     "{what}: {entry:?} matches {} GPUs; give more of the UUID",
                     hits.len()
-                );
+                )));
             }
             hits.first().copied()
         };
@@ -154,21 +184,21 @@ pub fn select_gpus(
                 .iter()
                 .map(|g| format!("{} ({})", g.index, g.id))
                 .collect();
-            anyhow::bail!(
+            return Err(GpuError::Selection(format!(
                 "{what}: no GPU {entry:?} on this node; GPUs present: {}",
                 if known.is_empty() {
                     "none".to_string()
                 } else {
                     known.join(", ")
                 }
-            );
+            )));
         };
         if !out.contains(&pos) {
             out.push(pos);
         }
     }
     if out.is_empty() {
-        anyhow::bail!("{what} selects no GPU");
+        return Err(GpuError::Selection(format!("{what} selects no GPU")));
     }
     Ok(out)
 }

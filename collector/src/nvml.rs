@@ -4,13 +4,12 @@
 //! Volta and newer); GPUs without it fall back to power readings integrated over time,
 //! recorded as `power_integration` so the row says how it was measured.
 
-use anyhow::{Result, bail};
 use gco_ledger::Measurement;
 use gco_ledger::time::Micros;
 use nvml_wrapper::Nvml;
 use nvml_wrapper::error::NvmlError;
 
-use crate::gpu::{GpuInfo, GpuSource, Reading, select_gpus};
+use crate::gpu::{GpuError, GpuInfo, GpuSource, Reading, select_gpus};
 
 pub struct NvmlSource {
     nvml: Nvml,
@@ -22,24 +21,28 @@ pub struct NvmlSource {
 pub fn open() -> Result<Nvml> {
     match Nvml::init() {
         Ok(n) => Ok(n),
-        Err(NvmlError::LibloadingError(e)) => bail!(
-            "the NVIDIA driver library libnvidia-ml.so.1 could not be loaded ({e}); install the \
-             NVIDIA driver (or run in a container with the NVIDIA runtime), or pass --simulate \
-             to measure simulated GPUs"
-        ),
-        Err(e) => bail!("NVML failed to initialise: {e}"),
+        Err(NvmlError::LibloadingError(e)) => Err(GpuError::DriverMissing(e.to_string())),
+        Err(e) => Err(GpuError::driver("NVML failed to initialise", e)),
     }
 }
 
+type Result<T, E = GpuError> = std::result::Result<T, E>;
+
 /// Every GPU the driver sees.
 pub fn list(nvml: &Nvml) -> Result<Vec<GpuInfo>> {
-    let n = nvml.device_count()?;
+    let n = nvml
+        .device_count()
+        .map_err(|e| GpuError::driver("counting GPUs", e))?;
     let mut out = Vec::with_capacity(n as usize);
     for i in 0..n {
-        let d = nvml.device_by_index(i)?;
+        let d = nvml
+            .device_by_index(i)
+            .map_err(|e| GpuError::driver(format!("opening GPU {i}"), e))?;
         out.push(GpuInfo {
             index: i,
-            id: d.uuid()?,
+            id: d
+                .uuid()
+                .map_err(|e| GpuError::driver(format!("reading the UUID of GPU {i}"), e))?,
             name: d.name().unwrap_or_else(|_| "unknown".into()),
         });
     }
@@ -52,14 +55,16 @@ impl NvmlSource {
         let nvml = open()?;
         let all = list(&nvml)?;
         if all.is_empty() {
-            bail!("NVML sees no GPU on this node");
+            return Err(GpuError::NoGpu);
         }
         let picked = select_gpus(&all, requested, cuda_visible)?;
         let gpus: Vec<GpuInfo> = picked.into_iter().map(|i| all[i].clone()).collect();
         // The counter must be there on every selected GPU, else all use power.
         let mut counter = true;
         for g in &gpus {
-            let d = nvml.device_by_index(g.index)?;
+            let d = nvml
+                .device_by_index(g.index)
+                .map_err(|e| GpuError::driver(format!("opening GPU {} ({})", g.index, g.id), e))?;
             match d.total_energy_consumption() {
                 Ok(_) => {}
                 Err(NvmlError::NotSupported) | Err(NvmlError::FailedToLoadSymbol(_)) => {
@@ -70,11 +75,12 @@ impl NvmlSource {
                     );
                     counter = false;
                 }
-                Err(e) => bail!(
-                    "reading the energy counter of GPU {} ({}): {e}",
-                    g.index,
-                    g.id
-                ),
+                Err(e) => {
+                    return Err(GpuError::driver(
+                        format!("reading the energy counter of GPU {} ({})", g.index, g.id),
+                        e,
+                    ));
+                }
             }
         }
         Ok(NvmlSource {
@@ -101,10 +107,18 @@ impl GpuSource for NvmlSource {
     fn read(&mut self, _t: Micros) -> Result<Vec<Reading>> {
         let mut out = Vec::with_capacity(self.gpus.len());
         for g in &self.gpus {
-            let d = self.nvml.device_by_index(g.index)?;
+            let d = self
+                .nvml
+                .device_by_index(g.index)
+                .map_err(|e| GpuError::driver(format!("opening GPU {}", g.index), e))?;
             out.push(Reading {
                 energy_mj: if self.counter {
-                    Some(d.total_energy_consumption()?)
+                    Some(d.total_energy_consumption().map_err(|e| {
+                        GpuError::driver(
+                            format!("reading the energy counter of GPU {}", g.index),
+                            e,
+                        )
+                    })?)
                 } else {
                     None
                 },

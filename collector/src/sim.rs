@@ -94,7 +94,7 @@ impl GpuSource for SimGpus {
         Measurement::Simulated
     }
 
-    fn read(&mut self, t: Micros) -> anyhow::Result<Vec<Reading>> {
+    fn read(&mut self, t: Micros) -> Result<Vec<Reading>, crate::gpu::GpuError> {
         let k_now = t.div_euclid(TICK_US);
         let mut out = Vec::with_capacity(self.gpus.len());
         for g in 0..self.gpus.len() {
