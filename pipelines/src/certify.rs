@@ -48,13 +48,14 @@ use sha2::{Digest, Sha256};
 
 use crate::Progress;
 use crate::aggregate::col_i64;
-use crate::manifest::RunManifest;
+use crate::index::{CredentialsIndex, MemberRoot};
 use crate::manifest::latest_version;
+use crate::manifest::{Output, RunManifest};
 use crate::period::Period;
 use crate::schema::col;
 
+pub use crate::index::FORMAT as INDEX_FORMAT;
 pub use gco_ledger::layout::CERTIFICATES;
-pub const INDEX_FORMAT: &str = "gco-certificates/1";
 /// Rows per row group of the per-inference files: small, so a lookup reads little.
 const LOOKUP_ROW_GROUP: usize = 1024;
 
@@ -813,12 +814,17 @@ struct PendingFile {
 }
 
 impl PendingFile {
-    async fn store(self, store: &Store, outputs: &mut Vec<Value>) -> Result<()> {
+    async fn store(self, store: &Store, outputs: &mut Vec<Output>) -> Result<()> {
         let bytes = self
             .encoded
             .await
             .with_context(|| format!("encoding {}", self.path))??;
-        outputs.push(json!({"path": self.path, "rows": self.rows, "bytes": bytes.len(), "sha256": sha256_hex(&bytes)}));
+        outputs.push(Output {
+            sha256: sha256_hex(&bytes),
+            bytes: bytes.len() as u64,
+            rows: self.rows as u64,
+            path: self.path.clone(),
+        });
         store.put_create(&self.path, bytes).await?;
         Ok(())
     }
@@ -1094,23 +1100,15 @@ pub async fn issue(store: &Store, issuer: &Issuer, opts: &IssueOptions) -> Resul
     };
     let issuer_did = issuer.did()?;
     if let Ok(existing) = store.get(&index_path).await {
-        let idx: Value = serde_json::from_slice(&existing)?;
-        let credentials = idx["credentials"]
-            .as_object()
-            .map(|o| {
-                o.iter()
-                    .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let idx = CredentialsIndex::from_slice(&index_path, &existing)?;
         return Ok(IssueReport {
             outcome: "up_to_date",
             period,
             version: run.version,
-            issuer: idx["issuer"].as_str().unwrap_or("").to_string(),
+            issuer: idx.issuer,
             index: index_path,
-            credentials,
-            member_inferences: idx["member_inferences"].as_u64().unwrap_or(0),
+            credentials: idx.credentials,
+            member_inferences: idx.member_inferences,
             status_lists: BTreeMap::new(),
             timestamp: None,
         });
@@ -1254,7 +1252,12 @@ pub async fn issue(store: &Store, issuer: &Issuer, opts: &IssueOptions) -> Resul
     if !agg_rows.is_empty() {
         let bytes = write_certificates(&agg_rows, "aggregate")?;
         let path = format!("{prefix}/aggregates.parquet");
-        outputs.push(json!({"path": path, "rows": agg_rows.len(), "bytes": bytes.len(), "sha256": sha256_hex(&bytes)}));
+        outputs.push(Output {
+            path: path.clone(),
+            bytes: bytes.len() as u64,
+            rows: agg_rows.len() as u64,
+            sha256: sha256_hex(&bytes),
+        });
         store.put_create(&path, bytes).await?;
     }
 
@@ -1278,24 +1281,36 @@ pub async fn issue(store: &Store, issuer: &Issuer, opts: &IssueOptions) -> Resul
             .await?;
         status_lists.insert(list.to_string(), id);
     }
-    let index = json!({
-        "format": INDEX_FORMAT,
-        "period": period,
-        "version": run.version,
-        "issuer": issuer_did,
-        "valid_from": ctx.valid_from,
-        "run_manifest": run.manifest_path,
-        "run_manifest_sha256": run.manifest_sha256,
-        "granularities": opts.granularities.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
-        "formats": opts.formats.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
-        "credentials": counts,
-        "member_inferences": member_inferences,
-        "member_roots": roots.iter().map(|((g, k), (r, c))| json!({"granularity": g.as_str(), "key": k.join("/"), "root": r, "count": c})).collect::<Vec<_>>(),
-        "status_lists": status_lists,
-        "outputs": outputs,
-    });
+    let index = CredentialsIndex {
+        format: crate::index::FORMAT.into(),
+        period: period.clone(),
+        version: run.version,
+        issuer: issuer_did.clone(),
+        valid_from: ctx.valid_from.clone(),
+        run_manifest: run.manifest_path.clone(),
+        run_manifest_sha256: run.manifest_sha256.clone(),
+        granularities: opts
+            .granularities
+            .iter()
+            .map(|g| g.as_str().into())
+            .collect(),
+        formats: opts.formats.iter().map(|f| f.as_str().into()).collect(),
+        credentials: counts.clone(),
+        member_inferences,
+        member_roots: roots
+            .iter()
+            .map(|((g, k), (r, c))| MemberRoot {
+                granularity: g.as_str().into(),
+                key: k.join("/"),
+                root: r.clone(),
+                count: *c,
+            })
+            .collect(),
+        status_lists: status_lists.clone(),
+        outputs,
+    };
     store
-        .put_create(&index_path, Bytes::from(serde_json::to_vec_pretty(&index)?))
+        .put_create(&index_path, Bytes::from(index.to_bytes()?))
         .await?;
     Ok(IssueReport {
         outcome: "created",

@@ -5,6 +5,7 @@
 
 pub mod aggregate;
 pub mod certify;
+pub mod index;
 pub mod job;
 pub mod manifest;
 pub mod market;

@@ -1,0 +1,84 @@
+//! The credentials index of a run version (`certificates/period=P/version=NNNN/
+//! index.json`, written last: its commit point): what was issued, by whom, over which
+//! run manifest, the member roots and the status lists. Written and read only here;
+//! a reader gets every field or an error naming the missing one.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::Output;
+
+/// The `format` of the indexes this version of gco writes and reads.
+pub const FORMAT: &str = "gco-certificates/1";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsIndex {
+    /// [`FORMAT`].
+    pub format: String,
+    pub period: String,
+    pub version: u32,
+    /// The issuer's DID.
+    pub issuer: String,
+    /// `validFrom` of every credential.
+    pub valid_from: String,
+    /// The run manifest the credentials were issued over, and its SHA-256.
+    pub run_manifest: String,
+    pub run_manifest_sha256: String,
+    pub granularities: Vec<String>,
+    pub formats: Vec<String>,
+    /// Credentials written, by `granularity/format`.
+    pub credentials: BTreeMap<String, u64>,
+    /// Inferences the organisation-month roots commit to.
+    pub member_inferences: u64,
+    pub member_roots: Vec<MemberRoot>,
+    /// Status list ids by list (`aggregates`, `inferences`).
+    pub status_lists: BTreeMap<String, String>,
+    pub outputs: Vec<Output>,
+}
+
+/// The Merkle root over an aggregate's member inferences.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberRoot {
+    pub granularity: String,
+    /// The aggregate's key, `/`-joined (e.g. `2026-10-01/llama-8b/scope2`).
+    pub key: String,
+    pub root: String,
+    pub count: u64,
+}
+
+/// An index that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("{path}: not a credentials index gco can read: {source}")]
+    Malformed {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("{path}: format {found:?}, this gco reads {FORMAT:?}")]
+    Format { path: String, found: String },
+}
+
+impl CredentialsIndex {
+    pub fn from_slice(path: &str, bytes: &[u8]) -> Result<Self, IndexError> {
+        let i: CredentialsIndex =
+            serde_json::from_slice(bytes).map_err(|source| IndexError::Malformed {
+                path: path.to_string(),
+                source,
+            })?;
+        if i.format != FORMAT {
+            return Err(IndexError::Format {
+                path: path.to_string(),
+                found: i.format,
+            });
+        }
+        Ok(i)
+    }
+
+    /// The stored bytes: pretty JSON, keys sorted.
+    pub fn to_bytes(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec_pretty(&serde_json::to_value(self)?)
+    }
+}
