@@ -82,3 +82,47 @@ impl CredentialsIndex {
         serde_json::to_vec_pretty(&serde_json::to_value(self)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_back_to_the_same_bytes_and_names_a_missing_field() {
+        let index = CredentialsIndex {
+            format: FORMAT.into(),
+            period: "2026-10".into(),
+            version: 1,
+            issuer: "did:web:carbon.example".into(),
+            valid_from: "2026-11-01T00:00:00Z".into(),
+            run_manifest: "runs/period=2026-10/version=0001/manifest.json".into(),
+            run_manifest_sha256: "ab".repeat(32),
+            granularities: vec!["model_day".into()],
+            formats: vec!["vc-jwt".into()],
+            credentials: [("model_day/vc-jwt".to_string(), 3)].into(),
+            member_inferences: 12,
+            member_roots: vec![MemberRoot {
+                granularity: "model_day".into(),
+                key: "2026-10-01/m/scope2".into(),
+                root: "cd".repeat(32),
+                count: 12,
+            }],
+            status_lists: [("aggregates".to_string(), "https://x/status".to_string())].into(),
+            outputs: vec![],
+        };
+        let bytes = index.to_bytes().unwrap();
+        let back = CredentialsIndex::from_slice("index.json", &bytes).unwrap();
+        assert_eq!(back, index);
+        assert_eq!(back.to_bytes().unwrap(), bytes);
+        // Keys sorted, as every index gco wrote before the type.
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.find("\"credentials\"").unwrap() < text.find("\"format\"").unwrap());
+
+        let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        v.as_object_mut().unwrap().remove("member_inferences");
+        let err = CredentialsIndex::from_slice("index.json", &serde_json::to_vec(&v).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing field `member_inferences`"), "{err}");
+    }
+}
