@@ -144,7 +144,7 @@ pub struct IssueReport {
     pub status_lists: BTreeMap<String, String>,
     /// The RFC 3161 time-stamp of `index.json`, when a TSA was given.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub timestamp: Option<Value>,
+    pub timestamp: Option<crate::tsa::IndexTimeStamp>,
 }
 
 pub fn version_prefix(period: &str, version: u32) -> String {

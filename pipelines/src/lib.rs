@@ -13,6 +13,7 @@ pub mod math;
 pub mod period;
 pub mod rows;
 pub mod schema;
+pub mod tsa;
 
 pub use config::PipelineConfig;
 /// `[pipeline]` in gco.toml (crate gco-config).

@@ -163,7 +163,9 @@ pub async fn issue(
         describe_issue(&report);
     }
     if let Some(url) = tsa {
-        let ts = timestamp(store, &report.index, url).await.with_context(|| {
+        let ts = gco_pipelines::tsa::timestamp_index(store, &report.index, url)
+            .await
+            .with_context(|| {
             format!(
                 "time-stamping {} (the credentials are written; rerun `gco vc issue --period {} --tsa ...` to retry)",
                 report.index, report.period
@@ -172,71 +174,12 @@ pub async fn issue(
         if !g.json {
             eprintln!(
                 "  time-stamped by the TSA at {} (serial {}): {}",
-                ts["gen_time"].as_str().unwrap_or(""),
-                ts["serial"].as_str().unwrap_or(""),
-                ts["path"].as_str().unwrap_or("")
+                ts.gen_time, ts.serial, ts.path
             );
         }
         report.timestamp = Some(ts);
     }
     Ok(report)
-}
-
-/// RFC 3161: has the TSA at `url` time-stamp the SHA-256 of a version's `index.json`
-/// (which lists every credential file with its SHA-256) and stores the TSA's response
-/// beside it as `index.json.tsr`, create-only. An existing response is kept.
-async fn timestamp(store: &gco_ledger::Store, index_path: &str, url: &str) -> Result<Value> {
-    use sha2::Digest;
-    let tsr_path = format!("{index_path}.tsr");
-    let index = store.get(index_path).await?;
-    let digest: [u8; 32] = sha2::Sha256::digest(&index).into();
-    let describe = |ts: &gco_credentials::tsp::TimeStamp| {
-        serde_json::json!({
-            "path": tsr_path,
-            "index_sha256": hex::encode(digest),
-            "gen_time": ts.gen_time,
-            "serial": ts.serial,
-            "policy": ts.policy,
-        })
-    };
-    if let Ok(existing) = store.get(&tsr_path).await {
-        let ts = gco_credentials::tsp::read_response(&existing, &digest)
-            .with_context(|| format!("{tsr_path} is not a time-stamp of {index_path}"))?;
-        return Ok(describe(&ts));
-    }
-    let nonce: u64 = rand::random();
-    let request = gco_credentials::tsp::request(&digest, nonce);
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .build()?;
-    // The URL may carry credentials: errors name the host only.
-    let host = reqwest::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_string))
-        .unwrap_or_else(|| "the TSA".into());
-    let resp = client
-        .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/timestamp-query")
-        .body(request)
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow!(
-                "posting the time-stamp request to {host}: {}",
-                e.without_url()
-            )
-        })?;
-    let status = resp.status();
-    if !status.is_success() {
-        bail!("the TSA at {host} answered HTTP {status}");
-    }
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| anyhow!("reading the TSA's answer from {host}: {}", e.without_url()))?;
-    let ts = gco_credentials::tsp::check_response(&body, &digest, nonce)?;
-    store.put_create(&tsr_path, body).await?;
-    Ok(describe(&ts))
 }
 
 /// Reads a credential argument: a file, `-` for stdin, or the token/document itself.
