@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod market;
 pub mod math;
 pub mod period;
+pub mod revoke;
 pub mod rows;
 pub mod schema;
 pub mod tsa;

@@ -5,10 +5,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use gco_credentials::issuer::Resolver;
-use gco_credentials::status::Bitstring;
 use gco_credentials::vc::{self, Format};
 use gco_credentials::{Issuer, KeyKind, Purpose};
 use gco_pipelines::Period;
@@ -333,14 +331,19 @@ pub async fn vc(cmd: VcCommand, g: &Global) -> Result<u8> {
                 &super::lease_options(g, &format!("gco vc revoke --period {period}")),
             )
             .await?;
-            let r = revoke(
+            let text = read_input(&credential)?;
+            let res = resolver(&[], Some(issuer.dir()))?;
+            let r = gco_pipelines::revoke::revoke(
                 &store,
-                &issuer,
-                &credential,
-                period,
-                version,
-                &reason,
-                &now,
+                &gco_pipelines::revoke::Request {
+                    issuer: &issuer,
+                    resolver: &res,
+                    credential: &text,
+                    period,
+                    version,
+                    reason: &reason,
+                    now: &now,
+                },
                 &lease,
             )
             .await;
@@ -352,9 +355,7 @@ pub async fn vc(cmd: VcCommand, g: &Global) -> Result<u8> {
             } else {
                 eprintln!(
                     "revoked {} (status list {} index {})",
-                    r["id"].as_str().unwrap_or(""),
-                    r["status_list"].as_str().unwrap_or(""),
-                    r["index"]
+                    r.id, r.status_list, r.index
                 );
             }
             Ok(0)
@@ -458,141 +459,6 @@ fn check_inclusion(ev: &Value) -> Result<()> {
         .into());
     }
     Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn revoke(
-    store: &gco_ledger::Store,
-    issuer: &Issuer,
-    credential: &str,
-    period: Period,
-    version: Option<u32>,
-    reason: &str,
-    now: &str,
-    lease: &gco_ledger::Lease,
-) -> Result<Value> {
-    let at = DateTime::parse_from_rfc3339(now)?.with_timezone(&Utc);
-    let version = match version {
-        Some(v) => v,
-        None => certify::load_run(store, period, None).await?.version,
-    };
-    let prefix = certify::version_prefix(&period.to_string(), version);
-    let text = read_input(credential)?;
-    // The credential itself (token or document), or its id looked up in the store.
-    let (id, list, index) = if text.starts_with("urn:") {
-        find_status(store, &prefix, &text).await?
-    } else {
-        let checked = vc::check(&text, &resolver(&[], Some(issuer.dir()))?, at)?;
-        let s = checked
-            .status
-            .ok_or_else(|| anyhow!("the credential has no revocation status entry"))?;
-        (checked.id, s.list, s.index)
-    };
-    let path = certify::status_list_path(&list)?;
-    if !path.starts_with(&prefix) {
-        bail!("the credential's status list {list} is not of {period} version {version}");
-    }
-    let token = String::from_utf8(store.get(&path).await?.to_vec())?;
-    let res = resolver(&[], Some(issuer.dir()))?;
-    // The stored list must be ours (signature, issuer); its validity window is not the
-    // question here, so it is checked at its own validFrom.
-    let list_from = gco_credentials::jose::Jws::parse(&token)?.payload_json()?["validFrom"]
-        .as_str()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map_or(at, |t| t.with_timezone(&Utc));
-    let current =
-        vc::check(&token, &res, list_from).context("the stored status list does not verify")?;
-    if current.issuer != issuer.did()? {
-        bail!(
-            "the stored status list {list} is issued by {}, not by this issuer",
-            current.issuer
-        );
-    }
-    let mut bits = Bitstring::decode(
-        current.claims["credentialSubject"]["encodedList"]
-            .as_str()
-            .unwrap_or(""),
-    )?;
-    let already = bits.get(index)?;
-    bits.set(index, true)?;
-    let signer = issuer.signer(Purpose::Vc)?;
-    let valid_from = current.claims["validFrom"]
-        .as_str()
-        .unwrap_or(now)
-        .to_string();
-    let new = vc::status_list_credential(&signer, &list, "revocation", &bits, &valid_from)?;
-    let list_name = list.rsplit('/').next().unwrap_or("list");
-    let record = json!({"id": id, "status_list": list, "index": index, "reason": reason, "revoked_at": now, "already_revoked": already});
-    store
-        .put_create(
-            &format!("{prefix}/revocations/{list_name}-{index:010}.json"),
-            Bytes::from(serde_json::to_vec_pretty(&record)?),
-        )
-        .await
-        .or_else(|e| {
-            if already {
-                Ok(gco_ledger::PutOutcome::AlreadyPresent)
-            } else {
-                Err(e)
-            }
-        })?;
-    // Fenced: a writer that lost the lease must not overwrite a newer list.
-    lease.check().await?;
-    store
-        .put_status_list(&path, Bytes::from(new.into_bytes()))
-        .await?;
-    Ok(record)
-}
-
-async fn find_status(
-    store: &gco_ledger::Store,
-    prefix: &str,
-    id: &str,
-) -> Result<(String, String, usize)> {
-    let mut files = vec![format!("{prefix}/aggregates.parquet")];
-    for m in store.list(&format!("{prefix}/inferences/")).await? {
-        files.push(m.location.to_string());
-    }
-    for f in files {
-        let Ok(bytes) = store.get(&f).await else {
-            continue;
-        };
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?
-            .build()?;
-        for batch in reader {
-            use arrow_array::cast::AsArray;
-            let batch = batch?;
-            let ids = batch
-                .column_by_name("id")
-                .ok_or_else(|| anyhow!("{f}: no id column"))?
-                .as_string::<i32>();
-            let docs = batch
-                .column_by_name("document")
-                .ok_or_else(|| anyhow!("{f}: no document"))?
-                .as_string::<i32>();
-            for r in 0..batch.num_rows() {
-                if ids.value(r) == id {
-                    let doc = docs.value(r);
-                    let claims: Value = if doc.starts_with('{') {
-                        serde_json::from_str(doc)?
-                    } else {
-                        gco_credentials::jose::Jws::parse(doc)?.payload_json()?
-                    };
-                    let s = &claims["credentialStatus"];
-                    let index = s["statusListIndex"]
-                        .as_str()
-                        .and_then(|i| i.parse().ok())
-                        .ok_or_else(|| anyhow!("{id} has no status index"))?;
-                    return Ok((
-                        id.to_string(),
-                        s["statusListCredential"].as_str().unwrap_or("").to_string(),
-                        index,
-                    ));
-                }
-            }
-        }
-    }
-    bail!("no credential {id} under {prefix}")
 }
 
 pub async fn certificate(cmd: CertificateCommand, g: &Global) -> Result<u8> {
