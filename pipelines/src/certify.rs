@@ -1339,6 +1339,38 @@ pub async fn member_roots(store: &Store, run: &Run) -> Result<MemberRoots> {
     Ok(members.finish(&run.manifest.config.organisation))
 }
 
+/// The latest credentials version of each period (of `period` only, when given) that
+/// has an index (a version's commit point), by period. A stored path that does not
+/// parse is an error naming it, not a version 0.
+pub async fn latest_credential_versions(
+    store: &Store,
+    period: Option<Period>,
+) -> Result<BTreeMap<String, u32>> {
+    let prefix = match period {
+        Some(p) => format!("{}/", gco_ledger::layout::certificates(p)),
+        None => format!("{}/", gco_ledger::layout::CERTIFICATES),
+    };
+    let mut versions: BTreeMap<String, u32> = BTreeMap::new();
+    for m in store.list(&prefix).await? {
+        let p = m.location.to_string();
+        if !p.ends_with("/index.json") {
+            continue;
+        }
+        let part = |key: &str| p.split('/').find_map(|s| s.strip_prefix(key));
+        let (Some(per), Some(v)) = (
+            part("period="),
+            part("version=").and_then(|v| v.parse::<u32>().ok()),
+        ) else {
+            bail!(
+                "{p}: not a credentials index path (certificates/period=P/version=NNNN/index.json)"
+            );
+        };
+        let e = versions.entry(per.to_string()).or_insert(v);
+        *e = (*e).max(v);
+    }
+    Ok(versions)
+}
+
 /// What `verify_chain` checked.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChainCheck {

@@ -32,26 +32,11 @@ fn sha256_hex(b: &[u8]) -> String {
 }
 
 /// The latest credential version of a month, if credentials were issued.
-async fn credential_prefix(store: &Store, period: &str) -> Result<Option<String>> {
-    let mut best: Option<(u32, String)> = None;
-    for m in store
-        .list(&format!("{}/", gco_ledger::layout::certificates(period)))
-        .await?
-    {
-        let p = m.location.to_string();
-        if !p.ends_with("/index.json") {
-            continue;
-        }
-        if let Some(v) = p
-            .split('/')
-            .find_map(|s| s.strip_prefix("version="))
-            .and_then(|v| v.parse::<u32>().ok())
-            && best.as_ref().is_none_or(|(b, _)| v > *b)
-        {
-            best = Some((v, p.trim_end_matches("/index.json").to_string()));
-        }
-    }
-    Ok(best.map(|(_, p)| p))
+async fn credential_prefix(store: &Store, period: gco_pipelines::Period) -> Result<Option<String>> {
+    let versions = gco_pipelines::certify::latest_credential_versions(store, Some(period)).await?;
+    Ok(versions
+        .get(&period.to_string())
+        .map(|v| gco_pipelines::certify::version_prefix(&period.to_string(), *v)))
 }
 
 /// The credentials list: one row per aggregate credential (id, key, format).
@@ -131,7 +116,7 @@ pub async fn collect(
                 copy(&o.path, &mut files).await?;
             }
         }
-        if let Some(prefix) = credential_prefix(store, &m.period.to_string()).await? {
+        if let Some(prefix) = credential_prefix(store, m.period).await? {
             for obj in store.list(&format!("{prefix}/")).await? {
                 let p = obj.location.to_string();
                 // Per-inference credentials stay in the store (millions of rows);

@@ -470,29 +470,8 @@ pub async fn certificate(cmd: CertificateCommand, g: &Global) -> Result<u8> {
     let store = super::open_store(g)?;
     let format = format.as_deref().map(Format::parse).transpose()?;
     // Latest credential version of each period, newest period first.
-    let mut versions: std::collections::BTreeMap<String, u32> = Default::default();
-    let prefix = match &period {
-        Some(p) => format!("{}/", gco_ledger::layout::certificates(Period::parse(p)?)),
-        None => format!("{}/", gco_ledger::layout::CERTIFICATES),
-    };
-    for m in store.list(&prefix).await? {
-        let p = m.location.to_string();
-        if !p.ends_with("/index.json") {
-            continue;
-        }
-        let per = p
-            .split('/')
-            .find_map(|s| s.strip_prefix("period="))
-            .unwrap_or("")
-            .to_string();
-        let v = p
-            .split('/')
-            .find_map(|s| s.strip_prefix("version="))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let e = versions.entry(per).or_insert(v);
-        *e = (*e).max(v);
-    }
+    let period = period.as_deref().map(Period::parse).transpose()?;
+    let versions = certify::latest_credential_versions(&store, period).await?;
     for (per, v) in versions.iter().rev() {
         let hits =
             certify::lookup_inference(&store, &certify::version_prefix(per, *v), &inference_id)
