@@ -15,6 +15,7 @@ pub mod revoke;
 pub mod rows;
 pub mod schema;
 pub mod tsa;
+pub mod verify;
 
 pub use config::PipelineConfig;
 /// `[pipeline]` in gco.toml (crate gco-config).

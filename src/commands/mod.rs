@@ -11,7 +11,6 @@ mod vc;
 
 pub use ledger::print_verify;
 pub use run::{CODE_VERSION, describe as describe_run};
-pub use vc::verify_one as verify_credential;
 
 use anyhow::{Context, Result};
 

@@ -7,11 +7,11 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, Utc};
 use gco_credentials::issuer::Resolver;
-use gco_credentials::vc::{self, Format};
+use gco_credentials::vc::Format;
 use gco_credentials::{Issuer, KeyKind, Purpose};
 use gco_pipelines::Period;
 use gco_pipelines::certify::{self, Granularity, IssueOptions, IssueReport};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::cli::{
     CertificateCommand, DidMethod, Global, IssuerAlgorithm, IssuerCommand, KeyPurposeArg, VcCommand,
@@ -267,48 +267,45 @@ pub async fn vc(cmd: VcCommand, g: &Global) -> Result<u8> {
                 .map(|url| gco_ledger::Store::open(url, &Default::default()))
                 .transpose()
                 .context("--ledger")?;
-            let outcome = verify_one(
+            let status_token = status_list
+                .as_deref()
+                .map(|p| {
+                    std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+                })
+                .transpose()?;
+            let outcome = gco_pipelines::verify::verify_credential(
                 &text,
                 &resolver,
                 at,
-                status_list.as_deref(),
+                status_token.as_deref(),
                 store.as_ref(),
                 skip_status,
             )
             .await;
-            let (ok, report) = match outcome {
-                Ok(r) => (true, r),
+            let ok = outcome.is_ok();
+            match outcome {
+                Ok(r) if g.json => print_json(&r)?,
+                Ok(r) => {
+                    eprintln!("valid: {} {} issued by {}", r.format, r.id, r.issuer);
+                    for c in &r.checked {
+                        eprintln!("  ok  {c}");
+                    }
+                    for c in &r.not_checked {
+                        eprintln!("  --  {c}");
+                    }
+                }
                 Err(e) => {
                     let code = e
                         .downcast_ref::<gco_credentials::Error>()
                         .map_or("invalid", |c| c.code());
-                    (
-                        false,
-                        json!({"valid": false, "code": code, "error": format!("{e:#}")}),
-                    )
+                    if g.json {
+                        print_json(
+                            &json!({"valid": false, "code": code, "error": format!("{e:#}")}),
+                        )?;
+                    } else {
+                        eprintln!("INVALID [{code}]: {e:#}");
+                    }
                 }
-            };
-            if g.json {
-                print_json(&report)?;
-            } else if ok {
-                eprintln!(
-                    "valid: {} {} issued by {}",
-                    report["format"].as_str().unwrap_or(""),
-                    report["id"].as_str().unwrap_or(""),
-                    report["issuer"].as_str().unwrap_or("")
-                );
-                for c in report["checked"].as_array().into_iter().flatten() {
-                    eprintln!("  ok  {}", c.as_str().unwrap_or(""));
-                }
-                for c in report["not_checked"].as_array().into_iter().flatten() {
-                    eprintln!("  --  {}", c.as_str().unwrap_or(""));
-                }
-            } else {
-                eprintln!(
-                    "INVALID [{}]: {}",
-                    report["code"].as_str().unwrap_or(""),
-                    report["error"].as_str().unwrap_or("")
-                );
             }
             Ok(if ok { 0 } else { 1 })
         }
@@ -361,104 +358,6 @@ pub async fn vc(cmd: VcCommand, g: &Global) -> Result<u8> {
             Ok(0)
         }
     }
-}
-
-/// Every check of `gco vc verify`; an error names the first failed one.
-pub async fn verify_one(
-    text: &str,
-    resolver: &Resolver,
-    at: DateTime<Utc>,
-    status_list: Option<&Path>,
-    store: Option<&gco_ledger::Store>,
-    skip_status: bool,
-) -> Result<Value> {
-    let checked = vc::check(text, resolver, at)?;
-    let mut done = vec![
-        format!(
-            "signature ({}, {})",
-            checked.alg, checked.verification_method
-        ),
-        "issuer, validity window, VC 2.0 context and type".to_string(),
-    ];
-    if checked.format != Format::Legacy {
-        done.push("schema".into());
-    }
-    let mut not_checked = Vec::new();
-    // Inclusion proof inside the credential: checkable offline.
-    if let Some(ev) = checked.claims["evidence"]
-        .as_array()
-        .and_then(|e| e.iter().find(|x| x["type"][0] == "LedgerRecordEvidence"))
-    {
-        check_inclusion(ev)?;
-        done.push("record inclusion proof against the batch's Merkle root".into());
-    }
-    match (&checked.status, skip_status) {
-        (None, _) => {}
-        (Some(_), true) => not_checked.push("revocation status (--skip-status)".to_string()),
-        (Some(s), false) => {
-            let token = match (status_list, store) {
-                (Some(p), _) => std::fs::read_to_string(p)
-                    .with_context(|| format!("reading {}", p.display()))?,
-                (None, Some(store)) => {
-                    let path = certify::status_list_path(&s.list)?;
-                    String::from_utf8(store.get(&path).await?.to_vec())?
-                }
-                (None, None) => bail!(
-                    "the credential has a revocation status: pass --status-list FILE or --ledger URL (or --skip-status)"
-                ),
-            };
-            vc::check_status(s, &checked.issuer, &token, resolver, at)?;
-            done.push(format!("not revoked ({} #{})", s.list, s.index));
-        }
-    }
-    match store {
-        Some(store) if checked.format != Format::Legacy => {
-            let chain = certify::verify_chain(store, &checked.claims).await?;
-            done.extend(chain.checked);
-        }
-        Some(_) => not_checked.push("evidence chain (a legacy certificate carries none)".into()),
-        None => not_checked.push("evidence chain to the ledger (--ledger URL)".into()),
-    }
-    Ok(json!({
-        "valid": true,
-        "format": checked.format.as_str(),
-        "id": checked.id,
-        "issuer": checked.issuer,
-        "verification_method": checked.verification_method,
-        "checked": done,
-        "not_checked": not_checked,
-        "credential_subject": checked.claims.get("credentialSubject").cloned().unwrap_or_else(|| checked.claims.clone()),
-    }))
-}
-
-fn check_inclusion(ev: &Value) -> Result<()> {
-    use gco_ledger::hash::{from_hex, verify_inclusion};
-    let h = |k: &str| {
-        from_hex(ev[k].as_str().unwrap_or("")).ok_or_else(|| {
-            gco_credentials::Error::Invalid(format!("evidence {k} is not a 32-byte hex hash"))
-        })
-    };
-    let path = ev["inclusionProof"]
-        .as_array()
-        .ok_or_else(|| gco_credentials::Error::Invalid("evidence has no inclusionProof".into()))?
-        .iter()
-        .map(|p| {
-            from_hex(p.as_str().unwrap_or("")).ok_or_else(|| {
-                gco_credentials::Error::Invalid("inclusionProof entry is not hex".into())
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let (index, size) = (
-        ev["leafIndex"].as_u64().unwrap_or(u64::MAX),
-        ev["treeSize"].as_u64().unwrap_or(0),
-    );
-    if !verify_inclusion(&h("leafHash")?, index, size, &path, &h("merkleRoot")?) {
-        return Err(gco_credentials::Error::Invalid(
-            "the record's inclusion proof does not lead to the batch's Merkle root".into(),
-        )
-        .into());
-    }
-    Ok(())
 }
 
 pub async fn certificate(cmd: CertificateCommand, g: &Global) -> Result<u8> {
