@@ -382,3 +382,49 @@ data: [DONE]\n\n";
         assert_eq!(none.usage, None);
     }
 }
+
+/// The addresses the collector serves on.
+#[derive(Debug, Clone, Copy)]
+pub struct Listening {
+    /// The span API and `/metrics`.
+    pub span_api: std::net::SocketAddr,
+    /// The OpenAI-compatible proxy, when one was asked for.
+    pub proxy: Option<std::net::SocketAddr>,
+}
+
+/// Binds the span API (and `/metrics`) at `span_listen` and, with `proxy`, the proxy
+/// at its listen address in front of its upstream; serves both on the current Tokio
+/// runtime for as long as it runs. Errors name the address that could not be bound.
+pub async fn serve(
+    handle: Handle,
+    span_listen: std::net::SocketAddr,
+    proxy_to: Option<(std::net::SocketAddr, reqwest::Url)>,
+) -> anyhow::Result<Listening> {
+    use anyhow::Context as _;
+    let api = tokio::net::TcpListener::bind(span_listen)
+        .await
+        .with_context(|| format!("binding the span API at {span_listen}"))?;
+    let span_api_addr = api.local_addr()?;
+    let api_app = span_api(handle.clone());
+    tokio::spawn(async move { axum::serve(api, api_app).await });
+    let mut proxy_addr = None;
+    if let Some((listen, upstream)) = proxy_to {
+        let l = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding the proxy at {listen}"))?;
+        proxy_addr = Some(l.local_addr()?);
+        let app = proxy(Proxy {
+            handle,
+            upstream,
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(256)
+                .build()?,
+            gpus: Vec::new(),
+        });
+        tokio::spawn(async move { axum::serve(l, app).await });
+    }
+    Ok(Listening {
+        span_api: span_api_addr,
+        proxy: proxy_addr,
+    })
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use gco_collector::engine::{Engine, EngineConfig};
 use gco_collector::gpu::GpuSource;
-use gco_collector::http::{Proxy, proxy, span_api};
+use gco_collector::http::serve;
 use gco_collector::metrics::Metrics;
 use gco_collector::runtime::{RuntimeConfig, start};
 use gco_collector::{AttributionConfig, SimGpus};
@@ -103,30 +103,15 @@ pub async fn run(a: CollectArgs, g: &Global) -> Result<u8> {
         },
         metrics.clone(),
     )?;
-    let api = tokio::net::TcpListener::bind(a.span_listen)
-        .await
-        .with_context(|| format!("--span-listen {}", a.span_listen))?;
-    let api_addr = api.local_addr()?;
-    let api_app = span_api(running.handle.clone());
-    tokio::spawn(async move { axum::serve(api, api_app).await });
-    let mut proxy_addr = None;
-    if let (Some(listen), Some(upstream)) = (a.listen, &a.upstream) {
-        let upstream =
-            reqwest::Url::parse(upstream).with_context(|| format!("--upstream {upstream:?}"))?;
-        let l = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("--listen {listen}"))?;
-        proxy_addr = Some(l.local_addr()?);
-        let app = proxy(Proxy {
-            handle: running.handle.clone(),
-            upstream,
-            client: reqwest::Client::builder()
-                .pool_max_idle_per_host(256)
-                .build()?,
-            gpus: Vec::new(),
-        });
-        tokio::spawn(async move { axum::serve(l, app).await });
-    }
+    let proxy_to = match (a.listen, &a.upstream) {
+        (Some(listen), Some(upstream)) => Some((
+            listen,
+            reqwest::Url::parse(upstream).with_context(|| format!("--upstream {upstream:?}"))?,
+        )),
+        _ => None,
+    };
+    let listening = serve(running.handle.clone(), a.span_listen, proxy_to).await?;
+    let (api_addr, proxy_addr) = (listening.span_api, listening.proxy);
     let ready = json!({
         "event": "ready",
         "node": a.node,
