@@ -673,7 +673,7 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
         let prefix = gco_pipelines::certify::version_prefix(&period.to_string(), version);
         let at = chrono::DateTime::<chrono::Utc>::from_timestamp_micros(as_of)
             .context("as-of out of range")?;
-        for (format, doc) in gco_pipelines::certify::sample_documents(&store, &prefix).await? {
+        for (format, doc) in gco_pipelines::lookup::sample_documents(&store, &prefix).await? {
             // Every check, the evidence chain to the ledger included; an error names
             // the first that failed.
             gco_pipelines::verify::verify_credential(

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
-use arrow_array::{Array, ArrayRef, RecordBatch, UInt64Array};
+use arrow_array::{ArrayRef, RecordBatch, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -36,11 +36,11 @@ use gco_credentials::shape::{
 use gco_credentials::status::Bitstring;
 use gco_credentials::vc::{self, Format};
 use gco_credentials::{Issuer, Purpose, di, issuer::Signer, jose};
+use gco_ledger::Store;
 use gco_ledger::hash::{Hash32, to_hex};
 use gco_ledger::record::Record;
 use gco_ledger::seal::Seal;
 use gco_ledger::time::{Micros, format_utc};
-use gco_ledger::{Registry, Store};
 use polars::prelude::{DataFrame, ParquetReader, SerReader};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -57,7 +57,7 @@ use crate::schema::col;
 pub use crate::index::FORMAT as INDEX_FORMAT;
 pub use gco_ledger::layout::CERTIFICATES;
 /// Rows per row group of the per-inference files: small, so a lookup reads little.
-const LOOKUP_ROW_GROUP: usize = 1024;
+pub(crate) const LOOKUP_ROW_GROUP: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -151,7 +151,7 @@ pub fn version_prefix(period: &str, version: u32) -> String {
     gco_ledger::layout::certificates_version(period, version)
 }
 
-fn sha256_hex(b: &[u8]) -> String {
+pub(crate) fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
 
@@ -884,14 +884,14 @@ fn write_certificates(rows: &[CertRow], key_name: &str) -> Result<Bytes> {
 }
 
 /// The aggregates of the version, read from its aggregate tables.
-struct AggregateRow {
-    granularity: Granularity,
-    key: Vec<String>,
-    counts: BTreeMap<String, u64>,
-    sums: BTreeMap<String, String>,
+pub(crate) struct AggregateRow {
+    pub(crate) granularity: Granularity,
+    pub(crate) key: Vec<String>,
+    pub(crate) counts: BTreeMap<String, u64>,
+    pub(crate) sums: BTreeMap<String, String>,
 }
 
-async fn read_aggregates(store: &Store, run: &Run) -> Result<Vec<AggregateRow>> {
+pub(crate) async fn read_aggregates(store: &Store, run: &Run) -> Result<Vec<AggregateRow>> {
     use arrow_array::cast::AsArray;
     let mut out = Vec::new();
     for (g, table, keys) in [
@@ -1369,331 +1369,4 @@ pub async fn latest_credential_versions(
         *e = (*e).max(v);
     }
     Ok(versions)
-}
-
-/// What `verify_chain` checked.
-#[derive(Debug, Clone, Serialize)]
-pub struct ChainCheck {
-    pub checked: Vec<String>,
-}
-
-/// Checks a verified credential's evidence against the ledger in `store`: the run
-/// manifest's hash; for an inference, the node's signed batch (verified as the ledger
-/// verifier does), the record and its inclusion proof; for an aggregate, the member
-/// root recomputed from the ledger and the figures in the run's aggregate table.
-pub async fn verify_chain(store: &Store, credential: &Value) -> Result<ChainCheck> {
-    let subject = &credential["credentialSubject"];
-    let evidence = credential["evidence"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let run_ev = evidence
-        .iter()
-        .find(|e| e["type"][0] == "EmissionsRunEvidence")
-        .ok_or_else(|| anyhow!("the credential has no EmissionsRunEvidence"))?;
-    let mut checked = Vec::new();
-    let manifest_path = run_ev["runManifest"].as_str().unwrap_or("");
-    let bytes = store.get(manifest_path).await?;
-    if Some(sha256_hex(&bytes).as_str()) != run_ev["runManifestSha256"].as_str() {
-        bail!(
-            "{manifest_path}: the run manifest differs from the one the credential names (SHA-256)"
-        );
-    }
-    checked.push(format!("run manifest {manifest_path} (SHA-256)"));
-    let period = Period::parse(subject["period"].as_str().unwrap_or(""))?;
-    let version = run_ev["runVersion"]
-        .as_u64()
-        .ok_or_else(|| anyhow!("runVersion missing"))? as u32;
-    let run = load_run(store, period, Some(version)).await?;
-    let granularity = Granularity::parse(subject["granularity"].as_str().unwrap_or(""))?;
-    if granularity == Granularity::Inference {
-        let ev = evidence
-            .iter()
-            .find(|e| e["type"][0] == "LedgerRecordEvidence")
-            .ok_or_else(|| anyhow!("an inference credential needs LedgerRecordEvidence"))?;
-        let path = ev["batch"].as_str().unwrap_or("");
-        let bytes = store.get(path).await?;
-        let registry = Registry::load(store).await?;
-        let check = gco_ledger::verify::check_object(path, bytes.clone(), &registry);
-        if let Some(p) = check.problems.first() {
-            bail!(
-                "{path}: the node's batch does not verify: {} {}",
-                p.code,
-                p.message
-            );
-        }
-        checked.push(format!(
-            "batch {path}: seal, rows, Merkle root, node signature, registry"
-        ));
-        let (seal, records) = gco_ledger::batch::read_batch(path, bytes)?;
-        for (field, want) in [
-            ("batchHash", &seal.batch_hash),
-            ("merkleRoot", &seal.merkle_root),
-            ("nodeKeyId", &seal.key_id),
-            ("nodeSignature", &seal.signature),
-        ] {
-            if ev[field].as_str() != Some(want.as_str()) {
-                bail!("evidence {field} differs from the batch's seal");
-            }
-        }
-        let index = ev["leafIndex"]
-            .as_u64()
-            .ok_or_else(|| anyhow!("leafIndex missing"))? as usize;
-        let record = records
-            .get(index)
-            .ok_or_else(|| anyhow!("leafIndex {index} is outside the batch"))?;
-        if to_hex(&record.leaf_hash()) != ev["leafHash"].as_str().unwrap_or("") {
-            bail!("the record at leafIndex {index} has another leaf hash");
-        }
-        let same = record.inference_id.as_deref() == subject["inferenceId"].as_str()
-            && record.node_id == subject["nodeId"].as_str().unwrap_or("")
-            && Some(record.seq) == subject["seq"].as_u64()
-            && Some(record.energy.0.to_string().as_str()) == subject["itEnergyMj"].as_str();
-        if !same {
-            bail!("the ledger record differs from the credential's inference, node, seq or energy");
-        }
-        checked.push(format!(
-            "record {index} of {path}: inference id, node, seq, energy"
-        ));
-    } else {
-        let roots = member_roots(store, &run).await?;
-        let key: Vec<String> = match granularity {
-            Granularity::ModelDay => vec![
-                subject["date"].as_str().unwrap_or("").into(),
-                subject["model"].as_str().unwrap_or("").into(),
-                subject["scope"].as_str().unwrap_or("").into(),
-            ],
-            Granularity::ModelMonth => vec![
-                subject["model"].as_str().unwrap_or("").into(),
-                subject["scope"].as_str().unwrap_or("").into(),
-            ],
-            _ => vec![
-                subject["organisation"].as_str().unwrap_or("").into(),
-                subject["scope"].as_str().unwrap_or("").into(),
-            ],
-        };
-        let empty = (to_hex(&gco_credentials::merkle::empty_root()), 0u64);
-        let (root, count) = roots.get(&(granularity, key.clone())).unwrap_or(&empty);
-        if subject["members"]["root"].as_str() != Some(root.as_str())
-            || subject["members"]["count"].as_u64() != Some(*count)
-        {
-            bail!(
-                "member root of {} differs from the one recomputed from the ledger ({count} inferences)",
-                key.join("/")
-            );
-        }
-        checked.push(format!(
-            "member root over {count} inferences recomputed from the ledger"
-        ));
-        let aggs = read_aggregates(store, &run).await?;
-        let a = aggs
-            .iter()
-            .find(|a| a.granularity == granularity && a.key == key)
-            .ok_or_else(|| {
-                anyhow!(
-                    "the run has no {} aggregate {}",
-                    granularity.as_str(),
-                    key.join("/")
-                )
-            })?;
-        for (claim, col) in [
-            ("itEnergyMj", "it_energy_mj"),
-            ("facilityEnergyMj", "facility_energy_mj"),
-            ("locationBasedNg", "location_ng"),
-            ("marketBasedNg", "market_ng"),
-            ("embodiedNg", "embodied_ng"),
-            ("sciNg", "sci_ng"),
-        ] {
-            if subject[claim].as_str() != Some(a.sums[col].as_str()) {
-                bail!("{claim} differs from the run's aggregate table");
-            }
-        }
-        checked.push("figures equal the run's aggregate table".into());
-    }
-    Ok(ChainCheck { checked })
-}
-
-/// Finds the credentials of one inference in a version's per-inference files, reading
-/// per file only the footer, the bloom filter of the candidate row group and, on a hit,
-/// that row group.
-pub async fn lookup_inference(
-    store: &Store,
-    prefix: &str,
-    inference_id: &str,
-) -> Result<Vec<(String, String, String)>> {
-    let mut out = Vec::new();
-    for m in store.list(&format!("{prefix}/inferences/")).await? {
-        let path = m.location.to_string();
-        if !path.ends_with(".parquet") {
-            continue;
-        }
-        out.extend(lookup_in_file(store, &path, m.size, inference_id).await?);
-    }
-    Ok(out)
-}
-
-/// Byte ranges of an object fetched on demand (for the parquet reader).
-#[derive(Clone)]
-struct Ranges {
-    len: u64,
-    parts: Vec<(u64, Bytes)>,
-}
-
-impl parquet::file::reader::Length for Ranges {
-    fn len(&self) -> u64 {
-        self.len
-    }
-}
-
-impl parquet::file::reader::ChunkReader for Ranges {
-    type T = bytes::buf::Reader<Bytes>;
-    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
-        use bytes::Buf;
-        let (off, b) = self
-            .parts
-            .iter()
-            .find(|(o, b)| start >= *o && start < o + b.len() as u64)
-            .ok_or_else(|| {
-                parquet::errors::ParquetError::General(format!("offset {start} not fetched"))
-            })?;
-        Ok(b.slice((start - off) as usize..).reader())
-    }
-    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
-        let (off, b) = self
-            .parts
-            .iter()
-            .find(|(o, b)| start >= *o && start + length as u64 <= o + b.len() as u64)
-            .ok_or_else(|| {
-                parquet::errors::ParquetError::General(format!(
-                    "range {start}+{length} not fetched"
-                ))
-            })?;
-        Ok(b.slice((start - off) as usize..(start - off) as usize + length))
-    }
-}
-
-async fn lookup_in_file(
-    store: &Store,
-    path: &str,
-    size: u64,
-    id: &str,
-) -> Result<Vec<(String, String, String)>> {
-    use parquet::arrow::arrow_reader::{
-        ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
-    };
-    use parquet::data_type::AsBytes;
-    use parquet::file::metadata::ParquetMetaDataReader;
-    use parquet::file::statistics::Statistics;
-    let tail_len = size.min(256 * 1024);
-    let tail = store.get_range(path, size - tail_len..size).await?;
-    let mut ranges = Ranges {
-        len: size,
-        parts: vec![(size - tail_len, tail)],
-    };
-    let md = match ParquetMetaDataReader::new().parse_and_finish(&ranges) {
-        Ok(md) => md,
-        Err(_) => {
-            // A footer larger than the tail read: fetch the whole object.
-            ranges.parts = vec![(0, store.get(path).await?)];
-            ParquetMetaDataReader::new().parse_and_finish(&ranges)?
-        }
-    };
-    let mut hits = Vec::new();
-    for (rg_index, rg) in md.row_groups().iter().enumerate() {
-        let col = rg.column(0);
-        let in_range = match col.statistics() {
-            Some(Statistics::ByteArray(s)) => match (s.min_opt(), s.max_opt()) {
-                (Some(lo), Some(hi)) => {
-                    lo.as_bytes() <= id.as_bytes() && id.as_bytes() <= hi.as_bytes()
-                }
-                _ => true,
-            },
-            _ => true,
-        };
-        if !in_range {
-            continue;
-        }
-        if let (Some(off), Some(len)) = (col.bloom_filter_offset(), col.bloom_filter_length()) {
-            let b = store
-                .get_range(path, off as u64..off as u64 + len as u64)
-                .await?;
-            ranges.parts.push((off as u64, b));
-            if let Some(sbbf) = parquet::bloom_filter::Sbbf::read_from_column_chunk(col, &ranges)?
-                && !sbbf.check(&id)
-            {
-                continue;
-            }
-        }
-        let (start, len) = rg.columns().iter().fold((u64::MAX, 0u64), |(s, e), c| {
-            let (cs, cl) = c.byte_range();
-            (s.min(cs), e.max(cs + cl))
-        });
-        let b = store.get_range(path, start..len).await?;
-        ranges.parts.push((start, b));
-        let meta = ArrowReaderMetadata::try_new(Arc::new(md.clone()), ArrowReaderOptions::new())?;
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(ranges.clone(), meta)
-            .with_row_groups(vec![rg_index])
-            .build()?;
-        for batch in reader {
-            use arrow_array::cast::AsArray;
-            let batch = batch?;
-            let (k, f, i, d) = (
-                batch.column(0).as_string::<i32>(),
-                batch.column(1).as_string::<i32>(),
-                batch.column(2).as_string::<i32>(),
-                batch.column(6).as_string::<i32>(),
-            );
-            for r in 0..batch.num_rows() {
-                if k.is_valid(r) && k.value(r) == id {
-                    hits.push((
-                        f.value(r).to_string(),
-                        i.value(r).to_string(),
-                        d.value(r).to_string(),
-                    ));
-                }
-            }
-        }
-    }
-    Ok(hits)
-}
-
-/// A few stored credentials of a version for an end-to-end check (the demo): per
-/// format, the first organisation-month credential and the first per-inference one.
-pub async fn sample_documents(store: &Store, prefix: &str) -> Result<Vec<(String, String)>> {
-    use arrow_array::cast::AsArray;
-    let mut files = vec![format!("{prefix}/aggregates.parquet")];
-    if let Some(first) = store.list(&format!("{prefix}/inferences/")).await?.first() {
-        files.push(first.location.to_string());
-    }
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
-    for f in files {
-        let Ok(bytes) = store.get(&f).await else {
-            continue;
-        };
-        for batch in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?
-            .build()?
-        {
-            let batch = batch?;
-            let (key, fmt, doc) = (
-                batch.column(0).as_string::<i32>(),
-                batch.column(1).as_string::<i32>(),
-                batch.column(6).as_string::<i32>(),
-            );
-            for r in 0..batch.num_rows() {
-                let group = if f.ends_with("aggregates.parquet") {
-                    if !key.value(r).starts_with("organisation_month/") {
-                        continue;
-                    }
-                    "aggregate"
-                } else {
-                    "inference"
-                };
-                if seen.insert((group, fmt.value(r).to_string())) {
-                    out.push((fmt.value(r).to_string(), doc.value(r).to_string()));
-                }
-            }
-        }
-    }
-    Ok(out)
 }

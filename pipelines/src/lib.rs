@@ -7,6 +7,7 @@ pub mod aggregate;
 pub mod certify;
 pub mod index;
 pub mod job;
+pub mod lookup;
 pub mod manifest;
 pub mod market;
 pub mod math;

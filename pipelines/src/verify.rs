@@ -5,11 +5,15 @@ use anyhow::{Result, bail};
 use chrono::{DateTime, Utc};
 use gco_credentials::issuer::Resolver;
 use gco_credentials::vc::{self, Format};
-use gco_ledger::Store;
+use gco_ledger::hash::to_hex;
+use gco_ledger::{Registry, Store};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::certify;
+use anyhow::anyhow;
+
+use crate::certify::{self, Granularity, load_run, member_roots, read_aggregates, sha256_hex};
+use crate::period::Period;
 
 /// A credential that passed every check asked for.
 #[derive(Debug, Clone, Serialize)]
@@ -79,7 +83,7 @@ pub async fn verify_credential(
     }
     match store {
         Some(store) if checked.format != Format::Legacy => {
-            let chain = certify::verify_chain(store, &checked.claims).await?;
+            let chain = verify_chain(store, &checked.claims).await?;
             done.extend(chain.checked);
         }
         Some(_) => not_checked.push("evidence chain (a legacy certificate carries none)".into()),
@@ -129,4 +133,146 @@ fn check_inclusion(ev: &Value) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// What `verify_chain` checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainCheck {
+    pub checked: Vec<String>,
+}
+
+/// Checks a verified credential's evidence against the ledger in `store`: the run
+/// manifest's hash; for an inference, the node's signed batch (verified as the ledger
+/// verifier does), the record and its inclusion proof; for an aggregate, the member
+/// root recomputed from the ledger and the figures in the run's aggregate table.
+pub async fn verify_chain(store: &Store, credential: &Value) -> Result<ChainCheck> {
+    let subject = &credential["credentialSubject"];
+    let evidence = credential["evidence"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let run_ev = evidence
+        .iter()
+        .find(|e| e["type"][0] == "EmissionsRunEvidence")
+        .ok_or_else(|| anyhow!("the credential has no EmissionsRunEvidence"))?;
+    let mut checked = Vec::new();
+    let manifest_path = run_ev["runManifest"].as_str().unwrap_or("");
+    let bytes = store.get(manifest_path).await?;
+    if Some(sha256_hex(&bytes).as_str()) != run_ev["runManifestSha256"].as_str() {
+        bail!(
+            "{manifest_path}: the run manifest differs from the one the credential names (SHA-256)"
+        );
+    }
+    checked.push(format!("run manifest {manifest_path} (SHA-256)"));
+    let period = Period::parse(subject["period"].as_str().unwrap_or(""))?;
+    let version = run_ev["runVersion"]
+        .as_u64()
+        .ok_or_else(|| anyhow!("runVersion missing"))? as u32;
+    let run = load_run(store, period, Some(version)).await?;
+    let granularity = Granularity::parse(subject["granularity"].as_str().unwrap_or(""))?;
+    if granularity == Granularity::Inference {
+        let ev = evidence
+            .iter()
+            .find(|e| e["type"][0] == "LedgerRecordEvidence")
+            .ok_or_else(|| anyhow!("an inference credential needs LedgerRecordEvidence"))?;
+        let path = ev["batch"].as_str().unwrap_or("");
+        let bytes = store.get(path).await?;
+        let registry = Registry::load(store).await?;
+        let check = gco_ledger::verify::check_object(path, bytes.clone(), &registry);
+        if let Some(p) = check.problems.first() {
+            bail!(
+                "{path}: the node's batch does not verify: {} {}",
+                p.code,
+                p.message
+            );
+        }
+        checked.push(format!(
+            "batch {path}: seal, rows, Merkle root, node signature, registry"
+        ));
+        let (seal, records) = gco_ledger::batch::read_batch(path, bytes)?;
+        for (field, want) in [
+            ("batchHash", &seal.batch_hash),
+            ("merkleRoot", &seal.merkle_root),
+            ("nodeKeyId", &seal.key_id),
+            ("nodeSignature", &seal.signature),
+        ] {
+            if ev[field].as_str() != Some(want.as_str()) {
+                bail!("evidence {field} differs from the batch's seal");
+            }
+        }
+        let index = ev["leafIndex"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("leafIndex missing"))? as usize;
+        let record = records
+            .get(index)
+            .ok_or_else(|| anyhow!("leafIndex {index} is outside the batch"))?;
+        if to_hex(&record.leaf_hash()) != ev["leafHash"].as_str().unwrap_or("") {
+            bail!("the record at leafIndex {index} has another leaf hash");
+        }
+        let same = record.inference_id.as_deref() == subject["inferenceId"].as_str()
+            && record.node_id == subject["nodeId"].as_str().unwrap_or("")
+            && Some(record.seq) == subject["seq"].as_u64()
+            && Some(record.energy.0.to_string().as_str()) == subject["itEnergyMj"].as_str();
+        if !same {
+            bail!("the ledger record differs from the credential's inference, node, seq or energy");
+        }
+        checked.push(format!(
+            "record {index} of {path}: inference id, node, seq, energy"
+        ));
+    } else {
+        let roots = member_roots(store, &run).await?;
+        let key: Vec<String> = match granularity {
+            Granularity::ModelDay => vec![
+                subject["date"].as_str().unwrap_or("").into(),
+                subject["model"].as_str().unwrap_or("").into(),
+                subject["scope"].as_str().unwrap_or("").into(),
+            ],
+            Granularity::ModelMonth => vec![
+                subject["model"].as_str().unwrap_or("").into(),
+                subject["scope"].as_str().unwrap_or("").into(),
+            ],
+            _ => vec![
+                subject["organisation"].as_str().unwrap_or("").into(),
+                subject["scope"].as_str().unwrap_or("").into(),
+            ],
+        };
+        let empty = (to_hex(&gco_credentials::merkle::empty_root()), 0u64);
+        let (root, count) = roots.get(&(granularity, key.clone())).unwrap_or(&empty);
+        if subject["members"]["root"].as_str() != Some(root.as_str())
+            || subject["members"]["count"].as_u64() != Some(*count)
+        {
+            bail!(
+                "member root of {} differs from the one recomputed from the ledger ({count} inferences)",
+                key.join("/")
+            );
+        }
+        checked.push(format!(
+            "member root over {count} inferences recomputed from the ledger"
+        ));
+        let aggs = read_aggregates(store, &run).await?;
+        let a = aggs
+            .iter()
+            .find(|a| a.granularity == granularity && a.key == key)
+            .ok_or_else(|| {
+                anyhow!(
+                    "the run has no {} aggregate {}",
+                    granularity.as_str(),
+                    key.join("/")
+                )
+            })?;
+        for (claim, col) in [
+            ("itEnergyMj", "it_energy_mj"),
+            ("facilityEnergyMj", "facility_energy_mj"),
+            ("locationBasedNg", "location_ng"),
+            ("marketBasedNg", "market_ng"),
+            ("embodiedNg", "embodied_ng"),
+            ("sciNg", "sci_ng"),
+        ] {
+            if subject[claim].as_str() != Some(a.sums[col].as_str()) {
+                bail!("{claim} differs from the run's aggregate table");
+            }
+        }
+        checked.push("figures equal the run's aggregate table".into());
+    }
+    Ok(ChainCheck { checked })
 }

@@ -372,9 +372,12 @@ pub async fn certificate(cmd: CertificateCommand, g: &Global) -> Result<u8> {
     let period = period.as_deref().map(Period::parse).transpose()?;
     let versions = certify::latest_credential_versions(&store, period).await?;
     for (per, v) in versions.iter().rev() {
-        let hits =
-            certify::lookup_inference(&store, &certify::version_prefix(per, *v), &inference_id)
-                .await?;
+        let hits = gco_pipelines::lookup::lookup_inference(
+            &store,
+            &certify::version_prefix(per, *v),
+            &inference_id,
+        )
+        .await?;
         let hits: Vec<_> = hits
             .into_iter()
             .filter(|(f, _, _)| format.is_none_or(|want| want.as_str() == f))
