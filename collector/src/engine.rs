@@ -171,7 +171,7 @@ pub fn spooled_batches(spool: &Path, node_id: &str) -> Result<Vec<SpooledBatch>>
             seq_last,
             store_path: format!(
                 "{}/date={date}/node={node_id}/{object}",
-                gco_ledger::store::RECORDS_PREFIX
+                gco_ledger::layout::RECORDS
             ),
         });
     }

@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{GridError, Result};
 use crate::{Basis, MgPerKwh, Signal};
 
-pub use gco_ledger::layout::GRID as GRID_PREFIX;
+use gco_ledger::layout::GRID as GRID_PREFIX;
 pub const FETCH_KEY: &str = "gco.grid.fetch";
 
 /// One intensity point: the value for `[time, time + period_s)`.

@@ -194,7 +194,7 @@ pub fn encode_parquet(records: &[Record], seal: &Seal) -> Result<Bytes> {
 pub async fn chain_head(store: &Store, node_id: &str) -> Result<ChainHead> {
     let mut head = ChainHead::genesis(node_id);
     let mut best: Option<Seal> = None;
-    for meta in store.list(crate::store::RECORDS_PREFIX).await? {
+    for meta in store.list(crate::layout::RECORDS).await? {
         let path = meta.location.to_string();
         if crate::store::parse_batch_path(&path).is_none_or(|l| l.node_id != node_id) {
             continue;

@@ -791,7 +791,7 @@ fn to_record(
 pub async fn existing_keys(store: &crate::store::Store, node_id: &str) -> Result<HashSet<RowKey>> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let mut keys = HashSet::new();
-    for meta in store.list(crate::store::RECORDS_PREFIX).await? {
+    for meta in store.list(crate::layout::RECORDS).await? {
         let path = meta.location.to_string();
         if crate::store::parse_batch_path(&path).is_none_or(|l| l.node_id != node_id) {
             continue;

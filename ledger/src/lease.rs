@@ -29,7 +29,7 @@ use crate::store::{PutOutcome, Store};
 use crate::time::{Micros, format_utc};
 
 /// Top-level folder of the lease objects.
-pub use crate::layout::LOCKS as LOCKS_PREFIX;
+use crate::layout::LOCKS as LOCKS_PREFIX;
 
 /// How long a lease lasts without renewal, how long to wait for a busy one.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use crate::store::{PutOutcome, Store, validate_node_id};
 use crate::time::{Micros, format_utc, parse_utc};
 
 /// Folder of the node registry events.
-pub use crate::layout::REGISTRY as REGISTRY_PREFIX;
+use crate::layout::REGISTRY as REGISTRY_PREFIX;
 
 /// One registry event as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,7 +120,7 @@ fn parse_time(field: &str, v: &str) -> std::result::Result<Micros, String> {
 }
 
 impl Registry {
-    /// Loads every event under [`REGISTRY_PREFIX`].
+    /// Loads every event under [`crate::layout::REGISTRY`].
     pub async fn load(store: &Store) -> Result<Self> {
         let paths: Vec<String> = store
             .list(REGISTRY_PREFIX)

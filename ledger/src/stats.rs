@@ -13,8 +13,9 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::Serialize;
 
 use crate::error::{LedgerError, Result};
+use crate::layout::RECORDS as RECORDS_PREFIX;
 use crate::record::col;
-use crate::store::{RECORDS_PREFIX, Store, parse_batch_path};
+use crate::store::{Store, parse_batch_path};
 use crate::time::utc_date;
 
 /// One group of the summary.

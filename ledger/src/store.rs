@@ -19,7 +19,7 @@ use crate::error::{LedgerError, Result};
 use crate::seal::Seal;
 
 /// Top-level folder of the signed record batches.
-pub use crate::layout::RECORDS as RECORDS_PREFIX;
+use crate::layout::RECORDS as RECORDS_PREFIX;
 
 /// The ledger's object store.
 #[derive(Clone)]

@@ -15,10 +15,11 @@ use serde::Serialize;
 use crate::batch::{read_seal_only, seal_from_metadata};
 use crate::error::Result;
 use crate::hash::{Encoder, Hash32, RecordFields, merkle_root, to_hex};
+use crate::layout::RECORDS as RECORDS_PREFIX;
 use crate::record::{Columns, Measurement, RecordKind, schema};
 use crate::registry::{KeyRefusal, Registry};
 use crate::seal::{GENESIS, Seal};
-use crate::store::{RECORDS_PREFIX, Store, batch_path, parse_batch_path};
+use crate::store::{Store, batch_path, parse_batch_path};
 use crate::time::{MICROS_PER_DAY, date_start, format_utc};
 use crate::unique::{DayKeys, RowKey};
 

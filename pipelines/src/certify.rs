@@ -54,8 +54,6 @@ use crate::manifest::{Output, RunManifest};
 use crate::period::Period;
 use crate::schema::col;
 
-pub use crate::index::FORMAT as INDEX_FORMAT;
-pub use gco_ledger::layout::CERTIFICATES;
 /// Rows per row group of the per-inference files: small, so a lookup reads little.
 pub(crate) const LOOKUP_ROW_GROUP: usize = 1024;
 
@@ -874,7 +872,7 @@ fn write_certificates(rows: &[CertRow], key_name: &str) -> Result<Bytes> {
         .set_column_bloom_filter_enabled(ColumnPath::from(key_name), true)
         .set_column_bloom_filter_fpp(ColumnPath::from(key_name), 0.01)
         .set_column_bloom_filter_max_ndv(ColumnPath::from(key_name), LOOKUP_ROW_GROUP as u64)
-        .set_created_by(INDEX_FORMAT.to_string())
+        .set_created_by(crate::index::FORMAT.to_string())
         .build();
     let mut buf = Vec::new();
     let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, schema, Some(props))?;
