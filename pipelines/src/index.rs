@@ -49,37 +49,18 @@ pub struct MemberRoot {
     pub count: u64,
 }
 
-/// An index that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum IndexError {
-    #[error("{path}: not a credentials index gco can read: {source}")]
-    Malformed {
-        path: String,
-        source: serde_json::Error,
-    },
-    #[error("{path}: format {found:?}, this gco reads {FORMAT:?}")]
-    Format { path: String, found: String },
-}
+pub use crate::document::DocumentError as IndexError;
 
 impl CredentialsIndex {
     pub fn from_slice(path: &str, bytes: &[u8]) -> Result<Self, IndexError> {
-        let i: CredentialsIndex =
-            serde_json::from_slice(bytes).map_err(|source| IndexError::Malformed {
-                path: path.to_string(),
-                source,
-            })?;
-        if i.format != FORMAT {
-            return Err(IndexError::Format {
-                path: path.to_string(),
-                found: i.format,
-            });
-        }
-        Ok(i)
+        crate::document::parse("credentials index", path, bytes, FORMAT, |i: &Self| {
+            &i.format
+        })
     }
 
-    /// The stored bytes: pretty JSON, keys sorted.
+    /// The stored bytes (`document::to_bytes`).
     pub fn to_bytes(&self) -> serde_json::Result<Vec<u8>> {
-        serde_json::to_vec_pretty(&serde_json::to_value(self)?)
+        crate::document::to_bytes(self)
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod aggregate;
 pub mod certify;
+pub mod document;
 pub mod index;
 pub mod job;
 pub mod lookup;

@@ -119,42 +119,14 @@ pub mod decimal {
     }
 }
 
-/// A manifest that cannot be used, naming the object and the field.
-#[derive(Debug, thiserror::Error)]
-pub enum ManifestError {
-    #[error("{path}: not a run manifest gco can read: {source}")]
-    Malformed {
-        path: String,
-        source: serde_json::Error,
-    },
-    #[error("{path}: missing field `{field}`")]
-    Missing { path: String, field: &'static str },
-    #[error("{path}: format {found:?}, this gco reads {FORMAT:?}")]
-    Format { path: String, found: String },
-    #[error("{path}: names period {period} version {version}, but it is stored as {expected}")]
-    Misplaced {
-        path: String,
-        period: String,
-        version: u32,
-        expected: String,
-    },
-}
+pub use crate::document::DocumentError as ManifestError;
 
 impl RunManifest {
     /// Parses a stored manifest: every field must be present and well-typed (the error
     /// names the first one that is not), and its format must be [`FORMAT`].
     pub fn from_slice(path: &str, bytes: &[u8]) -> Result<Self, ManifestError> {
         let m: RunManifest =
-            serde_json::from_slice(bytes).map_err(|source| ManifestError::Malformed {
-                path: path.to_string(),
-                source,
-            })?;
-        if m.format != FORMAT {
-            return Err(ManifestError::Format {
-                path: path.to_string(),
-                found: m.format,
-            });
-        }
+            crate::document::parse("run manifest", path, bytes, FORMAT, |m: &Self| &m.format)?;
         if !m.totals.contains_key("all") {
             return Err(ManifestError::Missing {
                 path: path.to_string(),
@@ -184,11 +156,9 @@ impl RunManifest {
         Ok(m)
     }
 
-    /// The stored bytes: pretty JSON, keys sorted.
+    /// The stored bytes (`document::to_bytes`).
     pub fn to_bytes(&self) -> serde_json::Result<Vec<u8>> {
-        // Through `Value`, whose maps are ordered by key: the layout every version of
-        // the manifest has had.
-        serde_json::to_vec_pretty(&serde_json::to_value(self)?)
+        crate::document::to_bytes(self)
     }
 
     /// The scope's totals (`all`, `scope2`, `scope3`). A scope the run had no row in

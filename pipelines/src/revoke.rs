@@ -106,8 +106,7 @@ pub async fn revoke(store: &Store, req: &Request<'_>, lease: &Lease) -> Result<R
         revoked_at: req.now.to_string(),
         status_list: list.clone(),
     };
-    // Keys sorted, through Value: the bytes every revocation record has had.
-    let bytes = serde_json::to_vec_pretty(&serde_json::to_value(&record)?)?;
+    let bytes = crate::document::to_bytes(&record)?;
     store
         .put_create(
             &format!("{prefix}/revocations/{list_name}-{index:010}.json"),
