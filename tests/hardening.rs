@@ -16,6 +16,15 @@ fn gco(store: &Path) -> Command {
     c
 }
 
+/// Asserts that a command exited 0, showing its stderr when it did not.
+fn succeeded(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn json(out: &[u8]) -> Value {
     serde_json::from_slice(out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(out)))
 }
@@ -92,11 +101,7 @@ fn two_concurrent_imports_of_one_file_leave_each_row_once() {
     let mut accepted = Vec::new();
     for c in children {
         let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        succeeded(&out);
         let v = json(&out.stdout);
         assert_eq!(v["rows"], 5);
         accepted.push(v["accepted"].as_u64().unwrap());
@@ -166,11 +171,7 @@ fn implausible_magnitudes_are_quarantined_and_the_month_is_unaffected() {
     )
     .unwrap();
     let out = import_cmd(&store, &key, &input).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let v = json(&out.stdout);
     assert_eq!(
         (v["accepted"].as_u64(), v["quarantined"].as_u64()),
@@ -285,11 +286,7 @@ fn demo(dir: &Path) -> std::path::PathBuf {
         .arg(&d)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     d
 }
 
@@ -350,11 +347,7 @@ fn racing_runs_never_publish_a_version_that_lacks_a_file() {
     let mut versions = Vec::new();
     for c in children {
         let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        succeeded(&out);
         versions.push(json(&out.stdout)["version"].as_u64().unwrap());
     }
     versions.sort();
@@ -365,11 +358,7 @@ fn racing_runs_never_publish_a_version_that_lacks_a_file() {
     }
     // The leases were released: a run now starts at once and finds its inputs done.
     let out = run_cmd(&d, &["--lock-wait", "0s"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert_eq!(json(&out.stdout)["outcome"], "up_to_date");
 }
 
@@ -381,18 +370,10 @@ fn a_retried_merge_or_shard_after_publishing_is_a_no_op() {
         let out = run_cmd(&d, &["--force", "--shard", &format!("{i}/2")])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        succeeded(&out);
     }
     let out = run_cmd(&d, &["--merge"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     // The demo's version already has exactly these inputs: nothing to merge.
     assert_eq!(json(&out.stdout)["outcome"], "up_to_date");
     for extra in [["--merge"].as_slice(), ["--shard", "1/2"].as_slice()] {
@@ -434,19 +415,11 @@ fn an_interrupted_audit_package_reruns_to_a_verifiable_package() {
             .unwrap()
     };
     let out = package();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let first = std::fs::read(&zip).unwrap();
     // A rerun (a retried job) is a no-op: same bytes.
     let out = package();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert_eq!(std::fs::read(&zip).unwrap(), first);
     let out = Command::cargo_bin("gco")
         .unwrap()
@@ -456,11 +429,7 @@ fn an_interrupted_audit_package_reruns_to_a_verifiable_package() {
         .arg(d.join("did.json"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let names: Vec<String> = std::fs::read_dir(zip.parent().unwrap())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -573,11 +542,7 @@ fn concurrent_revocations_each_take_effect() {
         .collect();
     for c in children {
         let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        succeeded(&out);
     }
     for (id, token) in &creds {
         let f = dir.path().join("token.jwt");
@@ -619,11 +584,7 @@ fn a_failed_import_releases_the_nodes_lease() {
         .args(["--lock-wait", "0s"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert_eq!(json(&out.stdout)["accepted"], 2);
 }
 
