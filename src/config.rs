@@ -97,6 +97,13 @@ pub fn load(global: &Global) -> Result<Config> {
     Ok(config)
 }
 
+/// [`load`] and [`open_store`]: the checked configuration and the store it names.
+pub fn load_with_store(global: &Global) -> Result<(Config, gco_ledger::Store)> {
+    let config = load(global)?;
+    let store = open_store(&config, global)?;
+    Ok((config, store))
+}
+
 /// Opens the store: `--store`, else the configuration, else [`DEFAULT_STORE`].
 pub fn open_store(config: &Config, global: &Global) -> Result<gco_ledger::Store> {
     let url = global

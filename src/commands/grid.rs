@@ -48,8 +48,7 @@ pub async fn run(cmd: GridCommand, g: &Global) -> Result<u8> {
             signal,
             force,
         } => {
-            let config = crate::config::load(g)?;
-            let store = crate::config::open_store(&config, g)?;
+            let (config, store) = crate::config::load_with_store(g)?;
             let catalog = ZoneCatalog::bundled()?;
             let zone = catalog.resolve(&zone)?;
             let (from, to) = (
@@ -94,8 +93,7 @@ pub async fn run(cmd: GridCommand, g: &Global) -> Result<u8> {
             source,
             signal,
         } => {
-            let config = crate::config::load(g)?;
-            let store = crate::config::open_store(&config, g)?;
+            let (config, store) = crate::config::load_with_store(g)?;
             let catalog = ZoneCatalog::bundled()?;
             let zone = catalog.resolve(&zone)?;
             let provider = pick(&config, zone, source, signal)?;

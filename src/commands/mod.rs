@@ -38,7 +38,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
 
 /// Loads the configuration and opens the store.
 pub fn open_store(g: &crate::cli::Global) -> Result<gco_ledger::Store> {
-    crate::config::open_store(&crate::config::load(g)?, g)
+    Ok(crate::config::load_with_store(g)?.1)
 }
 
 /// Fails unless `signer`'s key is registered for `node` in the store's registry

@@ -69,8 +69,7 @@ fn written(report: &Report, paths: &[PathBuf], started: Instant, g: &Global) -> 
 }
 
 pub async fn report(cmd: ReportCommand, g: &Global) -> Result<u8> {
-    let config = crate::config::load(g)?;
-    let store = crate::config::open_store(&config, g)?;
+    let (config, store) = crate::config::load_with_store(g)?;
     let started = Instant::now();
     match cmd {
         ReportCommand::Csrd { period, out } => {
@@ -163,8 +162,7 @@ pub async fn audit(cmd: AuditCommand, g: &Global) -> Result<u8> {
             out,
             issuer,
         } => {
-            let config = crate::config::load(g)?;
-            let store = crate::config::open_store(&config, g)?;
+            let (config, store) = crate::config::load_with_store(g)?;
             let started = Instant::now();
             let (summary, _) =
                 write_package(&store, &config.report, &period, &out, &issuer.dir, g.json).await?;

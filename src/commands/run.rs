@@ -7,7 +7,6 @@ use gco_pipelines::aggregate::RunSummary;
 use gco_pipelines::{Job, Outcome, Period};
 
 use crate::cli::{BackfillArgs, Global, RunArgs};
-use crate::config::Config;
 use crate::output::{print_json, progress, term};
 
 /// Code version recorded in run manifests.
@@ -164,15 +163,8 @@ fn exit_code(o: &Outcome) -> u8 {
     }
 }
 
-/// The configuration (checked) and the store.
-fn open(g: &Global) -> Result<(Config, gco_ledger::Store)> {
-    let config = crate::config::load(g)?;
-    let store = crate::config::open_store(&config, g)?;
-    Ok((config, store))
-}
-
 pub async fn run(args: RunArgs, g: &Global) -> Result<u8> {
-    let (config, store) = open(g)?;
+    let (config, store) = crate::config::load_with_store(g)?;
     let period = Period::parse(&args.period)?;
     let as_of = super::time_or_now(args.as_of.as_deref(), "as-of")?;
     let job = Job {
@@ -218,7 +210,7 @@ pub async fn run(args: RunArgs, g: &Global) -> Result<u8> {
 }
 
 pub async fn backfill(args: BackfillArgs, g: &Global) -> Result<u8> {
-    let (config, store) = open(g)?;
+    let (config, store) = crate::config::load_with_store(g)?;
     let (from, to) = (Period::parse(&args.from)?, Period::parse(&args.to)?);
     if to < from {
         anyhow::bail!("--to {to} is before --from {from}");
