@@ -497,29 +497,9 @@ fn a_hung_s3_endpoint_fails_in_bounded_time_and_no_metadata_endpoint_is_asked() 
 /// of their bits is lost.
 #[test]
 fn concurrent_revocations_each_take_effect() {
-    use arrow_array::cast::AsArray;
     let dir = tempfile::tempdir().unwrap();
     let d = demo(dir.path());
-    let bytes =
-        std::fs::read(d.join("certificates/period=2026-10/version=0001/aggregates.parquet"))
-            .unwrap();
-    let mut creds = Vec::new();
-    for b in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        bytes::Bytes::from(bytes),
-    )
-    .unwrap()
-    .build()
-    .unwrap()
-    {
-        let b = b.unwrap();
-        let col = |n: &str| b.column_by_name(n).unwrap().as_string::<i32>().clone();
-        let (id, format, doc) = (col("id"), col("format"), col("document"));
-        for i in 0..b.num_rows() {
-            if format.value(i) == "vc-jwt" {
-                creds.push((id.value(i).to_string(), doc.value(i).to_string()));
-            }
-        }
-    }
+    let mut creds = aggregate_jwts(&d);
     creds.truncate(4);
     assert_eq!(creds.len(), 4);
     let children: Vec<_> = creds
@@ -545,25 +525,112 @@ fn concurrent_revocations_each_take_effect() {
         succeeded(&out);
     }
     for (id, token) in &creds {
-        let f = dir.path().join("token.jwt");
-        std::fs::write(&f, token).unwrap();
-        let out = Command::cargo_bin("gco")
-            .unwrap()
-            .env_remove("GCO_STORE")
-            .arg("--config")
-            .arg(d.join("gco.toml"))
-            .args(["--json", "vc", "verify"])
-            .arg(&f)
-            .arg("--did-document")
-            .arg(d.join("did.json"))
-            .arg("--ledger")
-            .arg(format!("file://{}", d.display()))
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{id}");
-        let v = json(&out.stdout);
-        assert_eq!(v["code"], "revoked", "{id}: {v}");
+        assert_revoked(&d, id, token);
     }
+}
+
+/// The demo's aggregate VC-JOSE credentials: (id, token).
+fn aggregate_jwts(d: &Path) -> Vec<(String, String)> {
+    use arrow_array::cast::AsArray;
+    let bytes =
+        std::fs::read(d.join("certificates/period=2026-10/version=0001/aggregates.parquet"))
+            .unwrap();
+    let mut creds = Vec::new();
+    for b in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::from(bytes),
+    )
+    .unwrap()
+    .build()
+    .unwrap()
+    {
+        let b = b.unwrap();
+        let col = |n: &str| b.column_by_name(n).unwrap().as_string::<i32>().clone();
+        let (id, format, doc) = (col("id"), col("format"), col("document"));
+        for i in 0..b.num_rows() {
+            if format.value(i) == "vc-jwt" {
+                creds.push((id.value(i).to_string(), doc.value(i).to_string()));
+            }
+        }
+    }
+    creds
+}
+
+/// `gco vc verify` of `token` against the demo's ledger says revoked (exit 1).
+fn assert_revoked(d: &Path, id: &str, token: &str) {
+    let f = d.join("token.jwt");
+    std::fs::write(&f, token).unwrap();
+    let out = Command::cargo_bin("gco")
+        .unwrap()
+        .env_remove("GCO_STORE")
+        .arg("--config")
+        .arg(d.join("gco.toml"))
+        .args(["--json", "vc", "verify"])
+        .arg(&f)
+        .arg("--did-document")
+        .arg(d.join("did.json"))
+        .arg("--ledger")
+        .arg(format!("file://{}", d.display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{id}");
+    let v = json(&out.stdout);
+    assert_eq!(v["code"], "revoked", "{id}: {v}");
+}
+
+/// A revocation killed after it stored its record and before it rewrote the status
+/// list: the rerun (another time, another reason) completes it and keeps the first
+/// record.
+#[test]
+fn a_revocation_killed_before_the_status_list_was_written_completes_on_rerun() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let d = demo(dir.path());
+    let (id, token) = aggregate_jwts(&d).remove(0);
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    let status = &claims["credentialStatus"];
+    let list = status["statusListCredential"].as_str().unwrap();
+    let index: usize = status["statusListIndex"].as_str().unwrap().parse().unwrap();
+    let list_name = list.rsplit('/').next().unwrap();
+    let record_path = d.join(format!(
+        "certificates/period=2026-10/version=0001/revocations/{list_name}-{index:010}.json"
+    ));
+    std::fs::create_dir_all(record_path.parent().unwrap()).unwrap();
+    let first = serde_json::json!({
+        "already_revoked": false, "id": id, "index": index, "reason": "first try",
+        "revoked_at": "2026-11-25T00:00:00Z", "status_list": list,
+    });
+    std::fs::write(&record_path, serde_json::to_vec_pretty(&first).unwrap()).unwrap();
+    let out = Command::cargo_bin("gco")
+        .unwrap()
+        .env_remove("GCO_STORE")
+        .arg("--config")
+        .arg(d.join("gco.toml"))
+        .args(["--json", "vc", "revoke", &id, "--period", "2026-10"])
+        .args([
+            "--reason",
+            "second try",
+            "--now",
+            "2026-11-26T00:00:00Z",
+            "--issuer-dir",
+        ])
+        .arg(d.join("issuer"))
+        .output()
+        .unwrap();
+    succeeded(&out);
+    let v = json(&out.stdout);
+    assert_eq!(
+        (v["reason"].as_str(), v["already_revoked"].as_bool()),
+        (Some("first try"), Some(false))
+    );
+    let stored: Value = serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
+    assert_eq!(stored, first);
+    assert_revoked(&d, &id, &token);
 }
 
 /// An import that fails (here: a column import does not read) lets go of the node's

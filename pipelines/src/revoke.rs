@@ -106,20 +106,36 @@ pub async fn revoke(store: &Store, req: &Request<'_>, lease: &Lease) -> Result<R
         revoked_at: req.now.to_string(),
         status_list: list.clone(),
     };
-    let bytes = crate::document::to_bytes(&record)?;
-    store
+    let record_path = format!("{prefix}/revocations/{list_name}-{index:010}.json");
+    let record = match store
         .put_create(
-            &format!("{prefix}/revocations/{list_name}-{index:010}.json"),
-            Bytes::from(bytes),
+            &record_path,
+            Bytes::from(crate::document::to_bytes(&record)?),
         )
         .await
-        .or_else(|e| {
-            if already {
-                Ok(gco_ledger::PutOutcome::AlreadyPresent)
-            } else {
-                Err(e)
+    {
+        Ok(_) => record,
+        // A record of this credential is stored already: a repeated revocation (the
+        // bit is set), or one killed between writing the record and the list. Either
+        // way the first record stands and the list is (re)written with the bit set.
+        Err(gco_ledger::LedgerError::Conflict { .. }) => {
+            let stored: Revocation = serde_json::from_slice(&store.get(&record_path).await?)
+                .with_context(|| format!("{record_path} is not a revocation record"))?;
+            if stored.id != record.id || stored.index != index {
+                bail!(
+                    "{record_path} records the revocation of {} (index {}), not of {}",
+                    stored.id,
+                    stored.index,
+                    record.id
+                );
             }
-        })?;
+            Revocation {
+                already_revoked: already,
+                ..stored
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
     // Fenced: a writer that lost the lease must not overwrite a newer list.
     lease.check().await?;
     store
