@@ -384,11 +384,35 @@ fn node_key(dir: &Path, seed: u64, node: u32) -> Result<KeyFileSigner> {
 /// The demo issuer's did:web host (its DID document is written to DIR/did.json).
 const DEMO_ISSUER_DOMAIN: &str = "carbon.demo.example";
 
+/// The store, the clock and the flags every step reads.
+struct Demo<'a> {
+    args: &'a DemoArgs,
+    g: &'a Global,
+    store: Store,
+    /// Start of the simulated period (UTC midnight of `--start`).
+    t0: Micros,
+    /// Simulated hours.
+    hours: u64,
+}
+
+impl Demo<'_> {
+    fn say(&self, msg: impl FnOnce() -> String) {
+        if !self.g.json {
+            eprintln!("{}", msg());
+        }
+    }
+    fn end(&self) -> Micros {
+        self.t0 + self.hours as i64 * HOUR_US
+    }
+    fn spool_root(&self) -> std::path::PathBuf {
+        self.args.dir.join("spool")
+    }
+}
+
 pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
     let started = std::time::Instant::now();
     let start_date = NaiveDate::parse_from_str(&args.start, "%Y-%m-%d")
         .with_context(|| format!("--start {:?} is not a date YYYY-MM-DD", args.start))?;
-    let t0 = date_start(start_date);
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
     let config = crate::config::load(g)?;
@@ -399,20 +423,52 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
             &config.store_options,
         )?,
     };
-    let say = |msg: String| {
-        if !g.json {
-            eprintln!("{msg}");
-        }
+    let demo = Demo {
+        args: &args,
+        g,
+        store,
+        t0: date_start(start_date),
+        hours: args.days as u64 * 24,
     };
-    say(format!(
-        "gco demo: {} nodes x {GPUS_PER_NODE} simulated GPUs, {} days from {start_date}, seed {}\n  store: {}",
-        args.nodes,
-        args.days,
-        args.seed,
-        store.url()
-    ));
+    demo.say(|| {
+        format!(
+            "gco demo: {} nodes x {GPUS_PER_NODE} simulated GPUs, {} days from {start_date}, seed {}\n  store: {}",
+            args.nodes,
+            args.days,
+            args.seed,
+            demo.store.url()
+        )
+    });
+    let signers = register_nodes(&demo).await?;
+    let fleet = collect(&demo, &signers)?;
+    let uploaded = upload(&demo, &fleet).await?;
+    let verified =
+        gco_ledger::verify::verify(&demo.store, &gco_ledger::VerifyOptions::default()).await?;
+    let grid = grid(&demo, &fleet).await?;
+    let as_of = crate::commands::time_or_now(args.as_of.as_deref(), "as-of")?;
+    let emissions = emissions(&demo, as_of).await?;
+    let credentials = credentials(&demo, &emissions.outcomes, as_of).await?;
+    let reports = reports(&demo, &emissions.outcomes, &credentials).await?;
+    let summary = Summary {
+        fleet,
+        uploaded,
+        verified,
+        grid,
+        emissions,
+        credentials,
+        reports,
+    };
+    if g.json {
+        summary.print_json(&demo)?;
+    } else {
+        summary.print_text(&demo, started)?;
+    }
+    Ok(if summary.verified.ok { 0 } else { 1 })
+}
 
-    // 1. Keys and registry.
+/// Step 1: the nodes' keys (from the seed) and their registrations.
+async fn register_nodes(demo: &Demo<'_>) -> Result<Vec<Arc<KeyFileSigner>>> {
+    let args = demo.args;
     let mut signers = Vec::new();
     for n in 0..args.nodes {
         let signer = node_key(&args.dir, args.seed, n)?;
@@ -422,25 +478,52 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
             public_key: signer.public_key().clone(),
             zone: zone.to_string(),
             site: site.to_string(),
-            valid_from: t0,
+            valid_from: demo.t0,
             valid_to: None,
         };
-        register(&store, &reg, t0).await?;
+        register(&demo.store, &reg, demo.t0).await?;
         signers.push(Arc::new(signer));
     }
-    say(format!(
-        "[1/8] keys: {} Ed25519 node keys in {}, registered in the store",
-        args.nodes,
-        args.dir.join("node-keys").display()
-    ));
+    demo.say(|| {
+        format!(
+            "[1/8] keys: {} Ed25519 node keys in {}, registered in the store",
+            args.nodes,
+            args.dir.join("node-keys").display()
+        )
+    });
+    Ok(signers)
+}
 
-    // 2. Each node's collector engine: simulated GPUs, the request load as spans,
-    //    attribution, hourly seals into the node's spool. Nodes run in parallel.
-    let hours = args.days as u64 * 24;
-    let spool_root = args.dir.join("spool");
-    let pb = progress(args.nodes as u64 * hours, "collect", g.json);
+/// What the fleet's collectors sealed.
+struct Fleet {
+    runs: Vec<NodeRun>,
+    /// (node, zone, records, mJ) per node.
+    per_node: Vec<(String, &'static str, u64, i64)>,
+}
+
+impl Fleet {
+    fn sum(&self, f: fn(&NodeRun) -> u64) -> u64 {
+        self.runs.iter().map(f).sum()
+    }
+    fn inference_mj(&self) -> i64 {
+        self.runs.iter().map(|r| r.stats.inference_mj).sum()
+    }
+    fn idle_mj(&self) -> i64 {
+        self.runs.iter().map(|r| r.stats.idle_mj).sum()
+    }
+    fn records(&self) -> u64 {
+        self.sum(|r| r.stats.inference_records) + self.sum(|r| r.stats.idle_records)
+    }
+}
+
+/// Step 2: each node's collector engine (simulated GPUs, the request load as spans,
+/// attribution, hourly seals into the node's spool), the nodes in parallel.
+fn collect(demo: &Demo<'_>, signers: &[Arc<KeyFileSigner>]) -> Result<Fleet> {
+    let (args, t0) = (demo.args, demo.t0);
+    let spool_root = demo.spool_root();
+    let pb = progress(args.nodes as u64 * demo.hours, "collect", demo.g.json);
     let runs: Vec<NodeRun> = {
-        let (args, signers, pb, spool_root) = (&args, &signers, &pb, &spool_root);
+        let (pb, spool_root) = (&pb, &spool_root);
         let on_hour = || pb.inc(1);
         std::thread::scope(|s| {
             let handles: Vec<_> = signers
@@ -472,16 +555,7 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
         })?
     };
     pb.finish_and_clear();
-    let sum = |f: fn(&NodeRun) -> u64| runs.iter().map(f).sum::<u64>();
-    let inferences = sum(|r| r.stats.inference_records);
-    let idle_rows = sum(|r| r.stats.idle_records);
-    let records = inferences + idle_rows;
-    let batch_count = sum(|r| r.stats.batches);
-    let inference_mj: i64 = runs.iter().map(|r| r.stats.inference_mj).sum();
-    let idle_mj: i64 = runs.iter().map(|r| r.stats.idle_mj).sum();
-    let energy = inference_mj + idle_mj;
-    let dropped = sum(|r| r.after_end);
-    let per_node: Vec<(String, &str, u64, i64)> = runs
+    let per_node = runs
         .iter()
         .enumerate()
         .map(|(n, r)| {
@@ -493,24 +567,36 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
             )
         })
         .collect();
-    say(format!(
-        "[2/8] collected: {} requests sent as spans to each node's collector ({dropped} that \
-         would end after the period not sent); {records} records sealed into {batch_count} \
-         signed batches:\n      {inferences} inferences {} kWh, {idle_rows} idle/overhead {} kWh",
-        sum(|r| r.requests),
-        kwh(inference_mj),
-        kwh(idle_mj),
-    ));
+    let fleet = Fleet { runs, per_node };
+    demo.say(|| {
+        format!(
+            "[2/8] collected: {} requests sent as spans to each node's collector ({} that \
+             would end after the period not sent); {} records sealed into {} \
+             signed batches:\n      {} inferences {} kWh, {} idle/overhead {} kWh",
+            fleet.sum(|r| r.requests),
+            fleet.sum(|r| r.after_end),
+            fleet.records(),
+            fleet.sum(|r| r.stats.batches),
+            fleet.sum(|r| r.stats.inference_records),
+            kwh(fleet.inference_mj()),
+            fleet.sum(|r| r.stats.idle_records),
+            kwh(fleet.idle_mj()),
+        )
+    });
+    Ok(fleet)
+}
 
-    // 3. The collector's uploader: create-only puts of the sealed batches, each removed
-    //    from the spool once the store confirmed it.
-    let pb = progress(args.nodes as u64, "upload", g.json);
+/// Step 3: the collector's uploader: create-only puts of the sealed batches, each
+/// removed from the spool once the store confirmed it; then the spool is removed.
+async fn upload(demo: &Demo<'_>, fleet: &Fleet) -> Result<gco_collector::runtime::Uploaded> {
+    let spool_root = demo.spool_root();
+    let pb = progress(demo.args.nodes as u64, "upload", demo.g.json);
     let metrics = Metrics::new();
     let mut up = gco_collector::runtime::Uploaded::default();
-    for (n, run) in runs.iter().enumerate() {
+    for (n, run) in fleet.runs.iter().enumerate() {
         let node = node_id(n as u32);
         let done = upload_once(
-            &store,
+            &demo.store,
             &spool_root.join(&node),
             &node,
             &run.durable,
@@ -528,76 +614,101 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
         up.bytes += done.bytes;
         pb.inc(1);
     }
-    let (created, present, bytes) = (up.created, up.present, up.bytes);
     pb.finish_and_clear();
     std::fs::remove_dir_all(&spool_root)
         .with_context(|| format!("removing the demo spool {}", spool_root.display()))?;
-    say(format!(
-        "[3/8] stored: {created} batches written, {present} already present; {bytes} bytes, {:.1} bytes/record",
-        bytes as f64 / records.max(1) as f64
-    ));
+    demo.say(|| {
+        format!(
+            "[3/8] stored: {} batches written, {} already present; {} bytes, {:.1} bytes/record",
+            up.created,
+            up.present,
+            up.bytes,
+            up.bytes as f64 / fleet.records().max(1) as f64
+        )
+    });
+    Ok(up)
+}
 
-    // 4. Verify everything that is in the store.
-    let report = gco_ledger::verify::verify(&store, &gco_ledger::VerifyOptions::default()).await?;
-    // 5. Grid intensity: a synthetic hourly series per demo zone, stored in the cache the
-    //    way provider fetches are (marked synthetic), then resolved through the cascade.
-    let t_end = t0 + hours as i64 * HOUR_US;
-    let mut zones: Vec<&str> = per_node.iter().map(|n| n.1).collect();
+/// What step 5 stored.
+struct Grid {
+    zones: Vec<&'static str>,
+    points: usize,
+    /// The intensity of each zone at noon of the first day, through the cascade.
+    intensities: Vec<gco_grid_data::Intensity>,
+}
+
+/// Step 5: a synthetic hourly series per demo zone, stored in the cache the way
+/// provider fetches are (marked synthetic), then resolved through the cascade.
+async fn grid(demo: &Demo<'_>, fleet: &Fleet) -> Result<Grid> {
+    let (t0, t_end) = (demo.t0, demo.end());
+    let mut zones: Vec<&'static str> = fleet.per_node.iter().map(|n| n.1).collect();
     zones.sort();
     zones.dedup();
     let resolver0 = gco_grid_data::Resolver::new(Default::default())?;
-    let mut grid_points = 0usize;
+    let mut points = 0usize;
     for zone in &zones {
         let annual = resolver0.resolve(zone, t0, gco_grid_data::Signal::Average)?;
         let annual = gco_grid_data::MgPerKwh(annual.value_mg_per_kwh);
-        let pts = gco_grid_data::synthetic::hourly(zone, annual, t0, t_end, args.seed);
-        grid_points += pts.len();
+        let pts = gco_grid_data::synthetic::hourly(zone, annual, t0, t_end, demo.args.seed);
+        points += pts.len();
         gco_grid_data::series::write_points(
-            &store,
-            &gco_grid_data::synthetic::meta(zone, annual, args.seed, t0, (t0, t_end)),
+            &demo.store,
+            &gco_grid_data::synthetic::meta(zone, annual, demo.args.seed, t0, (t0, t_end)),
             &pts,
         )
         .await?;
     }
     let resolver = gco_grid_data::Resolver::new(
-        gco_grid_data::series::SeriesIndex::load(&store, t0, t_end).await?,
+        gco_grid_data::series::SeriesIndex::load(&demo.store, t0, t_end).await?,
     )?;
     let noon = t0 + 12 * HOUR_US;
     let mut intensities = Vec::new();
     for zone in &zones {
         intensities.push(resolver.resolve(zone, noon, gco_grid_data::Signal::Average)?);
     }
+    Ok(Grid {
+        zones,
+        points,
+        intensities,
+    })
+}
 
-    // 6. The monthly emissions run over every month the demo touches. The demo's
-    //    configuration is written to DIR/gco.toml so `gco --config DIR/gco.toml run`
-    //    reproduces it.
+/// What step 6 ran.
+struct Emissions {
+    config_path: std::path::PathBuf,
+    outcomes: Vec<(gco_pipelines::Period, gco_pipelines::Outcome)>,
+}
+
+/// Step 6: the monthly emissions run over every month the demo touches. The demo's
+/// configuration is written to DIR/gco.toml so `gco --config DIR/gco.toml run`
+/// reproduces it.
+async fn emissions(demo: &Demo<'_>, as_of: Micros) -> Result<Emissions> {
     let pipeline = demo_pipeline_config();
     #[derive(serde::Serialize)]
     struct DemoToml<'a> {
         store: &'a str,
         pipeline: &'a gco_pipelines::PipelineConfig,
     }
-    let config_path = args.dir.join("gco.toml");
+    let config_path = demo.args.dir.join("gco.toml");
     std::fs::write(
         &config_path,
         format!(
             "# Written by `gco demo`: the demo's store and pipeline configuration.\n{}",
             toml::to_string(&DemoToml {
-                store: store.url(),
+                store: demo.store.url(),
                 pipeline: &pipeline,
             })?
         ),
     )
     .with_context(|| format!("writing {}", config_path.display()))?;
-    let as_of = crate::commands::time_or_now(args.as_of.as_deref(), "as-of")?;
-    let mut emissions = Vec::new();
+    let mut outcomes = Vec::new();
     let months = gco_pipelines::Period::range(
-        gco_pipelines::Period::parse(&utc_month(t0))?,
-        gco_pipelines::Period::parse(&utc_month(t_end - 1))?,
+        gco_pipelines::Period::parse(&utc_month(demo.t0))?,
+        gco_pipelines::Period::parse(&utc_month(demo.end() - 1))?,
     );
     for period in months {
         let job = gco_pipelines::Job {
-            store: &store,
+            store: &demo.store,
             cfg: &pipeline,
             period,
             as_of,
@@ -606,7 +717,7 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
             // Step 7 issues per-inference credentials, which read the ledger anyway.
             member_roots: false,
             allow_empty: false,
-            lease: crate::commands::lease_options(g, "gco demo"),
+            lease: crate::commands::lease_options(demo.g, "gco demo"),
         };
         let outcome = job.run(false).await?;
         if let gco_pipelines::Outcome::Empty { .. } = outcome {
@@ -616,41 +727,66 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
                 gco_ledger::time::format_utc(as_of)
             );
         }
-        emissions.push((period, outcome));
+        outcomes.push((period, outcome));
     }
+    Ok(Emissions {
+        config_path,
+        outcomes,
+    })
+}
 
-    // 7. Credentials: a did:web issuer (seeded keys), every granularity and format,
-    //    then a sample verified end to end (signature, status, evidence down to the
-    //    node's signed batch).
-    let issuer_dir = args.dir.join("issuer");
-    let issuer = if issuer_dir
+/// What step 7 issued and checked.
+struct Credentials {
+    issuer: gco_credentials::Issuer,
+    did_path: std::path::PathBuf,
+    did_document: serde_json::Value,
+    reports: Vec<gco_pipelines::certify::IssueReport>,
+    sample_checked: usize,
+}
+
+/// The demo's issuer in DIR/issuer: did:web with keys from the seed, made on the
+/// first run.
+fn demo_issuer(demo: &Demo<'_>) -> Result<gco_credentials::Issuer> {
+    let issuer_dir = demo.args.dir.join("issuer");
+    if issuer_dir
         .join(gco_credentials::issuer::ISSUER_FILE)
         .exists()
     {
-        gco_credentials::Issuer::load(&issuer_dir)?
-    } else {
-        let mut rng = rand_chacha::ChaCha20Rng::from_seed(seed_for(args.seed, 0x1550_E500, 0));
-        gco_credentials::Issuer::init(
-            &issuer_dir,
-            Some(DEMO_ISSUER_DOMAIN),
-            gco_credentials::KeyKind::Ed25519,
-            true,
-            &gco_ledger::time::format_utc(t0),
-            &mut rng,
-        )?
-    };
-    let did_path = args.dir.join("did.json");
+        return Ok(gco_credentials::Issuer::load(&issuer_dir)?);
+    }
+    let mut rng = rand_chacha::ChaCha20Rng::from_seed(seed_for(demo.args.seed, 0x1550_E500, 0));
+    Ok(gco_credentials::Issuer::init(
+        &issuer_dir,
+        Some(DEMO_ISSUER_DOMAIN),
+        gco_credentials::KeyKind::Ed25519,
+        true,
+        &gco_ledger::time::format_utc(demo.t0),
+        &mut rng,
+    )?)
+}
+
+/// Step 7: credentials of every granularity and format for each month's version, then
+/// a sample verified end to end (signature, status, evidence down to the node's signed
+/// batch).
+async fn credentials(
+    demo: &Demo<'_>,
+    emissions: &[(gco_pipelines::Period, gco_pipelines::Outcome)],
+    as_of: Micros,
+) -> Result<Credentials> {
+    let issuer = demo_issuer(demo)?;
+    let did_path = demo.args.dir.join("did.json");
     let did_document = issuer.did_document()?;
     std::fs::write(
         &did_path,
         serde_json::to_string_pretty(&did_document)? + "\n",
     )
     .with_context(|| format!("writing {}", did_path.display()))?;
-    let resolver_doc = did_document.clone();
-    let resolver = gco_credentials::Resolver::new(vec![did_document]);
-    let mut credentials = Vec::new();
+    let resolver = gco_credentials::Resolver::new(vec![did_document.clone()]);
+    let at = chrono::DateTime::<chrono::Utc>::from_timestamp_micros(as_of)
+        .context("as-of out of range")?;
+    let mut reports = Vec::new();
     let mut sample_checked = 0usize;
-    for (period, outcome) in &emissions {
+    for (period, outcome) in emissions {
         let version = match outcome {
             gco_pipelines::Outcome::Created { version, .. }
             | gco_pipelines::Outcome::UpToDate { version, .. } => *version,
@@ -666,14 +802,12 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
             gco_credentials::vc::Format::VcDi,
         ]
         .into();
-        if args.legacy {
+        if demo.args.legacy {
             opts.formats.insert(gco_credentials::vc::Format::Legacy);
         }
-        let report = gco_pipelines::certify::issue(&store, &issuer, &opts).await?;
+        let report = gco_pipelines::certify::issue(&demo.store, &issuer, &opts).await?;
         let prefix = gco_pipelines::certify::version_prefix(&period.to_string(), version);
-        let at = chrono::DateTime::<chrono::Utc>::from_timestamp_micros(as_of)
-            .context("as-of out of range")?;
-        for (format, doc) in gco_pipelines::lookup::sample_documents(&store, &prefix).await? {
+        for (format, doc) in gco_pipelines::lookup::sample_documents(&demo.store, &prefix).await? {
             // Every check, the evidence chain to the ledger included; an error names
             // the first that failed.
             gco_pipelines::verify::verify_credential(
@@ -681,71 +815,115 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
                 &resolver,
                 at,
                 None,
-                Some(&store),
+                Some(&demo.store),
                 false,
             )
             .await
             .with_context(|| format!("the demo's own {format} credential does not verify"))?;
             sample_checked += 1;
         }
-        credentials.push(report);
+        reports.push(report);
     }
+    Ok(Credentials {
+        issuer,
+        did_path,
+        did_document,
+        reports,
+        sample_checked,
+    })
+}
 
-    // 8. Reports and the auditor package: the CSRD / ESRS E1 report and one EU AI Act
-    //    report per model (PDF/A-3b with their CSVs), then the signed package, verified.
-    let months: Vec<String> = emissions.iter().map(|(p, _)| p.to_string()).collect();
-    let report_period = crate::cli::ReportPeriod {
-        period: months.first().cloned().unwrap_or_default(),
-        months: if months.len() > 1 {
-            months.clone()
-        } else {
-            Vec::new()
-        },
-        templates: None,
+/// What step 8 wrote.
+struct Reports {
+    dir: std::path::PathBuf,
+    files: Vec<std::path::PathBuf>,
+    count: usize,
+    package_path: std::path::PathBuf,
+    package: gco_report::package::Written,
+}
+
+/// Step 8: the CSRD / ESRS E1 report and one EU AI Act report per model (PDF/A-3b with
+/// their CSVs), then the signed auditor package, verified.
+async fn reports(
+    demo: &Demo<'_>,
+    emissions: &[(gco_pipelines::Period, gco_pipelines::Outcome)],
+    credentials: &Credentials,
+) -> Result<Reports> {
+    let periods: Vec<gco_pipelines::Period> = emissions.iter().map(|(p, _)| *p).collect();
+    let (first, last) = match (periods.first(), periods.last()) {
+        (Some(a), Some(b)) => (*a, *b),
+        _ => anyhow::bail!("the demo ran no month"),
     };
-    let reports_dir = args.dir.join("reports");
-    let package_path = args
-        .dir
-        .join(format!("audit-package-{}.zip", report_period.period));
+    let label = if first == last {
+        first.to_string()
+    } else {
+        format!("{first}..{last}")
+    };
+    let data = gco_report::load(&demo.store, &label, periods).await?;
+    let dir = demo.args.dir.join("reports");
+    let package_path = demo.args.dir.join(format!("audit-package-{first}.zip"));
     if package_path.exists() {
         std::fs::remove_file(&package_path)
             .with_context(|| format!("replacing {}", package_path.display()))?;
     }
-    let (package, reports) = crate::commands::report::write_package(
-        &store,
+    let (package, reports) = gco_report::package::write_package(
+        &demo.store,
+        &data,
         &gco_report::ReportConfig::default(),
-        &report_period,
+        &gco_report::Templates::builtin()?,
+        &credentials.issuer,
         &package_path,
-        &issuer_dir,
-        true,
+        || {},
     )
     .await?;
-    let mut report_files = Vec::new();
+    let mut files = Vec::new();
     for r in &reports {
-        report_files.extend(r.write(&reports_dir)?);
+        files.extend(r.write(&dir)?);
     }
-    let package_check = gco_report::package::verify(
+    let check = gco_report::package::verify(
         &gco_report::package::read(&package_path)?,
-        Some(&resolver_doc),
+        Some(&credentials.did_document),
     );
-    if !package_check.ok {
-        anyhow::bail!("the demo's own audit package does not verify: {package_check:?}");
+    if !check.ok {
+        anyhow::bail!("the demo's own audit package does not verify: {check:?}");
     }
+    Ok(Reports {
+        dir,
+        files,
+        count: reports.len(),
+        package_path,
+        package,
+    })
+}
 
-    if !g.json {
-        if report.ok {
+/// Everything the demo did, for its summary.
+struct Summary {
+    fleet: Fleet,
+    uploaded: gco_collector::runtime::Uploaded,
+    verified: gco_ledger::VerifyReport,
+    grid: Grid,
+    emissions: Emissions,
+    credentials: Credentials,
+    reports: Reports,
+}
+
+impl Summary {
+    fn print_text(&self, demo: &Demo<'_>, started: std::time::Instant) -> Result<()> {
+        let (fleet, verified, grid) = (&self.fleet, &self.verified, &self.grid);
+        if verified.ok {
             eprintln!(
                 "[4/8] verified: {} batches, {} records, every hash, signature and chain link holds",
-                report.batches_valid, report.records_valid
+                verified.batches_valid, verified.records_valid
             );
         } else {
-            crate::commands::print_verify(&report, false)?;
+            crate::commands::print_verify(verified, false)?;
         }
         eprintln!(
-            "[5/8] grid: {grid_points} synthetic hourly intensity points for {} in the cache",
-            zones.join(", ")
+            "[5/8] grid: {} synthetic hourly intensity points for {} in the cache",
+            grid.points,
+            grid.zones.join(", ")
         );
-        for i in &intensities {
+        for i in &grid.intensities {
             eprintln!(
                 "      {:<7} at {}: {:>8.3} gCO2e/kWh ({}, {:?})",
                 i.zone,
@@ -755,11 +933,11 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
                 i.fallback_level
             );
         }
-        for (period, outcome) in &emissions {
+        for (period, outcome) in &self.emissions.outcomes {
             eprint!("[6/8] emissions ");
             crate::commands::describe_run(*period, outcome);
         }
-        for c in &credentials {
+        for c in &self.credentials.reports {
             let total: u64 = c.credentials.values().sum();
             eprintln!(
                 "[7/8] credentials {} version {}: {total} issued by {} ({}), {} member inferences under the aggregate roots",
@@ -767,65 +945,76 @@ pub async fn run(args: DemoArgs, g: &Global) -> Result<u8> {
             );
         }
         eprintln!(
-            "      {sample_checked} sampled credentials verified end to end (signature, schema, status, evidence down to the node batches)"
+            "      {} sampled credentials verified end to end (signature, schema, status, evidence down to the node batches)",
+            self.credentials.sample_checked
         );
+        let r = &self.reports;
         eprintln!(
             "[8/8] reports: {} PDFs (PDF/A-3b) and their CSVs in {}; auditor package: {} files, signed manifest verified",
-            reports.len(),
-            reports_dir.display(),
-            package["files"]
+            r.count,
+            r.dir.display(),
+            r.package.files
         );
         eprintln!(
             "\n{:<14} {:<7} {:>9} {:>12}",
             "node", "zone", "records", "energy_kWh"
         );
-        for (node, zone, n, mj) in &per_node {
+        for (node, zone, n, mj) in &fleet.per_node {
             eprintln!("{node:<14} {zone:<7} {n:>9} {:>12}", kwh(*mj));
         }
-        eprintln!("{:<14} {:<7} {records:>9} {:>12}", "total", "", kwh(energy));
+        eprintln!(
+            "{:<14} {:<7} {:>9} {:>12}",
+            "total",
+            "",
+            fleet.records(),
+            kwh(fleet.inference_mj() + fleet.idle_mj())
+        );
         eprintln!(
             "\nledger: {}\nnext:   gco ledger verify --store {0}\n        gco ledger stats --store {0}\n        gco --config {1} run --period {2} --force",
-            store.url(),
-            config_path.display(),
-            utc_month(t0)
+            demo.store.url(),
+            self.emissions.config_path.display(),
+            utc_month(demo.t0)
         );
         eprintln!(
             "reports: {}\naudit:   {}\n         gco audit verify {} --did-document {}",
-            reports_dir.display(),
-            package_path.display(),
-            package_path.display(),
-            did_path.display()
+            r.dir.display(),
+            r.package_path.display(),
+            r.package_path.display(),
+            self.credentials.did_path.display()
         );
         eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
-    } else {
+        Ok(())
+    }
+
+    fn print_json(&self, demo: &Demo<'_>) -> Result<()> {
+        let (fleet, args) = (&self.fleet, demo.args);
         print_json(&json!({
-            "store": store.url(),
+            "store": demo.store.url(),
             "nodes": args.nodes,
             "days": args.days,
             "seed": args.seed,
-            "records": records,
-            "inferences": inferences,
-            "idle_records": idle_rows,
-            "energy_mj": energy,
-            "batches": batch_count,
-            "requests": sum(|r| r.requests),
-            "requests_after_period": dropped,
-            "inference_energy_mj": inference_mj,
-            "idle_energy_mj": idle_mj,
-            "batches_created": created,
-            "batches_already_present": present,
-            "bytes": bytes,
-            "verified": report.ok,
-            "grid_points": grid_points,
-            "intensity_at_first_noon": intensities,
-            "problems": report.problems,
-            "emissions": emissions.iter().map(|(p, o)| json!({"period": p.to_string(), "result": o})).collect::<Vec<_>>(),
-            "credentials": credentials,
-            "credentials_sample_verified": sample_checked,
-            "did_document": did_path,
-            "reports": report_files,
-            "audit_package": package,
-        }))?;
+            "records": fleet.records(),
+            "inferences": fleet.sum(|r| r.stats.inference_records),
+            "idle_records": fleet.sum(|r| r.stats.idle_records),
+            "energy_mj": fleet.inference_mj() + fleet.idle_mj(),
+            "batches": fleet.sum(|r| r.stats.batches),
+            "requests": fleet.sum(|r| r.requests),
+            "requests_after_period": fleet.sum(|r| r.after_end),
+            "inference_energy_mj": fleet.inference_mj(),
+            "idle_energy_mj": fleet.idle_mj(),
+            "batches_created": self.uploaded.created,
+            "batches_already_present": self.uploaded.present,
+            "bytes": self.uploaded.bytes,
+            "verified": self.verified.ok,
+            "grid_points": self.grid.points,
+            "intensity_at_first_noon": self.grid.intensities,
+            "problems": self.verified.problems,
+            "emissions": self.emissions.outcomes.iter().map(|(p, o)| json!({"period": p.to_string(), "result": o})).collect::<Vec<_>>(),
+            "credentials": self.credentials.reports,
+            "credentials_sample_verified": self.credentials.sample_checked,
+            "did_document": self.credentials.did_path,
+            "reports": self.reports.files,
+            "audit_package": self.reports.package,
+        }))
     }
-    Ok(if report.ok { 0 } else { 1 })
 }

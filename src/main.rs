@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod config;
 mod demo;
+mod error;
 mod output;
 
 use std::process::ExitCode;
@@ -99,20 +100,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let json = cli.global.json;
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            // Many library errors already include their source's text: print each cause
-            // only when it adds something.
-            let mut shown = e.to_string();
-            eprintln!("error: {shown}");
-            for cause in e.chain().skip(1) {
-                let text = cause.to_string();
-                if !shown.contains(&text) {
-                    eprintln!("  caused by: {text}");
-                    shown = text;
-                }
-            }
+            error::report(&e, json);
             ExitCode::from(2)
         }
     }

@@ -449,6 +449,50 @@ fn bad_store_url_is_a_usage_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported scheme \"ftp\""));
 }
 
+/// With `--json`, a failed command also prints one object on stdout whose `code` is the
+/// library's stable code (docs/errors.md), through the binary's own context.
+#[test]
+fn json_errors_carry_the_libraries_stable_codes() {
+    let d = tempfile::tempdir().unwrap();
+    let failed = |args: &[&str]| {
+        let out = gco(d.path()).arg("--json").args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        json(&out.stdout)["error"].clone()
+    };
+    let out = d.path().join("out");
+    let e = failed(&[
+        "report",
+        "csrd",
+        "--period",
+        "2026-10",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(e["code"], "not_found", "{e}");
+    assert_eq!(
+        e["message"],
+        format!(
+            "no emissions run for 2026-10 in file://{}: run `gco run --period YYYY-MM` (or `gco backfill`) first",
+            d.path().display()
+        )
+    );
+    let e = failed(&["report", "ai-act", "--model", "m", "--period", "2026-1x"]);
+    assert_eq!(e["code"], "usage", "{e}");
+    assert_eq!(
+        (&e["message"], &e["causes"]),
+        (
+            &Value::from("--period \"2026-1x\": a year (2026) or a month (2026-10)"),
+            &serde_json::json!(["period \"2026-1x\" is not a month YYYY-MM"])
+        )
+    );
+    let out = Command::cargo_bin("gco")
+        .unwrap()
+        .args(["--json", "--store", "ftp://x/y", "ledger", "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(json(&out.stdout)["error"]["code"], "store_url");
+}
 #[test]
 fn grid_show_answers_offline_with_provenance() {
     let dir = tempfile::tempdir().unwrap();

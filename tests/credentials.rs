@@ -153,7 +153,7 @@ fn demo_credentials_verify_and_every_tampering_fails() {
     }
     // Without a status source the check is refused rather than skipped silently.
     let (code, r) = verify(&d, &doc("vc-jwt"), &[]);
-    assert_eq!((code, r["code"].as_str()), (1, Some("invalid")), "{r}");
+    assert_eq!((code, r["code"].as_str()), (1, Some("usage")), "{r}");
 
     // A changed claim: the signature fails.
     let token = doc("vc-jwt");

@@ -15,7 +15,7 @@ use gco_collector::{AttributionConfig, Reply};
 use gco_ledger::keys::KeyType;
 use gco_ledger::{ChainHead, KeyFileSigner, Signer};
 
-fn main() -> anyhow::Result<()> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secs: u64 = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
@@ -71,7 +71,7 @@ fn main() -> anyhow::Result<()> {
         let t = wall_clock();
         let readings = src.read(t)?;
         e.handle(Command::Sample { t, readings }, t)?
-            .map_err(anyhow::Error::msg)?;
+            .map_err(|e| e.to_string())?;
         if n.is_multiple_of(3)
             && let Reply::Started { id, .. } = e
                 .handle(
@@ -83,7 +83,7 @@ fn main() -> anyhow::Result<()> {
                     },
                     wall_clock(),
                 )?
-                .map_err(anyhow::Error::msg)?
+                .map_err(|e| e.to_string())?
         {
             open.push(id);
         }
@@ -98,7 +98,7 @@ fn main() -> anyhow::Result<()> {
                 },
                 wall_clock(),
             )?
-            .map_err(anyhow::Error::msg)?;
+            .map_err(|e| e.to_string())?;
         }
         n += 1;
         std::thread::sleep(Duration::from_millis(100));
@@ -112,13 +112,13 @@ fn main() -> anyhow::Result<()> {
             },
             wall_clock(),
         )?
-        .map_err(anyhow::Error::msg)?;
+        .map_err(|e| e.to_string())?;
     }
     std::thread::sleep(Duration::from_millis(200));
     let t = wall_clock();
     let readings = src.read(t)?;
     e.handle(Command::Sample { t, readings }, t)?
-        .map_err(anyhow::Error::msg)?;
+        .map_err(|e| e.to_string())?;
     for (g, id) in ids.iter().enumerate() {
         let tt = e.attributor().totals(g);
         println!(

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Context, Result, fail};
 use gco_ledger::time::Micros;
 use gco_ledger::{ChainHead, ChainWriter, Measurement, Millijoules, Record, RecordKind, Signer};
 use serde::{Deserialize, Serialize};
@@ -213,7 +213,8 @@ impl Engine {
         let ckpt = if fresh {
             let head = initial_head()?;
             if head.node_id != cfg.node_id {
-                bail!(
+                fail!(
+                    Chain,
                     "chain head is for node {}, not {}",
                     head.node_id,
                     cfg.node_id
@@ -235,7 +236,8 @@ impl Engine {
             load_checkpoint(&ckpt_path)?
         };
         if ckpt.node_id != cfg.node_id {
-            bail!(
+            fail!(
+                Usage,
                 "spool {} belongs to node {}, not {}; use that node id or another --spool",
                 cfg.spool.display(),
                 ckpt.node_id,
@@ -243,7 +245,8 @@ impl Engine {
             );
         }
         if ckpt.attributor.gpu_ids() != gpu_ids {
-            bail!(
+            fail!(
+                Usage,
                 "spool {} was written for GPUs [{}] but this collector measures [{}]; run with \
                  the old GPU set until the spool is drained, or use another --spool",
                 cfg.spool.display(),
@@ -536,7 +539,8 @@ impl Engine {
         let records = std::mem::take(&mut self.pending);
         self.pending_since = None;
         if records[0].seq != self.head.next_seq {
-            bail!(
+            fail!(
+                Chain,
                 "spool out of step with the chain: next record is seq {}, chain expects {}",
                 records[0].seq,
                 self.head.next_seq
@@ -632,11 +636,12 @@ impl Engine {
 fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     if bytes.len() < 4 {
-        bail!("{} is truncated", path.display());
+        fail!(Spool, "{} is truncated", path.display());
     }
     let (body, crc) = bytes.split_at(bytes.len() - 4);
     if crc32fast::hash(body).to_le_bytes() != crc {
-        bail!(
+        fail!(
+            Spool,
             "{} fails its checksum; the spool is damaged",
             path.display()
         );
@@ -648,7 +653,8 @@ fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
         )
     })?;
     if ck.format != CHECKPOINT_FORMAT {
-        bail!(
+        fail!(
+            Spool,
             "{} has checkpoint format {}, this gco reads {CHECKPOINT_FORMAT}",
             path.display(),
             ck.format

@@ -52,6 +52,15 @@ pub enum GpuError {
 }
 
 impl GpuError {
+    /// The stable machine-readable code (docs/errors.md).
+    pub fn code(&self) -> &'static str {
+        match self {
+            GpuError::DriverMissing(_) => "nvml_missing",
+            GpuError::NoGpu => "no_gpu",
+            GpuError::Selection(_) => "gpu_selection",
+            GpuError::Driver { .. } => "gpu_driver",
+        }
+    }
     pub(crate) fn driver(what: impl Into<String>, e: impl std::fmt::Display) -> Self {
         GpuError::Driver {
             what: what.into(),

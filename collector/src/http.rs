@@ -399,8 +399,8 @@ pub async fn serve(
     handle: Handle,
     span_listen: std::net::SocketAddr,
     proxy_to: Option<(std::net::SocketAddr, reqwest::Url)>,
-) -> anyhow::Result<Listening> {
-    use anyhow::Context as _;
+) -> crate::error::Result<Listening> {
+    use crate::error::Context as _;
     let api = tokio::net::TcpListener::bind(span_listen)
         .await
         .with_context(|| format!("binding the span API at {span_listen}"))?;

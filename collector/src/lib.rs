@@ -12,6 +12,7 @@
 
 pub mod attribution;
 pub mod engine;
+pub mod error;
 pub mod gpu;
 pub mod http;
 pub mod metrics;
@@ -24,5 +25,6 @@ pub mod wal;
 
 pub use attribution::{AttributionConfig, Attributor, SpanError};
 pub use engine::{Command, Engine, EngineConfig, Reply};
+pub use error::{CollectorError, Kind};
 pub use gpu::{GpuInfo, GpuSource, Reading};
 pub use sim::SimGpus;

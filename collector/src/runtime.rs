@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use anyhow::Result;
+use crate::error::{Result, fail, failure};
 use gco_ledger::time::Micros;
 use gco_ledger::{PutOutcome, Store};
 use tokio::sync::{Notify, oneshot};
@@ -427,11 +427,11 @@ impl Running {
         if let Some(e) = self.engine.take() {
             match tokio::task::spawn_blocking(move || e.join()).await {
                 Ok(Ok(r)) => r?,
-                _ => anyhow::bail!("the engine thread panicked"),
+                _ => fail!(Internal, "the engine thread panicked"),
             }
         }
         if let Ok(Err(e)) = sealed {
-            anyhow::bail!("sealing at shutdown failed: {e}");
+            fail!(Internal, "sealing at shutdown failed: {e}");
         }
         self.stop_uploader.store(true, Ordering::Relaxed);
         self.upload_notify.notify_one();
@@ -446,12 +446,12 @@ impl Running {
     }
 
     /// Waits for the engine thread to end and returns its error.
-    pub fn take_engine_error(&mut self) -> Option<anyhow::Error> {
+    pub fn take_engine_error(&mut self) -> Option<crate::error::CollectorError> {
         let e = self.engine.take()?;
         match e.join() {
             Ok(Err(e)) => Some(e),
             Ok(Ok(())) => None,
-            Err(_) => Some(anyhow::anyhow!("the engine thread panicked")),
+            Err(_) => Some(failure!(Internal, "the engine thread panicked")),
         }
     }
 }

@@ -15,7 +15,7 @@ use std::str::FromStr;
 use std::sync::Mutex;
 use std::sync::mpsc;
 
-use anyhow::{Context as _, Result, anyhow};
+use crate::error::{Context as _, Result, failure};
 use gco_ledger::keys::{Algorithm, PublicKey, Signer};
 use gco_ledger::{LedgerError, Result as LedgerResult};
 use p256::pkcs8::EncodePublicKey;
@@ -75,7 +75,7 @@ fn template(label: &str) -> Result<Public> {
 
 fn pad32(b: &[u8]) -> Result<[u8; 32]> {
     if b.len() > 32 {
-        return Err(anyhow!("ECC value of {} bytes", b.len()));
+        return Err(failure!(Tpm, "ECC value of {} bytes", b.len()));
     }
     let mut out = [0u8; 32];
     out[32 - b.len()..].copy_from_slice(b);
@@ -90,19 +90,20 @@ fn open_key(tcti: &str, label: &str) -> Result<(Context, KeyHandle, PublicKey)> 
     let key = ctx
         .execute_with_nullauth_session(|c| {
             c.create_primary(Hierarchy::Owner, template(label)?, None, None, None, None)
-                .map_err(anyhow::Error::from)
+                .map_err(crate::error::CollectorError::from)
         })
         .context("deriving the node key in the TPM (create primary)")?;
     let Public::Ecc { unique, .. } = key.out_public else {
-        return Err(anyhow!("the TPM returned a non-ECC key"));
+        return Err(failure!(Tpm, "the TPM returned a non-ECC key"));
     };
     let mut sec1 = vec![4u8];
     sec1.extend_from_slice(&pad32(unique.x().value())?);
     sec1.extend_from_slice(&pad32(unique.y().value())?);
-    let pk = p256::PublicKey::from_sec1_bytes(&sec1).map_err(|e| anyhow!("TPM public key: {e}"))?;
+    let pk = p256::PublicKey::from_sec1_bytes(&sec1)
+        .map_err(|e| failure!(Tpm, "TPM public key: {e}"))?;
     let der = pk
         .to_public_key_der()
-        .map_err(|e| anyhow!("encoding the TPM public key: {e}"))?;
+        .map_err(|e| failure!(Tpm, "encoding the TPM public key: {e}"))?;
     let public = PublicKey::from_spki_der(Algorithm::EcdsaP256, der.as_bytes().to_vec())?;
     Ok((ctx, key.key_handle, public))
 }
@@ -123,16 +124,16 @@ fn sign_with(ctx: &mut Context, key: KeyHandle, message: &[u8]) -> Result<Vec<u8
             },
             validation.try_into()?,
         )
-        .map_err(anyhow::Error::from)
+        .map_err(crate::error::CollectorError::from)
     })?;
     let Signature::EcDsa(s) = sig else {
-        return Err(anyhow!("the TPM returned a non-ECDSA signature"));
+        return Err(failure!(Tpm, "the TPM returned a non-ECDSA signature"));
     };
     let mut out = pad32(s.signature_r().value())?.to_vec();
     out.extend_from_slice(&pad32(s.signature_s().value())?);
     // Low-S form, as the ledger's verifier (and most JOSE libraries) expect.
-    let sig =
-        p256::ecdsa::Signature::from_slice(&out).map_err(|e| anyhow!("TPM signature: {e}"))?;
+    let sig = p256::ecdsa::Signature::from_slice(&out)
+        .map_err(|e| failure!(Tpm, "TPM signature: {e}"))?;
     Ok(sig.normalize_s().to_bytes().to_vec())
 }
 
@@ -163,8 +164,8 @@ impl TpmSigner {
             })?;
         let public = ready_rx
             .recv()
-            .map_err(|_| anyhow!("the TPM thread ended before it answered"))?
-            .map_err(|e| anyhow!(e))?;
+            .map_err(|_| failure!(Internal, "the TPM thread ended before it answered"))?
+            .map_err(|e| failure!(Tpm, "{e}"))?;
         Ok(TpmSigner {
             public,
             tx: Mutex::new(tx),

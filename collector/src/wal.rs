@@ -9,7 +9,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Context, Result, fail};
 use gco_ledger::time::Micros;
 use serde::{Deserialize, Serialize};
 
@@ -138,19 +138,25 @@ pub fn read_segment(dir: &Path, n: u64, last: bool) -> Result<(Vec<Event>, u64)>
         if last {
             return Ok((Vec::new(), buf.len() as u64));
         }
-        bail!(
+        fail!(
+            Spool,
             "spool segment {} is truncated before its header",
             path.display()
         );
     }
     if &buf[..8] != MAGIC {
-        bail!("{} is not a gco spool segment (bad magic)", path.display());
+        fail!(
+            Spool,
+            "{} is not a gco spool segment (bad magic)",
+            path.display()
+        );
     }
     let mut events = Vec::new();
     let mut pos = 8usize;
     while pos < buf.len() {
         let bad = |why: &str| -> Result<(Vec<Event>, u64)> {
-            bail!(
+            fail!(
+                Spool,
                 "spool segment {} is corrupt at byte {pos}: {why}; move the spool aside and \
                  restart (records in it are not yet in the ledger)",
                 path.display()

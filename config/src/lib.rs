@@ -42,6 +42,17 @@ pub enum ConfigError {
 
 pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
 
+impl ConfigError {
+    /// The stable machine-readable code (docs/errors.md).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConfigError::Read { .. } => "config_read",
+            ConfigError::Parse { .. } => "config_parse",
+            ConfigError::Invalid(_) => "config_invalid",
+        }
+    }
+}
+
 /// `return Err(ConfigError::Invalid(format!(...)))`.
 macro_rules! invalid {
     ($($arg:tt)*) => {

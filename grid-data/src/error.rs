@@ -27,3 +27,16 @@ pub enum GridError {
 
 /// Result alias for the grid-data crate.
 pub type Result<T, E = GridError> = std::result::Result<T, E>;
+
+impl GridError {
+    /// The stable machine-readable code (docs/errors.md).
+    pub fn code(&self) -> &'static str {
+        match self {
+            GridError::BundledData { .. } => "bundled_data",
+            GridError::UnknownZone { .. } => "unknown_zone",
+            GridError::Cache(_) => "grid_cache",
+            GridError::Ledger(e) => e.code(),
+            GridError::Parquet { .. } | GridError::Arrow(_) => "parquet",
+        }
+    }
+}

@@ -68,6 +68,24 @@ pub enum LedgerError {
 pub type Result<T, E = LedgerError> = std::result::Result<T, E>;
 
 impl LedgerError {
+    /// The stable machine-readable code (docs/errors.md).
+    pub fn code(&self) -> &'static str {
+        match self {
+            LedgerError::InvalidRecord(_) => "invalid_record",
+            LedgerError::Key(_) => "key",
+            LedgerError::Signature(_) => "bad_signature",
+            LedgerError::StoreUrl { .. } => "store_url",
+            LedgerError::Store { .. } => "store",
+            LedgerError::Conflict { .. } => "conflict",
+            LedgerError::Parquet { .. } | LedgerError::Arrow(_) => "parquet",
+            LedgerError::Registry(_) => "registry",
+            LedgerError::Io { .. } => "io",
+            LedgerError::Busy { .. } => "busy",
+            LedgerError::LeaseLost { .. } => "lease_lost",
+            LedgerError::Input(_) => "input",
+            LedgerError::Json { .. } => "json",
+        }
+    }
     pub(crate) fn store(path: impl std::fmt::Display, source: object_store::Error) -> Self {
         LedgerError::Store {
             path: path.to_string(),

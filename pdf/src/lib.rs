@@ -41,6 +41,18 @@ pub enum PdfError {
 
 pub type Result<T, E = PdfError> = std::result::Result<T, E>;
 
+impl PdfError {
+    /// The stable machine-readable code (docs/errors.md).
+    pub fn code(&self) -> &'static str {
+        match self {
+            PdfError::FileName(_) => "pdf_file_name",
+            PdfError::Date(_) => "pdf_date",
+            PdfError::Compile(_) => "pdf_compile",
+            PdfError::Export(_) => "pdf_export",
+        }
+    }
+}
+
 /// Fonts from typst-assets (Libertinus Serif, New Computer Modern, DejaVu Sans Mono),
 /// parsed once per process.
 struct Fonts {

@@ -18,12 +18,12 @@ const ZONES: [&str; 4] = ["FR", "DE", "US-CA", "SE-SE3"];
 const MODELS: [&str; 4] = ["llama-70b", "llama-8b", "mistral-7b", "mixtral-8x7b"];
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let dir = args.get(1).expect("DIR");
     let total: u64 = args.get(2).expect("RECORDS").parse()?;
     let store = Store::open(&format!("file://{dir}"), &Default::default())?;
-    let t0 = parse_utc("2026-10-01T00:00:00Z").map_err(anyhow::Error::msg)?;
+    let t0 = parse_utc("2026-10-01T00:00:00Z").map_err(|e| e.to_string())?;
     let day_us = 86_400_000_000i64;
     let nodes: u64 = match args.get(3) {
         Some(n) => n.parse()?,

@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, anyhow, bail};
+use crate::error::{Context, Kind, OrFail, Result, fail, failure};
 use arrow_array::{ArrayRef, RecordBatch, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 use bytes::Bytes;
@@ -85,7 +85,7 @@ impl Granularity {
         Self::ALL
             .into_iter()
             .find(|g| g.as_str() == s)
-            .ok_or_else(|| anyhow!("unknown granularity {s:?}: inference, model_day, model_month, organisation_month"))
+            .ok_or_else(|| failure!(Usage, "unknown granularity {s:?}: inference, model_day, model_month, organisation_month"))
     }
 }
 
@@ -170,7 +170,8 @@ pub async fn load_run(store: &Store, period: Period, version: Option<u32>) -> Re
             .await?
             .map(|(v, _)| v)
             .ok_or_else(|| {
-                anyhow!(
+                failure!(
+                    NotFound,
                     "no run for {period} in {}: run `gco run --period {period}` first",
                     store.url()
                 )
@@ -220,14 +221,18 @@ async fn day_batches(store: &Store, run: &Run, date: &str) -> Result<Vec<DayBatc
         }
         let bytes = store.get(path).await?;
         if sha256_hex(&bytes) != b.sha256 {
-            bail!(
+            fail!(
+                Inconsistent,
                 "{path} differs from the object the run verified (SHA-256); the run's inputs changed, rerun it"
             );
         }
         let (seal, records) = gco_ledger::batch::read_batch(path, bytes)?;
         let tree = Tree::new(records.iter().map(Record::leaf_hash).collect());
         if to_hex(&tree.root()) != seal.merkle_root {
-            bail!("{path}: rows do not match the batch's Merkle root");
+            fail!(
+                Inconsistent,
+                "{path}: rows do not match the batch's Merkle root"
+            );
         }
         out.push(DayBatch {
             path: path.to_string(),
@@ -322,7 +327,8 @@ pub(crate) fn chunk_members(
 ) -> Result<ChunkMembers> {
     let total: u64 = objects.iter().map(|o| o.2).sum();
     if leaves.len() as u64 != total * 32 {
-        bail!(
+        fail!(
+            Inconsistent,
             "the staged leaf hashes of {date} hold {} bytes, {total} records need {}",
             leaves.len(),
             total * 32
@@ -361,7 +367,10 @@ pub(crate) fn chunk_members(
                 .map(|(first, _, off)| (off + (s as u64 - first)) as usize * 32)
         });
         let Some(at) = at else {
-            bail!("row {n}/{s} of {date} is in no verified batch of its chunk");
+            fail!(
+                Inconsistent,
+                "row {n}/{s} of {date} is in no verified batch of its chunk"
+            );
         };
         let key = (model[i], scope[i].unwrap_or(""));
         let next = key_ids.len() as u32;
@@ -599,12 +608,16 @@ fn day_inferences<'a>(
             continue;
         }
         let (n, s) = (node[i].unwrap_or(""), seq[i].unwrap_or(-1) as u64);
-        let (b, leaf) = find(&by_node, n, s)
-            .ok_or_else(|| anyhow!("row {n}/{s} of {date} is in no verified batch of the run"))?;
+        let (b, leaf) = find(&by_node, n, s).ok_or_else(|| {
+            failure!(
+                Inconsistent,
+                "row {n}/{s} of {date} is in no verified batch of the run"
+            )
+        })?;
         let hash = batches[b]
             .tree
             .leaf(leaf)
-            .ok_or_else(|| anyhow!("{n}/{s}: leaf outside its batch"))?;
+            .ok_or_else(|| failure!(Inconsistent, "{n}/{s}: leaf outside its batch"))?;
         members.push(model[i], scope[i].unwrap_or(""), *hash);
         if let Some((iid, version, zone, start, end, figures)) = &detail {
             work.push(InferenceRow {
@@ -759,8 +772,10 @@ fn inference_credentials(
                 )?)?,
             ),
             Format::Legacy => {
-                let signer = legacy_signer
-                    .context("legacy certificates need the issuer's legacy RSA key")?;
+                let signer = legacy_signer.or_fail(
+                    Kind::Usage,
+                    "legacy certificates need the issuer's legacy RSA key",
+                )?;
                 let r = record_at(batches, row);
                 let hardware = match r {
                     Some(r) if !r.gpus.is_empty() => {
@@ -918,7 +933,7 @@ pub(crate) async fn read_aggregates(store: &Store, run: &Run) -> Result<Vec<Aggr
             let col = |n: &str| {
                 batch
                     .column_by_name(n)
-                    .ok_or_else(|| anyhow!("{path} has no column {n}"))
+                    .ok_or_else(|| failure!(Inconsistent, "{path} has no column {n}"))
             };
             for i in 0..batch.num_rows() {
                 let key = keys
@@ -1036,7 +1051,7 @@ fn par_map<T: Sync, R: Send>(work: &[T], f: impl Fn(&T) -> Result<R> + Sync) -> 
         for h in handles {
             out.extend(
                 h.join()
-                    .map_err(|_| anyhow!("a signing thread panicked"))??,
+                    .map_err(|_| failure!(Internal, "a signing thread panicked"))??,
             );
         }
         Ok(out)
@@ -1062,7 +1077,10 @@ pub fn status_list_id(issuer_did: &str, period: &str, version: u32, list: &str) 
 pub fn status_list_path(list_id: &str) -> Result<String> {
     let parts: Vec<&str> = list_id.rsplitn(4, '/').collect();
     if parts.len() < 4 || !matches!(parts[0], "aggregates" | "inferences") {
-        bail!("{list_id} is not a gco status list id (<base>/<period>/<version>/<list>)");
+        fail!(
+            Usage,
+            "{list_id} is not a gco status list id (<base>/<period>/<version>/<list>)"
+        );
     }
     let period = Period::parse(parts[2])?;
     let version: u32 = parts[1]
@@ -1084,7 +1102,8 @@ pub async fn issue(store: &Store, issuer: &Issuer, opts: &IssueOptions) -> Resul
     let index_path = format!("{prefix}/index.json");
     let vc_signer = issuer.signer(Purpose::Vc)?;
     if opts.formats.contains(&Format::VcDi) && vc_signer.alg != gco_credentials::Alg::EdDSA {
-        bail!(
+        fail!(
+            Usage,
             "vc-di (eddsa-jcs-2022) needs an Ed25519 issuer key; the active key signs {}",
             vc_signer.alg
         );
@@ -1112,7 +1131,7 @@ pub async fn issue(store: &Store, issuer: &Issuer, opts: &IssueOptions) -> Resul
         });
     }
     let as_of = gco_ledger::time::parse_utc(&run.manifest.as_of)
-        .map_err(|e| anyhow!("{}: as_of: {e}", run.manifest_path))?;
+        .map_err(|e| failure!(Inconsistent, "{}: as_of: {e}", run.manifest_path))?;
     let organisation = run.manifest.config.organisation.clone();
     let mut status = BTreeMap::new();
     for list in ["aggregates", "inferences"] {
@@ -1210,7 +1229,8 @@ pub async fn issue(store: &Store, issuer: &Issuer, opts: &IssueOptions) -> Resul
     {
         let m = roots.get(&(a.granularity, a.key.clone())).unwrap_or(&empty);
         if m.1 != a.counts["inferences"] {
-            bail!(
+            fail!(
+                Inconsistent,
                 "{} {}: {} inferences in the run's aggregate, {} found in the ledger; the run's outputs and its ledger disagree",
                 a.granularity.as_str(),
                 a.key.join("/"),
@@ -1359,7 +1379,8 @@ pub async fn latest_credential_versions(
             part("period="),
             part("version=").and_then(|v| v.parse::<u32>().ok()),
         ) else {
-            bail!(
+            fail!(
+                Usage,
                 "{p}: not a credentials index path (certificates/period=P/version=NNNN/index.json)"
             );
         };

@@ -31,6 +31,18 @@ pub enum DocumentError {
     },
 }
 
+impl DocumentError {
+    /// The stable machine-readable code (docs/errors.md).
+    pub fn code(&self) -> &'static str {
+        match self {
+            DocumentError::Malformed { .. } => "document_malformed",
+            DocumentError::Missing { .. } => "document_field_missing",
+            DocumentError::Format { .. } => "document_format",
+            DocumentError::Misplaced { .. } => "document_misplaced",
+        }
+    }
+}
+
 /// Parses the stored `what` at `path`, whose `format` (read by `format`) must be
 /// `expected`.
 pub(crate) fn parse<T: DeserializeOwned>(

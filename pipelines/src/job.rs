@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Context, Kind, OrFail, Result, fail, failure};
 use arrow_array::RecordBatch;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -426,7 +426,7 @@ impl Job<'_> {
             for (zone, mj) in part? {
                 let overflow = crate::rows::zone_overflow(&zone);
                 let sum = out.entry(zone).or_default();
-                *sum = sum.checked_add(mj).context(overflow)?;
+                *sum = sum.checked_add(mj).or_fail(Kind::Overflow, overflow)?;
             }
             done += 1;
             self.tick("consumption", done, total);
@@ -459,7 +459,10 @@ impl Job<'_> {
     /// Stages the days `d` with `d.index % shards == shard`.
     pub async fn run_shard(&self, shard: u32, shards: u32) -> Result<Outcome> {
         if shards == 0 || shard >= shards {
-            bail!("--shard {shard}/{shards}: the index must be below the count (0-based)");
+            fail!(
+                Usage,
+                "--shard {shard}/{shards}: the index must be below the count (0-based)"
+            );
         }
         let plan = self.plan().await?;
         // A retry after the merge published this plan has nothing to stage.
@@ -508,7 +511,8 @@ impl Job<'_> {
             }
         }
         let Some(&n) = counts.iter().next_back() else {
-            bail!(
+            fail!(
+                NotFound,
                 "no staged shards for period {} with the current inputs (plan {}); run `gco run --period {} --shard i/N` for every i first (new ledger or grid data since changes the plan)",
                 self.period,
                 plan.id,
@@ -516,7 +520,8 @@ impl Job<'_> {
             );
         };
         if counts.len() > 1 {
-            bail!(
+            fail!(
+                Inconsistent,
                 "staging for plan {} holds shards of several counts {:?}; rerun the shards with one N",
                 plan.id,
                 counts
@@ -582,7 +587,7 @@ impl Job<'_> {
                 let checked = tokio::task::spawn_blocking(move || check(o, bytes, &registry))
                     .await
                     .context("verifying a batch")??;
-                anyhow::Ok((date, checked))
+                Ok::<_, crate::error::PipelineError>((date, checked))
             }
         }))
         .buffered(4);
@@ -767,14 +772,14 @@ impl Job<'_> {
             let w = flow
                 .written
                 .as_deref_mut()
-                .context("a finished chunk outside a one-process run")?;
+                .or_fail(Kind::Internal, "a finished chunk outside a one-process run")?;
             self.store.put_create(&f.path, f.bytes).await?;
             w.paths.push(f.path);
             w.outputs.push(f.entry);
             w.agg.merge(f.agg);
             if let (Some((tx, _)), Some(m)) = (&w.members, f.members) {
                 tx.send(m)
-                    .map_err(|_| anyhow::anyhow!("the member-root thread stopped"))?;
+                    .map_err(|_| failure!(Internal, "the member-root thread stopped"))?;
             }
         }
         flow.summary.chunks.push(c.entry);
@@ -825,7 +830,8 @@ impl Job<'_> {
             }
         }
         if !missing.is_empty() {
-            bail!(
+            fail!(
+                NotFound,
                 "shards {missing:?} of {shards} are not staged for plan {}; run them (`gco run --period {} --shard i/{shards}`) before --merge",
                 plan.id,
                 self.period
@@ -851,7 +857,8 @@ impl Job<'_> {
                 .map(|p| format!("  {} [{}] {}", p.object, p.code, p.message))
                 .collect();
             lines.sort();
-            bail!(
+            fail!(
+                Unverified,
                 "{} batches failed verification and {} chain links are broken in {}; the policy on_unverified = \"abort\" stops the run:\n{}",
                 unverified.len(),
                 chain.len(),
@@ -932,12 +939,12 @@ impl Job<'_> {
                         }
                         Source::Ledger(objects) => {
                             let (inputs, hashes) =
-                                recompute.context("no registry loaded for a chunk")?;
+                                recompute.or_fail(Kind::Internal, "no registry loaded for a chunk")?;
                             let mut batch = Vec::with_capacity(objects.len());
                             for (path, bytes) in objects {
                                 // The very bytes verified in the first pass.
                                 if hashes.get(&path) != Some(&sha256_hex(&bytes)) {
-                                    bail!(
+                                    fail!(Inconsistent,
                                         "{path} changed between the two passes of the run (SHA-256 differs from the verified object); rerun"
                                     );
                                 }
@@ -946,7 +953,7 @@ impl Job<'_> {
                             let (df, totals) =
                                 chunk_rows(&batch, &inputs.registry, &inputs.cfg, &inputs.grid, &mut Vec::new())?;
                             if totals.rows != expected_rows {
-                                bail!(
+                                fail!(Inconsistent,
                                     "a chunk gave {} rows on the second pass, {} on the first",
                                     totals.rows,
                                     expected_rows
@@ -964,7 +971,7 @@ impl Job<'_> {
                             for o in &objects {
                                 let (node, first, n) = info
                                     .get(o)
-                                    .with_context(|| format!("{o} is not a verified batch"))?;
+                                    .or_else_fail(Kind::Inconsistent, || format!("{o} is not a verified batch"))?;
                                 located.push((node.as_str(), *first, *n));
                             }
                             Some(chunk_members(&date, &df, &located, &leaves)?)
@@ -985,7 +992,7 @@ impl Job<'_> {
             agg.merge(agg_part);
             if let (Some((tx, _)), Some(chunk)) = (&members, chunk) {
                 tx.send(chunk)
-                    .map_err(|_| anyhow::anyhow!("the member-root thread stopped"))?;
+                    .map_err(|_| failure!(Internal, "the member-root thread stopped"))?;
             }
             let path = format!("{out_dir}/rows/date={}/part-{:05}.parquet", c.date, c.part);
             outputs.push(output_entry(&path, &bytes, rows));
@@ -1044,7 +1051,7 @@ impl Job<'_> {
                 drop(tx);
                 let m = builder
                     .join()
-                    .map_err(|_| anyhow::anyhow!("the member-root thread panicked"))?;
+                    .map_err(|_| failure!(Internal, "the member-root thread panicked"))?;
                 Some(Arc::new(m.finish_chunks(&self.cfg.organisation)))
             }
             None => None,
@@ -1254,7 +1261,7 @@ fn add_totals(into: &mut ChunkTotals, t: &ChunkTotals) -> Result<()> {
         let sum = into.scope2_facility_mj.entry(z.clone()).or_default();
         *sum = sum
             .checked_add(*e)
-            .with_context(|| crate::rows::zone_overflow(z))?;
+            .or_else_fail(Kind::Overflow, || crate::rows::zone_overflow(z))?;
     }
     Ok(())
 }
@@ -1429,7 +1436,7 @@ pub fn write_parquet(mut df: DataFrame, purpose: Purpose) -> Result<Bytes> {
         FallibleStreamingIterator, FileWriter, StatisticsOptions as ParquetStatistics, Version,
         WriteOptions, ZstdLevel as ParquetZstd, array_to_columns, get_dtype_encoding,
     };
-    let err = |e: PolarsError| anyhow::anyhow!("encoding Parquet: {e}");
+    let err = |e: PolarsError| failure!(Internal, "encoding Parquet: {e}");
     // One chunk per column first: the bytes must not depend on how the frame was
     // built (computed here, or read back from staging).
     df.rechunk_mut_par();

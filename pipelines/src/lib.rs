@@ -6,6 +6,7 @@
 pub mod aggregate;
 pub mod certify;
 pub mod document;
+pub mod error;
 pub mod index;
 pub mod job;
 pub mod lookup;
@@ -20,6 +21,7 @@ pub mod tsa;
 pub mod verify;
 
 pub use config::PipelineConfig;
+pub use error::{Kind, PipelineError};
 /// `[pipeline]` in gco.toml (crate gco-config).
 pub use gco_config::pipeline as config;
 pub use job::{Job, Outcome};

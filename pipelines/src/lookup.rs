@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use anyhow::Result;
+use crate::error::Result;
 use arrow_array::Array;
 use bytes::Bytes;
 use gco_ledger::Store;

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use anyhow::Result;
+use crate::error::Result;
 use gco_ledger::Store;
 
 use crate::config::PipelineConfig;

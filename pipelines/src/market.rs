@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result};
+use crate::error::{Kind, OrFail, Result};
 use polars::prelude::*;
 
 use crate::config::PipelineConfig;
@@ -51,7 +51,7 @@ pub fn allocate(
     cfg: &PipelineConfig,
     period: Period,
     consumption: &BTreeMap<String, i64>,
-) -> anyhow::Result<Allocation> {
+) -> crate::error::Result<Allocation> {
     let mut out = Allocation::default();
     for (zone, d) in consumption {
         out.zones.insert(
@@ -134,7 +134,7 @@ pub fn add_market(mut df: DataFrame, alloc: &Allocation) -> Result<DataFrame> {
                         i64::try_from(checked_round_div(f.checked_mul(c)?, d)?).ok()?,
                     ))
                 };
-                let (v, cov) = figure().with_context(|| {
+                let (v, cov) = figure().or_else_fail(Kind::Overflow, || {
                     format!(
                         "the market-based figure of a row of {} mJ in zone {} does not fit 64 bits",
                         f,

@@ -1,6 +1,6 @@
 //! A reporting period: one calendar month, UTC.
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Result, fail, failure};
 use chrono::{Datelike, NaiveDate};
 use gco_ledger::time::{Micros, date_start};
 use serde::{Deserialize, Serialize};
@@ -15,9 +15,9 @@ impl Period {
     /// `YYYY-MM`.
     pub fn parse(s: &str) -> Result<Period> {
         let d = NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d")
-            .with_context(|| format!("period {s:?} is not a month YYYY-MM"))?;
+            .map_err(|_| failure!(Usage, "period {s:?} is not a month YYYY-MM"))?;
         if s.len() != 7 {
-            bail!("period {s:?} is not a month YYYY-MM");
+            fail!(Usage, "period {s:?} is not a month YYYY-MM");
         }
         Ok(Period {
             year: d.year(),

@@ -3,7 +3,7 @@
 //! `certificates/period=P/version=NNNN/revocations/<list>-<index>.json` (create-only).
 //! The caller holds the period's certificates lease (`layout::certificates`).
 
-use anyhow::{Context, Result, anyhow, bail};
+use crate::error::{Context, Result, fail, failure};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use gco_credentials::issuer::Resolver;
@@ -62,12 +62,15 @@ pub async fn revoke(store: &Store, req: &Request<'_>, lease: &Lease) -> Result<R
         let checked = vc::check(req.credential, req.resolver, at)?;
         let s = checked
             .status
-            .ok_or_else(|| anyhow!("the credential has no revocation status entry"))?;
+            .ok_or_else(|| failure!(Usage, "the credential has no revocation status entry"))?;
         (checked.id, s.list, s.index)
     };
     let path = certify::status_list_path(&list)?;
     if !path.starts_with(&prefix) {
-        bail!("the credential's status list {list} is not of {period} version {version}");
+        fail!(
+            Usage,
+            "the credential's status list {list} is not of {period} version {version}"
+        );
     }
     let token = String::from_utf8(store.get(&path).await?.to_vec())
         .with_context(|| format!("{path} is not a status list token"))?;
@@ -76,7 +79,12 @@ pub async fn revoke(store: &Store, req: &Request<'_>, lease: &Lease) -> Result<R
     let payload = gco_credentials::jose::Jws::parse(&token)?.payload_json()?;
     let valid_from = payload["validFrom"]
         .as_str()
-        .ok_or_else(|| anyhow!("{path}: the stored status list has no validFrom"))?
+        .ok_or_else(|| {
+            failure!(
+                Inconsistent,
+                "{path}: the stored status list has no validFrom"
+            )
+        })?
         .to_string();
     let list_from = DateTime::parse_from_rfc3339(&valid_from)
         .with_context(|| format!("{path}: validFrom {valid_from:?}"))?
@@ -84,14 +92,20 @@ pub async fn revoke(store: &Store, req: &Request<'_>, lease: &Lease) -> Result<R
     let current = vc::check(&token, req.resolver, list_from)
         .context("the stored status list does not verify")?;
     if current.issuer != req.issuer.did()? {
-        bail!(
+        fail!(
+            Conflict,
             "the stored status list {list} is issued by {}, not by this issuer",
             current.issuer
         );
     }
     let encoded = current.claims["credentialSubject"]["encodedList"]
         .as_str()
-        .ok_or_else(|| anyhow!("{path}: the stored status list has no encodedList"))?;
+        .ok_or_else(|| {
+            failure!(
+                Inconsistent,
+                "{path}: the stored status list has no encodedList"
+            )
+        })?;
     let mut bits = Bitstring::decode(encoded)?;
     let already = bits.get(index)?;
     bits.set(index, true)?;
@@ -122,7 +136,8 @@ pub async fn revoke(store: &Store, req: &Request<'_>, lease: &Lease) -> Result<R
             let stored: Revocation = serde_json::from_slice(&store.get(&record_path).await?)
                 .with_context(|| format!("{record_path} is not a revocation record"))?;
             if stored.id != record.id || stored.index != index {
-                bail!(
+                fail!(
+                    Conflict,
                     "{record_path} records the revocation of {} (index {}), not of {}",
                     stored.id,
                     stored.index,
@@ -161,11 +176,11 @@ async fn find_status(store: &Store, prefix: &str, id: &str) -> Result<(String, S
             let batch = batch?;
             let ids = batch
                 .column_by_name("id")
-                .ok_or_else(|| anyhow!("{f}: no id column"))?
+                .ok_or_else(|| failure!(Inconsistent, "{f}: no id column"))?
                 .as_string::<i32>();
             let docs = batch
                 .column_by_name("document")
-                .ok_or_else(|| anyhow!("{f}: no document"))?
+                .ok_or_else(|| failure!(Inconsistent, "{f}: no document"))?
                 .as_string::<i32>();
             for r in 0..batch.num_rows() {
                 if ids.value(r) == id {
@@ -179,14 +194,14 @@ async fn find_status(store: &Store, prefix: &str, id: &str) -> Result<(String, S
                     let index = s["statusListIndex"]
                         .as_str()
                         .and_then(|i| i.parse().ok())
-                        .ok_or_else(|| anyhow!("{id} has no status index"))?;
+                        .ok_or_else(|| failure!(Inconsistent, "{id} has no status index"))?;
                     let list = s["statusListCredential"]
                         .as_str()
-                        .ok_or_else(|| anyhow!("{id} has no status list"))?;
+                        .ok_or_else(|| failure!(Inconsistent, "{id} has no status list"))?;
                     return Ok((id.to_string(), list.to_string(), index));
                 }
             }
         }
     }
-    bail!("no credential {id} under {prefix}")
+    fail!(NotFound, "no credential {id} under {prefix}")
 }

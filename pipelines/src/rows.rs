@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Kind, OrFail, Result, failure};
 use arrow_array::RecordBatch;
 use gco_grid_data::series::SeriesIndex;
 use gco_grid_data::{Intensity, Resolver, Signal};
@@ -165,7 +165,7 @@ impl Grid {
         )
         .select([col("row"), col("g_point"), col("m_point")])
         .collect()
-        .map_err(|e| anyhow::anyhow!("joining records with the grid series: {e}"))?;
+        .map_err(|e| failure!(Internal, "joining records with the grid series: {e}"))?;
         let rows = joined.column("row")?.idx()?;
         let mut g = vec![None; start.len()];
         let mut m = vec![None; start.len()];
@@ -174,7 +174,7 @@ impl Grid {
             .zip(joined.column("g_point")?.u32()?.iter())
             .zip(joined.column("m_point")?.u32()?.iter())
         {
-            let r = r.context("a joined row lost its number")? as usize;
+            let r = r.or_fail(Kind::Internal, "a joined row lost its number")? as usize;
             g[r] = gp;
             m[r] = mp;
         }
@@ -296,7 +296,10 @@ fn for_each_resolved<'b, 'r>(
     let mut resolution = Resolution::new(registry, grid);
     for (object, parts) in batches {
         for b in parts {
-            let cols = Columns::new(b).context("a verified batch is not in the ledger schema")?;
+            let cols = Columns::new(b).or_fail(
+                Kind::Inconsistent,
+                "a verified batch is not in the ledger schema",
+            )?;
             for i in 0..b.num_rows() {
                 let r = cols.fields(i);
                 let seq = u64::try_from(r.seq).unwrap_or_default();
@@ -351,14 +354,16 @@ impl<'a> ZoneSum<'a> {
         self.mj = self
             .mj
             .checked_add(mj)
-            .with_context(|| zone_overflow(zone))?;
+            .or_else_fail(Kind::Overflow, || zone_overflow(zone))?;
         Ok(())
     }
 
     fn flush(&mut self, totals: &mut ChunkTotals) -> Result<()> {
         if let Some(z) = self.zone.take() {
             let sum = totals.scope2_facility_mj.entry(z.to_string()).or_default();
-            *sum = sum.checked_add(self.mj).with_context(|| zone_overflow(z))?;
+            *sum = sum
+                .checked_add(self.mj)
+                .or_else_fail(Kind::Overflow, || zone_overflow(z))?;
         }
         self.mj = 0;
         Ok(())
@@ -518,7 +523,9 @@ pub fn scope2_consumption(
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
         .with_context(|| format!("reading {path}"))?;
     let node = gco_ledger::store::parse_batch_path(path)
-        .with_context(|| format!("{path} is not a ledger batch path"))?
+        .or_else_fail(Kind::Inconsistent, || {
+            format!("{path} is not a ledger batch path")
+        })?
         .node_id;
     let mask = ProjectionMask::roots(builder.parquet_schema(), [6, 8]);
     let reader = builder
@@ -532,7 +539,7 @@ pub fn scope2_consumption(
     let mut last: Option<(&NodeKey, Option<i64>)> = None;
     for b in reader {
         let b = b.with_context(|| format!("reading {path}"))?;
-        let not_ledger = || anyhow::anyhow!("{path} is not in the ledger schema");
+        let not_ledger = || failure!(Inconsistent, "{path} is not in the ledger schema");
         let start = b
             .column(0)
             .as_primitive_opt::<TimestampMicrosecondType>()
@@ -562,7 +569,9 @@ pub fn scope2_consumption(
             };
             if let Some(pue) = pue {
                 let fac = math::facility_mj(energy.value(i), pue)
-                    .with_context(|| overflow(&format!("{path} row {i}"), "facility energy"))?;
+                    .or_else_fail(Kind::Overflow, || {
+                        overflow(&format!("{path} row {i}"), "facility energy")
+                    })?;
                 zone_sum.add(&key.zone, fac, &mut totals)?;
             }
         }
@@ -681,7 +690,7 @@ fn figures(
         if !fallbacks.contains_key(zone) {
             let f = grid
                 .fallback(zone, b.start[i])
-                .context("a row's zone lost its figure")?;
+                .or_fail(Kind::Internal, "a row's zone lost its figure")?;
             let level = serde_json::to_value(f.fallback_level)?
                 .as_str()
                 .unwrap_or("")
@@ -735,8 +744,8 @@ fn figures(
             }
         };
         let at = |what: &str| overflow(&format!("node {} seq {}", b.node[i], b.seq[i]), what);
-        let fac =
-            math::facility_mj(b.energy[i], sf.pue_milli).with_context(|| at("facility energy"))?;
+        let fac = math::facility_mj(b.energy[i], sf.pue_milli)
+            .or_else_fail(Kind::Overflow, || at("facility energy"))?;
         // Average intensity: the joined point if it covers t, else the cascade.
         let avg = match avg_pts.covering(g_point[i], t) {
             Some(p) => {
@@ -763,12 +772,14 @@ fn figures(
                 f.value
             }
         };
-        let loc = math::emissions_ng(fac, avg).with_context(|| at("location-based emissions"))?;
+        let loc = math::emissions_ng(fac, avg)
+            .or_else_fail(Kind::Overflow, || at("location-based emissions"))?;
         let marginal = marg_pts.covering(m_point[i], t);
         let (mint, mng) = match marginal {
             Some(p) => {
                 let v = marg_pts.value[p];
-                let ng = math::emissions_ng(fac, v).with_context(|| at("marginal emissions"))?;
+                let ng = math::emissions_ng(fac, v)
+                    .or_else_fail(Kind::Overflow, || at("marginal emissions"))?;
                 (Some(v), Some(ng))
             }
             None => (None, None),
@@ -777,11 +788,13 @@ fn figures(
         let emb = if inference {
             math::embodied_ng(
                 i64::from(b.gpus[i]),
-                b.end[i].checked_sub(t).with_context(|| at("duration"))?,
+                b.end[i]
+                    .checked_sub(t)
+                    .or_else_fail(Kind::Overflow, || at("duration"))?,
                 sf.embodied_g_per_gpu,
                 sf.lifetime_us,
             )
-            .with_context(|| at("embodied emissions"))?
+            .or_else_fail(Kind::Overflow, || at("embodied emissions"))?
         } else {
             0
         };
@@ -792,7 +805,7 @@ fn figures(
         };
         let sci = math::emissions_ng(fac, sci_i)
             .and_then(|e| e.checked_add(emb))
-            .with_context(|| at("SCI"))?;
+            .or_else_fail(Kind::Overflow, || at("SCI"))?;
         let tokens = b.prompt[i]
             .unwrap_or(0)
             .saturating_add(b.completion[i].unwrap_or(0));

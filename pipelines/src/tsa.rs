@@ -2,7 +2,7 @@
 //! version's `index.json` (which lists every credential file with its SHA-256); the
 //! response is stored beside it as `index.json.tsr`, create-only.
 
-use anyhow::{Context, Result, anyhow, bail};
+use crate::error::{Context, Result, fail, failure};
 use gco_ledger::Store;
 use serde::Serialize;
 use sha2::Digest;
@@ -43,7 +43,10 @@ pub async fn timestamp_index(store: &Store, index_path: &str, url: &str) -> Resu
     }
     let nonce: u64 = rand::random();
     let request = gco_credentials::tsp::request(&digest, nonce);
-    let client = reqwest::Client::builder().timeout(TIMEOUT).build()?;
+    let client = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .build()
+        .map_err(|e| failure!(Internal, "starting an HTTP client: {}", e.without_url()))?;
     let host = reqwest::Url::parse(url)
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
@@ -55,19 +58,23 @@ pub async fn timestamp_index(store: &Store, index_path: &str, url: &str) -> Resu
         .send()
         .await
         .map_err(|e| {
-            anyhow!(
+            failure!(
+                Remote,
                 "posting the time-stamp request to {host}: {}",
                 e.without_url()
             )
         })?;
     let status = resp.status();
     if !status.is_success() {
-        bail!("the TSA at {host} answered HTTP {status}");
+        fail!(Remote, "the TSA at {host} answered HTTP {status}");
     }
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| anyhow!("reading the TSA's answer from {host}: {}", e.without_url()))?;
+    let body = resp.bytes().await.map_err(|e| {
+        failure!(
+            Remote,
+            "reading the TSA's answer from {host}: {}",
+            e.without_url()
+        )
+    })?;
     let ts = gco_credentials::tsp::check_response(&body, &digest, nonce)?;
     store.put_create(&tsr_path, body).await?;
     Ok(describe(ts))

@@ -1,7 +1,7 @@
 //! Verifying a credential end to end (`gco vc verify`, the demo, the coming HTTP
 //! service's VC-API verify endpoint).
 
-use anyhow::{Result, bail};
+use crate::error::{Result, fail};
 use chrono::{DateTime, Utc};
 use gco_credentials::issuer::Resolver;
 use gco_credentials::vc::{self, Format};
@@ -10,7 +10,7 @@ use gco_ledger::{Registry, Store};
 use serde::Serialize;
 use serde_json::Value;
 
-use anyhow::anyhow;
+use crate::error::failure;
 
 use crate::certify::{self, Granularity, load_run, member_roots, read_aggregates, sha256_hex};
 use crate::period::Period;
@@ -73,7 +73,8 @@ pub async fn verify_credential(
                     let path = certify::status_list_path(&s.list)?;
                     String::from_utf8(store.get(&path).await?.to_vec())?
                 }
-                (None, None) => bail!(
+                (None, None) => fail!(
+                    Usage,
                     "the credential has a revocation status: pass --status-list FILE or --ledger URL (or --skip-status)"
                 ),
             };
@@ -154,12 +155,13 @@ pub async fn verify_chain(store: &Store, credential: &Value) -> Result<ChainChec
     let run_ev = evidence
         .iter()
         .find(|e| e["type"][0] == "EmissionsRunEvidence")
-        .ok_or_else(|| anyhow!("the credential has no EmissionsRunEvidence"))?;
+        .ok_or_else(|| failure!(Evidence, "the credential has no EmissionsRunEvidence"))?;
     let mut checked = Vec::new();
     let manifest_path = run_ev["runManifest"].as_str().unwrap_or("");
     let bytes = store.get(manifest_path).await?;
     if Some(sha256_hex(&bytes).as_str()) != run_ev["runManifestSha256"].as_str() {
-        bail!(
+        fail!(
+            Evidence,
             "{manifest_path}: the run manifest differs from the one the credential names (SHA-256)"
         );
     }
@@ -167,20 +169,26 @@ pub async fn verify_chain(store: &Store, credential: &Value) -> Result<ChainChec
     let period = Period::parse(subject["period"].as_str().unwrap_or(""))?;
     let version = run_ev["runVersion"]
         .as_u64()
-        .ok_or_else(|| anyhow!("runVersion missing"))? as u32;
+        .ok_or_else(|| failure!(Evidence, "runVersion missing"))? as u32;
     let run = load_run(store, period, Some(version)).await?;
     let granularity = Granularity::parse(subject["granularity"].as_str().unwrap_or(""))?;
     if granularity == Granularity::Inference {
         let ev = evidence
             .iter()
             .find(|e| e["type"][0] == "LedgerRecordEvidence")
-            .ok_or_else(|| anyhow!("an inference credential needs LedgerRecordEvidence"))?;
+            .ok_or_else(|| {
+                failure!(
+                    Evidence,
+                    "an inference credential needs LedgerRecordEvidence"
+                )
+            })?;
         let path = ev["batch"].as_str().unwrap_or("");
         let bytes = store.get(path).await?;
         let registry = Registry::load(store).await?;
         let check = gco_ledger::verify::check_object(path, bytes.clone(), &registry);
         if let Some(p) = check.problems.first() {
-            bail!(
+            fail!(
+                Evidence,
                 "{path}: the node's batch does not verify: {} {}",
                 p.code,
                 p.message
@@ -197,24 +205,30 @@ pub async fn verify_chain(store: &Store, credential: &Value) -> Result<ChainChec
             ("nodeSignature", &seal.signature),
         ] {
             if ev[field].as_str() != Some(want.as_str()) {
-                bail!("evidence {field} differs from the batch's seal");
+                fail!(Evidence, "evidence {field} differs from the batch's seal");
             }
         }
         let index = ev["leafIndex"]
             .as_u64()
-            .ok_or_else(|| anyhow!("leafIndex missing"))? as usize;
+            .ok_or_else(|| failure!(Evidence, "leafIndex missing"))? as usize;
         let record = records
             .get(index)
-            .ok_or_else(|| anyhow!("leafIndex {index} is outside the batch"))?;
+            .ok_or_else(|| failure!(Evidence, "leafIndex {index} is outside the batch"))?;
         if to_hex(&record.leaf_hash()) != ev["leafHash"].as_str().unwrap_or("") {
-            bail!("the record at leafIndex {index} has another leaf hash");
+            fail!(
+                Evidence,
+                "the record at leafIndex {index} has another leaf hash"
+            );
         }
         let same = record.inference_id.as_deref() == subject["inferenceId"].as_str()
             && record.node_id == subject["nodeId"].as_str().unwrap_or("")
             && Some(record.seq) == subject["seq"].as_u64()
             && Some(record.energy.0.to_string().as_str()) == subject["itEnergyMj"].as_str();
         if !same {
-            bail!("the ledger record differs from the credential's inference, node, seq or energy");
+            fail!(
+                Evidence,
+                "the ledger record differs from the credential's inference, node, seq or energy"
+            );
         }
         checked.push(format!(
             "record {index} of {path}: inference id, node, seq, energy"
@@ -241,7 +255,8 @@ pub async fn verify_chain(store: &Store, credential: &Value) -> Result<ChainChec
         if subject["members"]["root"].as_str() != Some(root.as_str())
             || subject["members"]["count"].as_u64() != Some(*count)
         {
-            bail!(
+            fail!(
+                Evidence,
                 "member root of {} differs from the one recomputed from the ledger ({count} inferences)",
                 key.join("/")
             );
@@ -254,7 +269,8 @@ pub async fn verify_chain(store: &Store, credential: &Value) -> Result<ChainChec
             .iter()
             .find(|a| a.granularity == granularity && a.key == key)
             .ok_or_else(|| {
-                anyhow!(
+                failure!(
+                    Evidence,
                     "the run has no {} aggregate {}",
                     granularity.as_str(),
                     key.join("/")
@@ -269,7 +285,7 @@ pub async fn verify_chain(store: &Store, credential: &Value) -> Result<ChainChec
             ("sciNg", "sci_ng"),
         ] {
             if subject[claim].as_str() != Some(a.sums[col].as_str()) {
-                bail!("{claim} differs from the run's aggregate table");
+                fail!(Evidence, "{claim} differs from the run's aggregate table");
             }
         }
         checked.push("figures equal the run's aggregate table".into());

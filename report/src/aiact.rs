@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Result, bail};
+use crate::error::{Result, fail};
 use gco_pipelines::aggregate::Sums;
 use serde_json::{Value, json};
 
@@ -51,7 +51,8 @@ pub fn build(data: &Loaded, model: &str, config: &ReportConfig) -> Result<Built>
             .filter(|m| m != "(idle/overhead)")
             .collect();
         seen.dedup();
-        bail!(
+        fail!(
+            Usage,
             "model {model:?} has no inferences in {}; models with inferences: {}",
             data.label,
             if seen.is_empty() {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Result;
+use crate::error::Result;
 use gco_pipelines::aggregate::Sums;
 use serde::Serialize;
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! CSV exports that open cleanly in spreadsheet tools: a header row, ISO dates, dot
 //! decimals, UTF-8, comma separated, `\n` line ends, every field quoted only when needed.
 
-use anyhow::Result;
+use crate::error::Result;
 
 use crate::Csv;
 use crate::data::Month;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result, anyhow, bail};
+use crate::error::{Context, Result, fail, failure};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Decimal128Type, UInt64Type};
 use gco_ledger::Store;
@@ -70,7 +70,8 @@ pub async fn load_month(
     for (name, keys) in TABLES {
         let path = gco_ledger::layout::aggregate(period, run.version, name);
         let Some(expected) = run.manifest.output(&path).map(|o| o.sha256.as_str()) else {
-            bail!(
+            fail!(
+                Inconsistent,
                 "{} does not list {path}: this run predates the report tables; \
                  rerun `gco run --period {period} --force` to write a new version",
                 run.manifest_path
@@ -82,7 +83,8 @@ pub async fn load_month(
             .with_context(|| format!("reading {path} (listed in {})", run.manifest_path))?;
         let actual = sha256_hex(&bytes);
         if actual != expected {
-            bail!(
+            fail!(
+                Inconsistent,
                 "{path} has SHA-256 {actual} but {} lists {expected}: the aggregate was \
                  changed after the run; do not report from it (rerun the period to write a \
                  new version)",
@@ -110,25 +112,25 @@ fn read_table(path: &str, bytes: bytes::Bytes, keys: &[&str]) -> Result<Vec<Row>
         let col = |n: &str| {
             batch
                 .column_by_name(n)
-                .ok_or_else(|| anyhow!("{path} has no column {n}"))
+                .ok_or_else(|| failure!(Inconsistent, "{path} has no column {n}"))
         };
         let key_cols = keys
             .iter()
             .map(|k| {
                 col(k)?
                     .as_string_opt::<i32>()
-                    .ok_or_else(|| anyhow!("{path}: column {k} is not text"))
+                    .ok_or_else(|| failure!(Inconsistent, "{path}: column {k} is not text"))
             })
             .collect::<Result<Vec<_>>>()?;
         let count = |n: &str| -> Result<_> {
             col(n)?
                 .as_primitive_opt::<UInt64Type>()
-                .ok_or_else(|| anyhow!("{path}: column {n} is not UInt64"))
+                .ok_or_else(|| failure!(Inconsistent, "{path}: column {n} is not UInt64"))
         };
         let sum = |n: &str| -> Result<_> {
             col(n)?
                 .as_primitive_opt::<Decimal128Type>()
-                .ok_or_else(|| anyhow!("{path}: column {n} is not Decimal128"))
+                .ok_or_else(|| failure!(Inconsistent, "{path}: column {n} is not Decimal128"))
         };
         let (rows, inf, pt, ct, mr) = (
             count("rows")?,

@@ -8,6 +8,7 @@ pub mod aiact;
 pub mod csrd;
 pub mod csv_out;
 pub mod data;
+pub mod error;
 pub mod fixed;
 pub mod package;
 pub mod render;
@@ -16,7 +17,7 @@ pub mod synthetic;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use crate::error::{Context, Result, fail, failure};
 use chrono::{DateTime, Utc};
 use gco_ledger::Store;
 use gco_pipelines::Period;
@@ -24,6 +25,7 @@ use serde_json::{Value, json};
 
 pub use config::ReportConfig;
 pub use data::Month;
+pub use error::{Kind, ReportError};
 /// `[report]` in gco.toml (crate gco-config).
 pub use gco_config::report as config;
 use gco_pdf::escape;
@@ -130,7 +132,8 @@ pub async fn load(store: &Store, label: &str, periods: Vec<Period>) -> Result<Lo
         }
     }
     if months.is_empty() {
-        bail!(
+        fail!(
+            NotFound,
             "no emissions run for {label} in {}: run `gco run --period YYYY-MM` (or `gco backfill`) first",
             store.url()
         );
@@ -138,8 +141,14 @@ pub async fn load(store: &Store, label: &str, periods: Vec<Period>) -> Result<Lo
     let mut as_of = i64::MIN;
     let mut versions = Vec::new();
     for m in &months {
-        let t = gco_ledger::time::parse_utc(m.as_of())
-            .map_err(|e| anyhow!("{}: as_of {:?}: {e}", m.manifest_path, m.as_of()))?;
+        let t = gco_ledger::time::parse_utc(m.as_of()).map_err(|e| {
+            failure!(
+                Inconsistent,
+                "{}: as_of {:?}: {e}",
+                m.manifest_path,
+                m.as_of()
+            )
+        })?;
         as_of = as_of.max(t);
         let v = m.manifest.code_version.clone();
         if !versions.contains(&v) {
@@ -147,7 +156,7 @@ pub async fn load(store: &Store, label: &str, periods: Vec<Period>) -> Result<Lo
         }
     }
     let as_of_dt = DateTime::<Utc>::from_timestamp_micros(as_of)
-        .ok_or_else(|| anyhow!("as-of time {as_of} is out of range"))?;
+        .ok_or_else(|| failure!(Inconsistent, "as-of time {as_of} is out of range"))?;
     let organisation = months
         .last()
         .map(|m| m.manifest.config.organisation.clone())
@@ -215,6 +224,17 @@ fn compile(
         ident: format!("gco/{name}"),
     })
     .map_err(Into::into)
+}
+
+/// The models with inferences in `data`, in order: one EU AI Act report each.
+pub fn models(data: &Loaded) -> Vec<String> {
+    let mut out: Vec<String> = csrd::group(&data.months, "model_month", |k| vec![k[0].clone()])
+        .into_iter()
+        .filter(|(_, s)| s.inferences > 0)
+        .map(|(k, _)| k[0].clone())
+        .collect();
+    out.dedup();
+    out
 }
 
 /// `gco report csrd`.

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow, bail};
+use crate::error::{Context, Kind, OrFail, Result, fail, failure};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use gco_credentials::jose::Jws;
 use gco_credentials::{Issuer, Purpose, Resolver};
@@ -70,7 +70,12 @@ fn read_credential_rows(
             batch
                 .column_by_name(n)
                 .and_then(|c| c.as_string_opt::<i32>())
-                .ok_or_else(|| anyhow!("{prefix}/aggregates.parquet has no text column {n}"))
+                .ok_or_else(|| {
+                    failure!(
+                        Inconsistent,
+                        "{prefix}/aggregates.parquet has no text column {n}"
+                    )
+                })
         };
         let (key, format, id) = (col("aggregate")?, col("format")?, col("id")?);
         for i in 0..batch.num_rows() {
@@ -83,6 +88,56 @@ fn read_credential_rows(
         }
     }
     Ok(out)
+}
+
+/// What [`write_package`] wrote, as `gco audit package --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Written {
+    /// Files in the package, its signed manifest included.
+    pub files: usize,
+    /// SHA-256 of the signed manifest (`MANIFEST.jwt`).
+    pub manifest_jwt_sha256: String,
+    /// Months of the report period without a run (stated in the report).
+    pub missing_months: Vec<String>,
+    /// The package's path.
+    pub package: String,
+    /// The report period's label.
+    pub period: String,
+    /// The reports' names.
+    pub reports: Vec<String>,
+}
+
+/// Renders the period's reports (the CSRD / ESRS E1 report, then one EU AI Act report
+/// per model with inferences, `on_report` called after each) and writes the package
+/// signed by `issuer` to `out` (a directory, or a `.zip`). Returns what it wrote and
+/// the reports.
+pub async fn write_package(
+    store: &Store,
+    data: &Loaded,
+    config: &crate::ReportConfig,
+    templates: &crate::Templates,
+    issuer: &Issuer,
+    out: &Path,
+    on_report: impl Fn(),
+) -> Result<(Written, Vec<Report>)> {
+    let mut reports = vec![crate::csrd(data, config, templates)?];
+    on_report();
+    for m in crate::models(data) {
+        reports.push(crate::ai_act(data, &m, config, templates)?);
+        on_report();
+    }
+    let mut files = collect(store, data, &reports, issuer).await?;
+    seal(&mut files, data, issuer)?;
+    write(&files, out, data.as_of)?;
+    let written = Written {
+        files: files.len(),
+        manifest_jwt_sha256: hex::encode(Sha256::digest(&files[MANIFEST_JWT])),
+        missing_months: data.missing.iter().map(|p| p.to_string()).collect(),
+        package: out.display().to_string(),
+        period: data.label.clone(),
+        reports: reports.iter().map(|r| r.name.clone()).collect(),
+    };
+    Ok((written, reports))
 }
 
 /// Collects the package's files (everything but the signed manifest).
@@ -153,7 +208,7 @@ pub struct Entry {
 /// `manifest.json` (its payload) to the files.
 pub fn seal(files: &mut Files, data: &Loaded, issuer: &Issuer) -> Result<()> {
     if files.contains_key(MANIFEST_JWT) || files.contains_key(MANIFEST_JSON) {
-        bail!("the package already holds a manifest");
+        fail!(Inconsistent, "the package already holds a manifest");
     }
     let entries: Vec<Entry> = files
         .iter()
@@ -199,7 +254,9 @@ pub fn write(files: &Files, out: &Path, date: DateTime<Utc>) -> Result<()> {
     std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     let name = out
         .file_name()
-        .with_context(|| format!("{} has no file name", out.display()))?
+        .or_else_fail(Kind::Usage, || {
+            format!("{} has no file name", out.display())
+        })?
         .to_string_lossy()
         .into_owned();
     let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
@@ -209,7 +266,8 @@ pub fn write(files: &Files, out: &Path, date: DateTime<Utc>) -> Result<()> {
             if std::fs::read(out).is_ok_and(|existing| existing == bytes) {
                 return Ok(());
             }
-            bail!(
+            fail!(
+                Exists,
                 "{} exists with other contents: packages are written once; give a new path",
                 out.display()
             );
@@ -225,7 +283,8 @@ pub fn write(files: &Files, out: &Path, date: DateTime<Utc>) -> Result<()> {
         });
     }
     if out.exists() && std::fs::read_dir(out)?.next().is_some() {
-        bail!(
+        fail!(
+            Exists,
             "{} exists and is not empty: give a new directory (or a .zip path) for the package",
             out.display()
         );
@@ -263,7 +322,7 @@ fn zip_bytes(files: &Files, date: DateTime<Utc>) -> Result<Vec<u8>> {
         date.minute() as u8,
         date.second() as u8,
     )
-    .map_err(|e| anyhow!("zip date: {e}"))?;
+    .map_err(|e| failure!(Usage, "zip date: {e}"))?;
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
         .last_modified_time(time)
@@ -288,7 +347,10 @@ pub fn read(path: &Path) -> Result<Files> {
                     walk(root, &p, files)?;
                 } else {
                     let rel = p
-                        .strip_prefix(root)?
+                        .strip_prefix(root)
+                        .map_err(|_| {
+                            failure!(Invalid, "{} is outside {}", p.display(), root.display())
+                        })?
                         .components()
                         .map(|c| c.as_os_str().to_string_lossy().into_owned())
                         .collect::<Vec<_>>()
@@ -320,7 +382,7 @@ pub fn read(path: &Path) -> Result<Files> {
         let mut bytes = Vec::new();
         f.read_to_end(&mut bytes)?;
         if files.insert(name.clone(), bytes).is_some() {
-            bail!("{}: the zip holds {name} twice", path.display());
+            fail!(Invalid, "{}: the zip holds {name} twice", path.display());
         }
     }
     Ok(files)
@@ -408,19 +470,22 @@ fn check_signature(
     let jws = Jws::parse(token)?;
     let kid = jws
         .header_str("kid")
-        .ok_or_else(|| anyhow!("the JWS header has no kid"))?
+        .ok_or_else(|| failure!(Invalid, "the JWS header has no kid"))?
         .to_string();
     let did_doc = match trusted {
         Some(d) => d.clone(),
         None => {
             let bytes = files.get("issuer/did.json").ok_or_else(|| {
-                anyhow!("issuer/did.json is missing and no --did-document was given")
+                failure!(
+                    Usage,
+                    "issuer/did.json is missing and no --did-document was given"
+                )
             })?;
             serde_json::from_slice(bytes).context("issuer/did.json is not JSON")?
         }
     };
     let key = Resolver::new(vec![did_doc]).resolve(&kid)?;
     jws.verify(&key)
-        .map_err(|e| anyhow!("signature does not verify with {kid}: {e}"))?;
+        .map_err(|e| failure!(Invalid, "signature does not verify with {kid}: {e}"))?;
     Ok((kid, jws.payload_json()?))
 }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow};
+use crate::error::{Context, Result, failure};
 use serde::Serialize;
 use tera::Tera;
 
@@ -57,7 +57,7 @@ impl Templates {
     fn from_sources(sources: Vec<(String, String)>) -> Result<Self> {
         let mut tera = Tera::default();
         tera.add_raw_templates(sources)
-            .map_err(|e| anyhow!("{}", chain(&e)))
+            .map_err(|e| failure!(Render, "{}", chain(&e)))
             .context("parsing the report templates")?;
         tera.autoescape_on(vec![".typ"]);
         tera.set_escape_fn(gco_pdf::escape::markup);
@@ -67,10 +67,10 @@ impl Templates {
     /// Renders `name` with `data` (a serialisable context) into Typst markup.
     pub fn render(&self, name: &str, data: &impl Serialize) -> Result<String> {
         let ctx = tera::Context::from_serialize(data)
-            .map_err(|e| anyhow!("the report data for {name}: {}", chain(&e)))?;
+            .map_err(|e| failure!(Render, "the report data for {name}: {}", chain(&e)))?;
         self.tera
             .render(name, &ctx)
-            .map_err(|e| anyhow!("template {name}: {}", chain(&e)))
+            .map_err(|e| failure!(Render, "template {name}: {}", chain(&e)))
     }
 }
 

@@ -86,7 +86,14 @@ pub async fn run(a: CollectArgs, g: &Global) -> Result<u8> {
         signer.clone(),
         gpu_ids.clone(),
         source.measurement(),
-        || initial.context("spool checkpoint vanished while opening"),
+        || {
+            initial.ok_or_else(|| {
+                gco_collector::CollectorError::new(
+                    gco_collector::Kind::Internal,
+                    "spool checkpoint vanished while opening",
+                )
+            })
+        },
         metrics.clone(),
     )?;
     let recovered = engine.stats;
@@ -183,9 +190,10 @@ pub async fn run(a: CollectArgs, g: &Global) -> Result<u8> {
     };
     if why == "engine failure" {
         let mut running = running;
-        let e = running
-            .take_engine_error()
-            .unwrap_or_else(|| anyhow::anyhow!("the engine stopped"));
+        let e = running.take_engine_error().map_or_else(
+            || anyhow::anyhow!("the engine stopped"),
+            anyhow::Error::from,
+        );
         return Err(e.context("the collector engine failed; the spool keeps everything acknowledged, restart to recover"));
     }
     running.stop(a.drain_timeout).await?;

@@ -14,8 +14,8 @@ use crate::output::print_json;
 
 fn templates(p: &ReportPeriod) -> Result<Templates> {
     match &p.templates {
-        Some(dir) => Templates::from_dir(dir),
-        None => Templates::builtin(),
+        Some(dir) => Ok(Templates::from_dir(dir)?),
+        None => Ok(Templates::builtin()?),
     }
 }
 
@@ -30,7 +30,7 @@ async fn load(store: &Store, p: &ReportPeriod) -> Result<Loaded> {
             _ => p.period.clone(),
         }
     };
-    gco_report::load(store, &label, periods).await
+    Ok(gco_report::load(store, &label, periods).await?)
 }
 
 fn describe(data: &Loaded) {
@@ -96,19 +96,8 @@ pub async fn report(cmd: ReportCommand, g: &Global) -> Result<u8> {
     Ok(0)
 }
 
-/// Models with inferences in the period (one AI Act report each in the package).
-pub fn models(data: &Loaded) -> Vec<String> {
-    let mut out: Vec<String> =
-        gco_report::csrd::group(&data.months, "model_month", |k| vec![k[0].clone()])
-            .into_iter()
-            .filter(|(_, s)| s.inferences > 0)
-            .map(|(k, _)| k[0].clone())
-            .collect();
-    out.dedup();
-    out
-}
-
-/// Renders the period's reports and writes the signed package; returns a summary.
+/// Loads the period, renders its reports and writes the signed package (progress on
+/// stderr unless `quiet`); returns what was written and the reports.
 pub async fn write_package(
     store: &Store,
     config: &ReportConfig,
@@ -116,7 +105,7 @@ pub async fn write_package(
     out: &Path,
     issuer_dir: &Path,
     quiet: bool,
-) -> Result<(serde_json::Value, Vec<Report>)> {
+) -> Result<(package::Written, Vec<Report>)> {
     let issuer = Issuer::load(issuer_dir).with_context(|| {
         format!(
             "the package's manifest is signed by the credential issuer in {}",
@@ -128,31 +117,11 @@ pub async fn write_package(
     if !quiet {
         describe(&data);
     }
-    let mut reports = vec![gco_report::csrd(&data, config, &t)?];
-    let models = models(&data);
-    let bar = crate::output::progress(models.len() as u64, "AI Act reports", quiet);
-    for m in &models {
-        reports.push(gco_report::ai_act(&data, m, config, &t)?);
-        bar.inc(1);
-    }
+    let bar = crate::output::progress(gco_report::models(&data).len() as u64 + 1, "reports", quiet);
+    let written =
+        package::write_package(store, &data, config, &t, &issuer, out, || bar.inc(1)).await?;
     bar.finish_and_clear();
-    let mut files = package::collect(store, &data, &reports, &issuer).await?;
-    package::seal(&mut files, &data, &issuer)?;
-    package::write(&files, out, data.as_of)?;
-    let manifest_sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
-        &files[package::MANIFEST_JWT],
-    ));
-    Ok((
-        json!({
-            "package": out.display().to_string(),
-            "period": data.label,
-            "files": files.len(),
-            "reports": reports.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
-            "manifest_jwt_sha256": manifest_sha,
-            "missing_months": data.missing.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
-        }),
-        reports,
-    ))
+    Ok(written)
 }
 
 pub async fn audit(cmd: AuditCommand, g: &Global) -> Result<u8> {
@@ -171,9 +140,9 @@ pub async fn audit(cmd: AuditCommand, g: &Global) -> Result<u8> {
             } else {
                 eprintln!(
                     "audit package {}: {} files ({} reports), signed manifest in {:.1} s",
-                    summary["period"].as_str().unwrap_or(""),
-                    summary["files"],
-                    summary["reports"].as_array().map_or(0, |a| a.len()),
+                    summary.period,
+                    summary.files,
+                    summary.reports.len(),
                     started.elapsed().as_secs_f64()
                 );
                 println!("{}", out.display());

@@ -229,7 +229,7 @@ pub async fn vc(cmd: VcCommand, g: &Global) -> Result<u8> {
             opts.granularities = granularity
                 .iter()
                 .map(|s| Granularity::parse(s.trim()))
-                .collect::<Result<BTreeSet<_>>>()?;
+                .collect::<Result<BTreeSet<_>, _>>()?;
             opts.formats = format
                 .iter()
                 .map(|s| Format::parse(s.trim()))
@@ -295,9 +295,7 @@ pub async fn vc(cmd: VcCommand, g: &Global) -> Result<u8> {
                     }
                 }
                 Err(e) => {
-                    let code = e
-                        .downcast_ref::<gco_credentials::Error>()
-                        .map_or("invalid", |c| c.code());
+                    let code = e.code();
                     if g.json {
                         print_json(
                             &json!({"valid": false, "code": code, "error": format!("{e:#}")}),
