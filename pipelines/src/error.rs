@@ -1,142 +1,48 @@
 //! The pipelines' error type. Every failure has a [`Kind`] with a stable code (what a
 //! script or the binary's exit code keys on), a message that says what failed and
 //! where, and the error it came from as its `source`, so the binary prints the whole
-//! chain ("caused by: ...") as it did when these were `anyhow` errors.
+//! chain ("caused by: ..."). Codes: docs/errors.md.
 
-use std::fmt::Display;
-
-/// What kind of failure, with a stable code ([`Kind::code`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// The request cannot be done as asked (a flag, a period, a key the issuer lacks).
-    Usage,
-    /// What was asked for is not in the store (no run, no credential).
-    NotFound,
-    /// Stored objects disagree with each other or changed under the run; rerun.
-    Inconsistent,
-    /// A figure does not fit its integer type.
-    Overflow,
-    /// The ledger did not verify and the policy stops the run.
-    Unverified,
-    /// A credential's evidence does not hold against the ledger.
-    Evidence,
-    /// A stored object already records something else.
-    Conflict,
-    /// A remote service (a time-stamping authority) failed or refused.
-    Remote,
-    /// A broken invariant of gco itself (a thread that stopped, a lost row).
-    Internal,
-}
-
-impl Kind {
-    /// The stable machine-readable code.
-    pub fn code(self) -> &'static str {
-        match self {
-            Kind::Usage => "usage",
-            Kind::NotFound => "not_found",
-            Kind::Inconsistent => "inconsistent",
-            Kind::Overflow => "overflow",
-            Kind::Unverified => "unverified",
-            Kind::Evidence => "evidence",
-            Kind::Conflict => "conflict",
-            Kind::Remote => "remote",
-            Kind::Internal => "internal",
-        }
+gco_error::errors! {
+    /// What kind of failure, with a stable code ([`Kind::code`]).
+    kinds Kind {
+        /// The request cannot be done as asked (a flag, a period, a key the issuer lacks).
+        Usage = "usage",
+        /// What was asked for is not in the store (no run, no credential).
+        NotFound = "not_found",
+        /// Stored objects disagree with each other or changed under the run; rerun.
+        Inconsistent = "inconsistent",
+        /// A figure does not fit its integer type.
+        Overflow = "overflow",
+        /// The ledger did not verify and the policy stops the run.
+        Unverified = "unverified",
+        /// A credential's evidence does not hold against the ledger.
+        Evidence = "evidence",
+        /// A stored object already records something else.
+        Conflict = "conflict",
+        /// A remote service (a time-stamping authority) failed or refused.
+        Remote = "remote",
+        /// A broken invariant of gco itself (a thread that stopped, a lost row).
+        Internal = "internal",
+    }
+    /// Errors raised by the pipelines crate.
+    pub enum PipelineError {
+        Ledger(e: gco_ledger::LedgerError) => e.code(),
+        Grid(e: gco_grid_data::GridError) => e.code(),
+        Credentials(e: gco_credentials::Error) => e.code(),
+        Config(e: gco_config::ConfigError) => e.code(),
+        Document(e: crate::document::DocumentError) => e.code(),
+        Polars(e: polars::error::PolarsError) => "dataframe",
+        Parquet(e: parquet::errors::ParquetError) => "parquet",
+        Arrow(e: arrow_schema::ArrowError) => "parquet",
+        Json(e: serde_json::Error) => "json",
+        Io(e: std::io::Error) => "io",
+        Utf8(e: std::string::FromUtf8Error) => "malformed",
+        Time(e: chrono::ParseError) => "malformed",
+        Number(e: std::num::ParseIntError) => "malformed",
+        Task(e: tokio::task::JoinError) => "internal",
     }
 }
-
-/// Errors raised by the pipelines crate.
-#[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
-    /// A failure of the pipelines themselves.
-    #[error("{message}")]
-    Failed { kind: Kind, message: String },
-    /// What was being done when `source` failed.
-    #[error("{context}")]
-    Context {
-        context: String,
-        #[source]
-        source: Box<PipelineError>,
-    },
-    #[error(transparent)]
-    Ledger(#[from] gco_ledger::LedgerError),
-    #[error(transparent)]
-    Grid(#[from] gco_grid_data::GridError),
-    #[error(transparent)]
-    Credentials(#[from] gco_credentials::Error),
-    #[error(transparent)]
-    Config(#[from] gco_config::ConfigError),
-    #[error(transparent)]
-    Document(#[from] crate::document::DocumentError),
-    #[error(transparent)]
-    Polars(#[from] polars::error::PolarsError),
-    #[error(transparent)]
-    Parquet(#[from] parquet::errors::ParquetError),
-    #[error(transparent)]
-    Arrow(#[from] arrow_schema::ArrowError),
-    #[error(transparent)]
-    Json(#[from] serde_json::Error),
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
-    #[error(transparent)]
-    Utf8(#[from] std::string::FromUtf8Error),
-    #[error(transparent)]
-    Time(#[from] chrono::ParseError),
-    #[error(transparent)]
-    Number(#[from] std::num::ParseIntError),
-    #[error(transparent)]
-    Task(#[from] tokio::task::JoinError),
-}
-
-/// Result alias for the pipelines crate.
-pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
-
-impl PipelineError {
-    /// A failure of `kind` with its message.
-    pub fn new(kind: Kind, message: impl Display) -> Self {
-        PipelineError::Failed {
-            kind,
-            message: message.to_string(),
-        }
-    }
-
-    /// The stable code: the kind of the innermost error gco raised, else of the
-    /// library error underneath (`ledger`, `grid`, `credentials`, `config` ...).
-    pub fn code(&self) -> &'static str {
-        match self {
-            PipelineError::Failed { kind, .. } => kind.code(),
-            PipelineError::Context { source, .. } => source.code(),
-            PipelineError::Ledger(e) => e.code(),
-            PipelineError::Grid(e) => e.code(),
-            PipelineError::Credentials(e) => e.code(),
-            PipelineError::Config(e) => e.code(),
-            PipelineError::Document(e) => e.code(),
-            PipelineError::Polars(_) => "dataframe",
-            PipelineError::Parquet(_) | PipelineError::Arrow(_) => "parquet",
-            PipelineError::Json(_) => "json",
-            PipelineError::Io(_) => "io",
-            PipelineError::Utf8(_) | PipelineError::Time(_) | PipelineError::Number(_) => {
-                "malformed"
-            }
-            PipelineError::Task(_) => "internal",
-        }
-    }
-
-    /// The kind, where gco raised the error itself.
-    pub fn kind(&self) -> Option<Kind> {
-        match self {
-            PipelineError::Failed { kind, .. } => Some(*kind),
-            PipelineError::Context { source, .. } => source.kind(),
-            _ => None,
-        }
-    }
-}
-
-gco_error::context_traits!(PipelineError, Kind);
-
-/// The crate's error type, as [`gco_error::fail!`] names it.
-pub(crate) type Error = PipelineError;
-pub(crate) use gco_error::{fail, failure};
 
 #[cfg(test)]
 mod tests {
@@ -154,5 +60,9 @@ mod tests {
         let none: Option<u8> = None;
         let e = none.or_fail(Kind::NotFound, "no run").unwrap_err();
         assert_eq!((e.code(), e.to_string().as_str()), ("not_found", "no run"));
+        let io = std::fs::read("/nonexistent/gco")
+            .context("reading")
+            .unwrap_err();
+        assert_eq!((io.code(), io.kind()), ("io", None));
     }
 }
