@@ -648,8 +648,10 @@ impl<'a> RowChecker<'a> {
             let row = self.row + i;
             let fields = cols.fields(i);
             let (s, e, mj) = (fields.start, fields.end, fields.energy_mj);
-            let expected_seq = self.seal.seq_first.saturating_add(row as i64);
-            if fields.seq != expected_seq {
+            // In 128 bits: a seal that starts near i64::MAX cannot make two rows
+            // expect the same (saturated) seq.
+            let expected_seq = i128::from(self.seal.seq_first) + row as i128;
+            if i128::from(fields.seq) != expected_seq {
                 self.flag(
                     row,
                     "seq_mismatch",
@@ -773,12 +775,14 @@ fn check_chains(checks: &[(String, bool, ObjectCheck)]) -> (Vec<Problem>, u64) {
         unique.sort_by(|a, b| {
             (a.2.seq_first, &a.2.batch_hash).cmp(&(b.2.seq_first, &b.2.batch_hash))
         });
-        let mut expected: i64 = 0;
+        // The next seq the chain expects, in 128 bits: after a batch ending at
+        // i64::MAX nothing may follow (a saturated i64 would accept a replay of it).
+        let mut expected: i128 = 0;
         let mut prev_hash = to_hex(&GENESIS);
         let mut prev: Option<(&str, &Seal)> = None;
         for (path, in_window, seal) in unique {
             let prev_name = prev.map(|p| p.0).unwrap_or("the start of the chain");
-            if seal.seq_first < expected {
+            if i128::from(seal.seq_first) < expected {
                 if in_window {
                     let fork = prev.is_some_and(|p| p.1.prev_batch_hash == seal.prev_batch_hash);
                     let (code, what) = if fork {
@@ -800,7 +804,7 @@ fn check_chains(checks: &[(String, bool, ObjectCheck)]) -> (Vec<Problem>, u64) {
                 continue;
             }
             if in_window {
-                if seal.seq_first > expected {
+                if i128::from(seal.seq_first) > expected {
                     problems.push(Problem::new(
                         path,
                         "chain_gap",
@@ -820,7 +824,7 @@ fn check_chains(checks: &[(String, bool, ObjectCheck)]) -> (Vec<Problem>, u64) {
                     ));
                 }
             }
-            expected = seal.seq_last.saturating_add(1);
+            expected = i128::from(seal.seq_last) + 1;
             prev_hash.clone_from(&seal.batch_hash);
             prev = Some((path, seal));
         }

@@ -643,3 +643,48 @@ fn malformed_parquet_the_decoder_panics_on_is_a_problem_not_a_crash() {
         }
     }
 }
+
+/// A chain that reaches i64::MAX: a second batch claiming seq i64::MAX again is an
+/// overlap, not accepted because the next expected seq saturated at i64::MAX.
+#[tokio::test]
+async fn a_replay_at_the_end_of_the_seq_range_is_an_overlap() {
+    let store = Store::memory();
+    let k = key(3);
+    let reg = Registration {
+        node_id: "n3".into(),
+        public_key: k.public_key().clone(),
+        zone: "FR".into(),
+        site: "paris".into(),
+        valid_from: t0(),
+        valid_to: None,
+    };
+    register(&store, &reg, t0()).await.unwrap();
+    let head = ChainHead {
+        next_seq: (i64::MAX - 1) as u64,
+        ..ChainHead::genesis("n3")
+    };
+    let first = ChainWriter::new(&k, head)
+        .seal(records("n3")[0..2].to_vec())
+        .unwrap()
+        .remove(0);
+    upload(&store, std::slice::from_ref(&first), 1, &|_| {})
+        .await
+        .unwrap();
+    // Its records before i64::MAX - 1 are not in the store: that gap is all there is.
+    let r = check(&store).await;
+    assert_eq!(codes(&r), [("chain_gap", first.path.clone(), None)]);
+    let (seal, _) = read_batch(&first.path, first.bytes.clone()).unwrap();
+    assert_eq!((seal.seq_first, seal.seq_last), (i64::MAX - 1, i64::MAX));
+    let replay_head = ChainHead {
+        node_id: "n3".into(),
+        next_seq: i64::MAX as u64,
+        prev_batch_hash: seal.batch_hash_bytes().unwrap(),
+    };
+    let replay = ChainWriter::new(&k, replay_head)
+        .seal(records("n3")[2..3].to_vec())
+        .unwrap()
+        .remove(0);
+    store.put_batch(&replay).await.unwrap();
+    let r = check(&store).await;
+    assert!(has(&r, "chain_overlap", &replay.path), "{:?}", codes(&r));
+}
