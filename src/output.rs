@@ -26,7 +26,7 @@ pub fn progress(len: u64, what: &str, quiet: bool) -> ProgressBar {
 
 /// Kilowatt-hours from millijoules, for display (sums stay in integer mJ).
 pub fn kwh(mj: i64) -> String {
-    format!("{:.3}", mj as f64 / 3.6e9)
+    format!("{:.3}", gco_ledger::Millijoules(mj).as_kwh_f64())
 }
 
 /// Text from data (model ids, messages naming objects) for a terminal: control

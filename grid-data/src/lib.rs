@@ -33,24 +33,9 @@ pub use error::{GridError, Result};
 
 use serde::{Deserialize, Serialize};
 
-/// Carbon intensity in integer milligrams CO2e per kWh (1 gCO2e/kWh = 1000).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct MgPerKwh(pub i64);
-
-impl MgPerKwh {
-    /// Grams per kWh, for display.
-    pub fn as_g_per_kwh(self) -> f64 {
-        self.0 as f64 / 1000.0
-    }
-    /// From pounds per MWh given in thousandths (lb/MWh x 1000), rounded half up:
-    /// 1 lb/MWh = 0.45359237 g/kWh.
-    pub fn from_milli_lb_per_mwh(milli_lb: i64) -> Self {
-        // mg/kWh = lb/MWh * 453.59237 = milli_lb * 45359237 / 1e8
-        let num = milli_lb as i128 * 45_359_237;
-        MgPerKwh(((num + 50_000_000) / 100_000_000) as i64)
-    }
-}
+/// Carbon intensity in integer mg CO2e/kWh (defined with the other units in
+/// `gco_ledger::units`).
+pub use gco_ledger::units::MgPerKwh;
 
 /// Whether a figure is the average of the generation mix or the marginal unit's rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -34,6 +34,7 @@ pub mod stats;
 pub mod store;
 pub mod time;
 pub mod unique;
+pub mod units;
 pub mod verify;
 
 pub use batch::{ChainHead, ChainWriter, SealedBatch};

@@ -15,22 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{LedgerError, Result};
 use crate::time::Micros;
 
-/// Energy in integer millijoules: the unit every sum in gco is made in.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
-#[serde(transparent)]
-pub struct Millijoules(pub i64);
-
-impl Millijoules {
-    /// Kilowatt-hours, for display only (1 kWh = 3.6e9 mJ). Never sum these.
-    pub fn as_kwh_f64(self) -> f64 {
-        self.0 as f64 / 3.6e9
-    }
-    pub fn checked_add(self, other: Millijoules) -> Option<Millijoules> {
-        self.0.checked_add(other.0).map(Millijoules)
-    }
-}
+pub use crate::units::Millijoules;
 
 /// What a row accounts for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -41,6 +41,7 @@ use gco_ledger::hash::{Hash32, to_hex};
 use gco_ledger::record::Record;
 use gco_ledger::seal::Seal;
 use gco_ledger::time::{Micros, format_utc};
+use gco_ledger::units;
 use polars::prelude::{DataFrame, ParquetReader, SerReader};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -789,9 +790,9 @@ fn inference_credentials(
                     "inference_id": row.inference_id,
                     "hardware_id": hardware,
                     "timestamp": format_utc(row.start),
-                    "energy_used_kwh": row.figures[1].unwrap_or(0) as f64 / 3.6e9,
-                    "carbon_intensity_gco2_kwh": row.figures[2].unwrap_or(0) as f64 / 1e3,
-                    "total_emissions_gco2": row.figures[3].unwrap_or(0) as f64 / 1e9,
+                    "energy_used_kwh": row.figures[1].unwrap_or(0) as f64 / units::MJ_PER_KWH as f64,
+                    "carbon_intensity_gco2_kwh": row.figures[2].unwrap_or(0) as f64 / units::MG_PER_G as f64,
+                    "total_emissions_gco2": row.figures[3].unwrap_or(0) as f64 / units::NG_PER_G as f64,
                     "grid_region": row.zone,
                     "issuer": signer.issuer,
                     "iat": DateTime::parse_from_rfc3339(&ctx.valid_from).map(|t| t.timestamp()).unwrap_or(0),

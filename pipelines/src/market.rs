@@ -17,6 +17,9 @@ use polars::prelude::*;
 
 use crate::config::PipelineConfig;
 use crate::math::checked_round_div;
+
+/// ng = mJ x mg/kWh / (mJ per kWh / ng per mg) = mJ x mg/kWh / 3,600.
+const PER_MG_KWH: i128 = (gco_ledger::units::MJ_PER_KWH / gco_ledger::units::NG_PER_MG) as i128;
 use crate::period::Period;
 use crate::schema::col;
 
@@ -126,8 +129,9 @@ pub fn add_market(mut df: DataFrame, alloc: &Allocation) -> Result<DataFrame> {
                 let r = z.residual_mg_per_kwh.unwrap_or(a.unwrap_or(0)) as i128;
                 // Checked: a figure that does not fit is an error, never clamped.
                 let figure = || -> Option<(i64, i64)> {
-                    let a = checked_round_div(f.checked_mul(z.instrument_weight)?, d * 3600)?;
-                    let b = checked_round_div(f.checked_mul(d - c)?.checked_mul(r)?, d * 3600)?;
+                    let a = checked_round_div(f.checked_mul(z.instrument_weight)?, d * PER_MG_KWH)?;
+                    let b =
+                        checked_round_div(f.checked_mul(d - c)?.checked_mul(r)?, d * PER_MG_KWH)?;
                     let v = i64::try_from(a.checked_add(b)?).ok()?;
                     Some((
                         v,

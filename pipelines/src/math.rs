@@ -3,42 +3,18 @@
 //! figures are rounded once (half up); report sums are sums of row figures, so they are
 //! exact and do not depend on order, threads or partitioning.
 //!
-//! Units: 1 kWh = 3.6e9 mJ, so mJ x (mg/kWh) / 3.6e9 = mg, and x 1e6 = ng:
-//! ng = mJ x mg_per_kWh / 3600.
+//! The units, their constants and the products (facility energy, emissions) are
+//! defined once in `gco_ledger::units`; these are the row figures in their terms.
 
-/// `n / d` rounded half up, for `n >= 0`, `d > 0` (negative `n` rounds half away from 0).
-pub fn round_div(n: i128, d: i128) -> i128 {
-    debug_assert!(d > 0);
-    // The common case in 64 bits (a 128-bit division is a library call): the same
-    // result whenever 2n + d fits.
-    if let (Ok(n), Ok(d)) = (u64::try_from(n), u64::try_from(d))
-        && let Some(twice) = n.checked_mul(2).and_then(|t| t.checked_add(d))
-        && let Some(twice_d) = d.checked_mul(2)
-    {
-        return i128::from(twice / twice_d);
-    }
-    if n >= 0 {
-        (2 * n + d) / (2 * d)
-    } else {
-        -((2 * -n + d) / (2 * d))
-    }
-}
-
-/// `n / d` rounded half up, `None` where `2n + d` would not fit 128 bits.
-pub fn checked_round_div(n: i128, d: i128) -> Option<i128> {
-    if n.checked_mul(2)?.checked_add(d).is_some() && n.checked_neg().is_some() {
-        Some(round_div(n, d))
-    } else {
-        None
-    }
-}
+pub use gco_ledger::units::checked_round_div;
+use gco_ledger::units::{MJ_PER_KWH, MgPerKwh, Millijoules, NG_PER_G, PueMilli};
 
 /// The largest IT energy of one row the accounting takes (10 MWh, a 10 kW node for
 /// six weeks): rows above it are quarantined as implausible before any figure is
 /// computed (`energy_implausible`). Every figure of a row up to it fits 64 bits for a
 /// PUE up to 10 and an intensity up to 10 kg CO2e/kWh; past those a row's figure is
 /// an overflow error naming the row, never a clamped value.
-pub const MAX_ROW_ENERGY_MJ: i64 = 10 * 1_000 * 3_600_000_000;
+pub const MAX_ROW_ENERGY_MJ: i64 = 10 * 1_000 * MJ_PER_KWH;
 
 fn to_i64(v: i128) -> Option<i64> {
     i64::try_from(v).ok()
@@ -46,18 +22,12 @@ fn to_i64(v: i128) -> Option<i64> {
 
 /// Facility energy: IT energy x PUE. `None` on overflow.
 pub fn facility_mj(it_mj: i64, pue_milli: i64) -> Option<i64> {
-    to_i64(checked_round_div(
-        i128::from(it_mj).checked_mul(i128::from(pue_milli))?,
-        1000,
-    )?)
+    Some(Millijoules(it_mj).times_pue(PueMilli(pue_milli))?.0)
 }
 
 /// Emissions of `mj` at `mg_per_kwh`, in ng. `None` on overflow.
 pub fn emissions_ng(mj: i64, mg_per_kwh: i64) -> Option<i64> {
-    to_i64(checked_round_div(
-        i128::from(mj).checked_mul(i128::from(mg_per_kwh))?,
-        3600,
-    )?)
+    Some(Millijoules(mj).at(MgPerKwh(mg_per_kwh))?.0)
 }
 
 /// Embodied share (SCI's M): `gpus` GPUs reserved for `duration_us` of a
@@ -69,7 +39,7 @@ pub fn embodied_ng(gpus: i64, duration_us: i64, embodied_g: i64, lifetime_us: i6
     let n = i128::from(gpus)
         .checked_mul(i128::from(duration_us.max(0)))?
         .checked_mul(i128::from(embodied_g))?
-        .checked_mul(1_000_000_000)?;
+        .checked_mul(i128::from(NG_PER_G))?;
     to_i64(checked_round_div(n, i128::from(lifetime_us))?)
 }
 
@@ -90,9 +60,9 @@ mod tests {
 
     #[test]
     fn hand_figures() {
-        assert_eq!(round_div(5, 2), 3);
-        assert_eq!(round_div(4, 3), 1);
-        assert_eq!(round_div(-5, 2), -3);
+        assert_eq!(checked_round_div(5, 2), Some(3));
+        assert_eq!(checked_round_div(4, 3), Some(1));
+        assert_eq!(checked_round_div(-5, 2), Some(-3));
         // 1 kWh at 100 g/kWh = 100 g = 1e11 ng.
         assert_eq!(emissions_ng(3_600_000_000, 100_000), Some(100_000_000_000));
         // 1 J at 56 g/kWh: 1000 x 56000 / 3600 = 15,555.55.. -> 15,556 ng.
@@ -145,7 +115,7 @@ mod tests {
             (i64::MAX as i128 * 3600, 3600),
             (5, u64::MAX as i128 / 2 + 1),
         ] {
-            assert_eq!(round_div(n, d), slow(n, d), "{n} / {d}");
+            assert_eq!(checked_round_div(n, d), Some(slow(n, d)), "{n} / {d}");
         }
     }
 }

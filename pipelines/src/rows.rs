@@ -808,7 +808,8 @@ fn figures(
             .or_else_fail(Kind::Overflow, || at("SCI"))?;
         let tokens = b.prompt[i]
             .unwrap_or(0)
-            .saturating_add(b.completion[i].unwrap_or(0));
+            .checked_add(b.completion[i].unwrap_or(0))
+            .or_else_fail(Kind::Overflow, || at("tokens"))?;
         c_scope.push(sf.scope.as_str());
         c_pue.push(sf.pue_milli);
         c_pue_default.push(sf.pue_default);

@@ -1,11 +1,14 @@
 //! Exact decimal text for integer sums: no float ever touches a reported figure.
 
-/// Millijoules per kWh and per MWh; nanograms per g, kg and t.
-pub const MJ_PER_KWH: i128 = 3_600_000_000;
-pub const MJ_PER_MWH: i128 = 3_600_000_000_000;
-pub const NG_PER_G: i128 = 1_000_000_000;
-pub const NG_PER_KG: i128 = 1_000_000_000_000;
-pub const NG_PER_T: i128 = 1_000_000_000_000_000;
+use gco_ledger::units;
+
+/// Millijoules per kWh and per MWh; nanograms per g, kg and t (`gco_ledger::units`),
+/// as the `i128` the sums are.
+pub const MJ_PER_KWH: i128 = units::MJ_PER_KWH as i128;
+pub const MJ_PER_MWH: i128 = units::MJ_PER_MWH as i128;
+pub const NG_PER_G: i128 = units::NG_PER_G as i128;
+pub const NG_PER_KG: i128 = units::NG_PER_KG as i128;
+pub const NG_PER_T: i128 = units::NG_PER_T;
 
 /// `value / divisor` rounded half away from zero to `places` decimals, as text with a
 /// dot decimal separator and no grouping (what spreadsheets and parsers read).

@@ -115,7 +115,7 @@ pub fn describe(period: Period, outcome: &Outcome) {
                 "scope", "energy_kWh", "location", "market", "embodied", "SCI(infer.)"
             );
             for (scope, t) in totals {
-                let kwh = t.facility_energy_mj as f64 / 3.6e9;
+                let kwh = t.facility_energy_mj as f64 / gco_ledger::units::MJ_PER_KWH as f64;
                 eprintln!(
                     "  {:<8} {:>12.3} {:>14} {:>14} {:>14} {:>14}",
                     scope,
