@@ -330,9 +330,24 @@ impl Job<'_> {
     async fn run_leased(&self, force: bool, lease: &Lease) -> Result<Outcome> {
         let plan = self.plan().await?;
         let previous = latest_version(self.store, self.period).await?;
+        tracing::info!(
+            period = %self.period,
+            plan = %plan.id,
+            batches = plan.ledger.len(),
+            grid_objects = plan.grid.len(),
+            registry_events = plan.registry.len(),
+            latest_version = previous.as_ref().map(|(v, _)| *v),
+            "run planned"
+        );
         match self.settled(&plan, &previous) {
-            Some(o @ Outcome::UpToDate { .. }) if !force => return Ok(o),
-            Some(o @ Outcome::Empty { .. }) => return Ok(o),
+            Some(o @ Outcome::UpToDate { .. }) if !force => {
+                tracing::info!(period = %self.period, plan = %plan.id, "inputs unchanged: up to date");
+                return Ok(o);
+            }
+            Some(o @ Outcome::Empty { .. }) => {
+                tracing::warn!(period = %self.period, "no ledger batch in the period");
+                return Ok(o);
+            }
             _ => {}
         }
         // Loaded once: both passes must see the same registry and grid.
@@ -340,6 +355,13 @@ impl Job<'_> {
         let consumption = self.consumption(&plan, &inputs).await?;
         let allocation = market::allocate(self.cfg, self.period, &consumption)?;
         let version = previous.as_ref().map_or(1, |(v, _)| v + 1);
+        tracing::info!(
+            period = %self.period,
+            version,
+            zones = consumption.len(),
+            scope2_facility_mj = consumption.values().sum::<i64>(),
+            "consumption pre-pass done; instruments allocated"
+        );
         let (out_dir, manifest_path) = version_dir(self.period, version);
         // What a crashed run left of this unpublished version (its manifest is written
         // last) is scratch: a crash while finalising from the verified rows leaves
@@ -367,7 +389,22 @@ impl Job<'_> {
         let all = Gathered::new(vec![summary.clone()])?;
         let abort = self.cfg.on_unverified == OnUnverified::Abort
             && (all.batches.iter().any(|b| !b.verified) || !all.chain.is_empty());
+        tracing::info!(
+            period = %self.period,
+            version,
+            rows = summary.totals.rows,
+            batches = all.batches.len(),
+            unverified = all.batches.iter().filter(|b| !b.verified).count(),
+            chain_issues = all.chain.len(),
+            "one pass done"
+        );
         if abort || summary.totals.scope2_facility_mj != consumption {
+            tracing::warn!(
+                period = %self.period,
+                version,
+                abort,
+                "the verified rows differ from the pre-pass: finalising from them"
+            );
             if let Some((tx, builder)) = written.members.take() {
                 drop(tx);
                 let _ = builder.join();
@@ -1093,6 +1130,14 @@ impl Job<'_> {
         self.store
             .put_create(&manifest_path, Bytes::from(manifest.to_bytes()?))
             .await?;
+        tracing::info!(
+            period = %self.period,
+            version,
+            plan = %plan.id,
+            manifest = %manifest_path,
+            outputs = manifest.outputs.len(),
+            "version published"
+        );
         // Staging is scratch once the version is written.
         let staging = layout::staging(self.period, &plan.id);
         for m in self.store.list(&staging).await? {
