@@ -1151,123 +1151,22 @@ pub async fn issue(store: &Store, issuer: &Issuer, opts: &IssueOptions) -> Resul
         manifest_sha256: &run.manifest_sha256,
         status,
     };
-    let per_inference = opts.granularities.contains(&Granularity::Inference);
-    let mut members = Members::new();
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut outputs = Vec::new();
-    let mut next_inference_index = 0u64;
-    let mut writing: Option<PendingFile> = None;
-    let days = run.period.days();
-    let precomputed = opts.member_roots.as_ref().filter(|_| !per_inference);
-    for (d, day) in days.iter().enumerate().filter(|_| precomputed.is_none()) {
-        let date = day.format("%Y-%m-%d").to_string();
-        let batches = day_batches(store, &run, &date).await?;
-        let df = day_rows(store, &run, &date).await?;
-        let work = day_inferences(&date, &df, &batches, &mut members, per_inference)?;
-        if per_inference && !work.is_empty() {
-            let base = next_inference_index;
-            next_inference_index += work.len() as u64;
-            let indexed: Vec<(u64, &InferenceRow)> = work
-                .iter()
-                .enumerate()
-                .map(|(k, r)| (base + k as u64, r))
-                .collect();
-            let signed = par_map(&indexed, |(idx, r)| {
-                inference_credentials(
-                    &ctx,
-                    &vc_signer,
-                    legacy_signer.as_ref(),
-                    &opts.formats,
-                    &batches,
-                    r,
-                    *idx,
-                )
-            })?;
-            let mut rows: Vec<CertRow> = signed.into_iter().flatten().collect();
-            rows.sort_by(|a, b| {
-                (a.sort_key.as_str(), a.format).cmp(&(b.sort_key.as_str(), b.format))
-            });
-            for r in &rows {
-                *counts
-                    .entry(format!("inference/{}", r.format.as_str()))
-                    .or_default() += 1;
-            }
-            // The day's Parquet is encoded (zstd) on a blocking thread while the next day
-            // reads and signs; one file in flight at a time, stored in day order.
-            if let Some(w) = writing.take() {
-                w.store(store, &mut outputs).await?;
-            }
-            writing = Some(PendingFile {
-                path: format!("{prefix}/inferences/date={date}/part-00000.parquet"),
-                rows: rows.len(),
-                encoded: tokio::task::spawn_blocking(move || {
-                    write_certificates(&rows, "inference_id")
-                }),
-            });
-        }
-        members.end_day(&date);
-        if let Some(p) = &opts.progress {
-            p("credentials", d as u64 + 1, days.len() as u64);
-        }
-    }
-    if let Some(w) = writing.take() {
-        w.store(store, &mut outputs).await?;
-    }
-    let roots = match precomputed {
-        Some(r) => r.as_ref().clone(),
-        None => members.finish(&organisation),
-    };
+    let (roots, next_inference_index) = issue_inferences(
+        store,
+        &run,
+        &ctx,
+        (&vc_signer, legacy_signer.as_ref()),
+        opts,
+        (&mut counts, &mut outputs),
+    )
+    .await?;
 
     // Aggregates: figures from the run's tables, member roots from the ledger.
     let aggregates = read_aggregates(store, &run).await?;
-    let mut agg_rows = Vec::new();
-    let mut member_inferences = 0;
-    let mut status_index = 0u64;
-    let empty = (to_hex(&gco_credentials::merkle::empty_root()), 0u64);
-    for a in aggregates
-        .iter()
-        .filter(|a| opts.granularities.contains(&a.granularity))
-    {
-        let m = roots.get(&(a.granularity, a.key.clone())).unwrap_or(&empty);
-        if m.1 != a.counts["inferences"] {
-            fail!(
-                Inconsistent,
-                "{} {}: {} inferences in the run's aggregate, {} found in the ledger; the run's outputs and its ledger disagree",
-                a.granularity.as_str(),
-                a.key.join("/"),
-                a.counts["inferences"],
-                m.1
-            );
-        }
-        if a.granularity == Granularity::OrganisationMonth {
-            member_inferences += m.1;
-        }
-        let (id, credential) = aggregate_credential(&ctx, a, m, status_index)?;
-        for &format in opts.formats.iter().filter(|f| **f != Format::Legacy) {
-            let document = match format {
-                Format::VcJwt => vc::sign_vc_jwt(&vc_signer, &credential)?,
-                _ => serde_json::to_string(&di::sign(
-                    &credential,
-                    &vc_signer.key,
-                    &vc_signer.multikey_vm,
-                    &ctx.valid_from,
-                )?)?,
-            };
-            *counts
-                .entry(format!("{}/{}", a.granularity.as_str(), format.as_str()))
-                .or_default() += 1;
-            agg_rows.push(CertRow {
-                sort_key: format!("{}/{}", a.granularity.as_str(), a.key.join("/")),
-                format,
-                id: id.clone(),
-                node_id: String::new(),
-                seq: 0,
-                status_index,
-                document,
-            });
-        }
-        status_index += 1;
-    }
+    let (agg_rows, member_inferences, status_index) =
+        sign_aggregates(&ctx, &vc_signer, &aggregates, &roots, opts, &mut counts)?;
     if !agg_rows.is_empty() {
         let bytes = write_certificates(&agg_rows, "aggregate")?;
         let path = format!("{prefix}/aggregates.parquet");
@@ -1281,25 +1180,16 @@ pub async fn issue(store: &Store, issuer: &Issuer, opts: &IssueOptions) -> Resul
     }
 
     // Status lists (empty), then the index last.
-    let mut status_lists = BTreeMap::new();
-    for (list, size) in [
-        ("aggregates", status_index),
-        ("inferences", next_inference_index),
-    ] {
-        let id = ctx.status[list].clone();
-        let token = vc::status_list_credential(
-            &vc_signer,
-            &id,
-            "revocation",
-            &Bitstring::new(size as usize),
-            &ctx.valid_from,
-        )?;
-        let path = status_list_path(&id)?;
-        store
-            .put_create(&path, Bytes::from(token.into_bytes()))
-            .await?;
-        status_lists.insert(list.to_string(), id);
-    }
+    let status_lists = write_status_lists(
+        store,
+        &ctx,
+        &vc_signer,
+        [
+            ("aggregates", status_index),
+            ("inferences", next_inference_index),
+        ],
+    )
+    .await?;
     let index = CredentialsIndex {
         format: crate::index::FORMAT.into(),
         period: period.clone(),
@@ -1342,6 +1232,175 @@ pub async fn issue(store: &Store, issuer: &Issuer, opts: &IssueOptions) -> Resul
         status_lists,
         timestamp: None,
     })
+}
+
+/// The per-day pass of [`issue`]: each day's verified batches and rows, the member
+/// roots of every aggregate, and (with the inference granularity) one credential per
+/// inference and format, signed in parallel and stored a day file at a time. Returns
+/// the member roots and the number of inference status indexes used.
+async fn issue_inferences(
+    store: &Store,
+    run: &Run,
+    ctx: &Ctx<'_>,
+    (vc_signer, legacy_signer): (&Signer, Option<&Signer>),
+    opts: &IssueOptions,
+    (counts, outputs): (&mut BTreeMap<String, u64>, &mut Vec<Output>),
+) -> Result<(MemberRoots, u64)> {
+    let prefix = version_prefix(&ctx.period, run.version);
+    let per_inference = opts.granularities.contains(&Granularity::Inference);
+    let mut members = Members::new();
+    let mut next_inference_index = 0u64;
+    let mut writing: Option<PendingFile> = None;
+    let days = run.period.days();
+    let precomputed = opts.member_roots.as_ref().filter(|_| !per_inference);
+    for (d, day) in days.iter().enumerate().filter(|_| precomputed.is_none()) {
+        let date = day.format("%Y-%m-%d").to_string();
+        let batches = day_batches(store, run, &date).await?;
+        let df = day_rows(store, run, &date).await?;
+        let work = day_inferences(&date, &df, &batches, &mut members, per_inference)?;
+        if per_inference && !work.is_empty() {
+            let base = next_inference_index;
+            next_inference_index += work.len() as u64;
+            let indexed: Vec<(u64, &InferenceRow)> = work
+                .iter()
+                .enumerate()
+                .map(|(k, r)| (base + k as u64, r))
+                .collect();
+            let signed = par_map(&indexed, |(idx, r)| {
+                inference_credentials(
+                    ctx,
+                    vc_signer,
+                    legacy_signer,
+                    &opts.formats,
+                    &batches,
+                    r,
+                    *idx,
+                )
+            })?;
+            let mut rows: Vec<CertRow> = signed.into_iter().flatten().collect();
+            rows.sort_by(|a, b| {
+                (a.sort_key.as_str(), a.format).cmp(&(b.sort_key.as_str(), b.format))
+            });
+            for r in &rows {
+                *counts
+                    .entry(format!("inference/{}", r.format.as_str()))
+                    .or_default() += 1;
+            }
+            // The day's Parquet is encoded (zstd) on a blocking thread while the next day
+            // reads and signs; one file in flight at a time, stored in day order.
+            if let Some(w) = writing.take() {
+                w.store(store, outputs).await?;
+            }
+            writing = Some(PendingFile {
+                path: format!("{prefix}/inferences/date={date}/part-00000.parquet"),
+                rows: rows.len(),
+                encoded: tokio::task::spawn_blocking(move || {
+                    write_certificates(&rows, "inference_id")
+                }),
+            });
+        }
+        members.end_day(&date);
+        if let Some(p) = &opts.progress {
+            p("credentials", d as u64 + 1, days.len() as u64);
+        }
+    }
+    if let Some(w) = writing.take() {
+        w.store(store, outputs).await?;
+    }
+    let roots = match precomputed {
+        Some(r) => r.as_ref().clone(),
+        None => members.finish(&ctx.organisation),
+    };
+    Ok((roots, next_inference_index))
+}
+
+/// The aggregate credentials of [`issue`]: figures from the run's tables, member roots
+/// from the ledger (their counts must agree), one document per format. Returns the
+/// rows, the organisation-month's member inferences and the status indexes used.
+fn sign_aggregates(
+    ctx: &Ctx<'_>,
+    vc_signer: &Signer,
+    aggregates: &[AggregateRow],
+    roots: &MemberRoots,
+    opts: &IssueOptions,
+    counts: &mut BTreeMap<String, u64>,
+) -> Result<(Vec<CertRow>, u64, u64)> {
+    let mut agg_rows = Vec::new();
+    let mut member_inferences = 0;
+    let mut status_index = 0u64;
+    let empty = (to_hex(&gco_credentials::merkle::empty_root()), 0u64);
+    for a in aggregates
+        .iter()
+        .filter(|a| opts.granularities.contains(&a.granularity))
+    {
+        let m = roots.get(&(a.granularity, a.key.clone())).unwrap_or(&empty);
+        if m.1 != a.counts["inferences"] {
+            fail!(
+                Inconsistent,
+                "{} {}: {} inferences in the run's aggregate, {} found in the ledger; the run's outputs and its ledger disagree",
+                a.granularity.as_str(),
+                a.key.join("/"),
+                a.counts["inferences"],
+                m.1
+            );
+        }
+        if a.granularity == Granularity::OrganisationMonth {
+            member_inferences += m.1;
+        }
+        let (id, credential) = aggregate_credential(ctx, a, m, status_index)?;
+        for &format in opts.formats.iter().filter(|f| **f != Format::Legacy) {
+            let document = match format {
+                Format::VcJwt => vc::sign_vc_jwt(vc_signer, &credential)?,
+                _ => serde_json::to_string(&di::sign(
+                    &credential,
+                    &vc_signer.key,
+                    &vc_signer.multikey_vm,
+                    &ctx.valid_from,
+                )?)?,
+            };
+            *counts
+                .entry(format!("{}/{}", a.granularity.as_str(), format.as_str()))
+                .or_default() += 1;
+            agg_rows.push(CertRow {
+                sort_key: format!("{}/{}", a.granularity.as_str(), a.key.join("/")),
+                format,
+                id: id.clone(),
+                node_id: String::new(),
+                seq: 0,
+                status_index,
+                document,
+            });
+        }
+        status_index += 1;
+    }
+    Ok((agg_rows, member_inferences, status_index))
+}
+
+/// The version's status lists, every bit clear: `(list, size)` each. Returns the list
+/// ids by list.
+async fn write_status_lists(
+    store: &Store,
+    ctx: &Ctx<'_>,
+    vc_signer: &Signer,
+    lists: [(&'static str, u64); 2],
+) -> Result<BTreeMap<String, String>> {
+    let mut status_lists = BTreeMap::new();
+    for (list, size) in lists {
+        let id = ctx.status[list].clone();
+        let token = vc::status_list_credential(
+            vc_signer,
+            &id,
+            "revocation",
+            &Bitstring::new(size as usize),
+            &ctx.valid_from,
+        )?;
+        let path = status_list_path(&id)?;
+        store
+            .put_create(&path, Bytes::from(token.into_bytes()))
+            .await?;
+        status_lists.insert(list.to_string(), id);
+    }
+    Ok(status_lists)
 }
 
 /// Member roots of a run version recomputed from the ledger (what `gco vc verify
