@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::config::ReportConfig;
 use crate::csrd::{Built, group};
 use crate::csv_out::writer;
-use crate::fixed::{MJ_PER_KWH, NG_PER_KG, decimal, kg, kwh, mwh, percent};
+use crate::fixed::{MJ_PER_KWH, NG_PER_G, NG_PER_KG, decimal, kg, kwh, mwh, percent};
 use crate::render::finite;
 use crate::{Csv, Loaded};
 
@@ -62,6 +62,47 @@ pub fn build(data: &Loaded, model: &str, config: &ReportConfig) -> Result<Built>
             }
         );
     }
+    let figures = figures(&total);
+    let scopes: Vec<Value> = by_scope
+        .iter()
+        .map(|(sc, s)| {
+            json!({"scope": sc, "inferences": s.inferences, "facility_kwh": kwh(s.facility_energy_mj),
+                   "location_kg": kg(s.location_ng), "market_kg": kg(s.market_ng)})
+        })
+        .collect();
+
+    let (sites, methods, hardware) = where_and_how(months, model, &total);
+
+    let info = config.models.get(model).cloned().unwrap_or_default();
+    let training = training(&info, model)?;
+
+    let (csv, daily) = daily(months, model)?;
+
+    let context = data.context(format!("EU AI Act energy documentation: {model}, {}", data.label), json!({
+        "model": model,
+        "provider": info.provider.clone().unwrap_or_else(|| data.organisation.clone()),
+        "figures": figures,
+        "scopes": scopes,
+        "sites": sites,
+        "hardware": hardware.into_values().collect::<Vec<_>>(),
+        "methods": methods,
+        "training": training,
+        "training_compute": info.training_compute_flops.clone().unwrap_or_else(|| "not provided".into()),
+        "training_time": info.training_time.clone().unwrap_or_else(|| "not provided".into()),
+        "notes": info.notes.clone().unwrap_or_default(),
+    }));
+    Ok(Built {
+        context,
+        charts: json!({"daily": daily}),
+        csvs: vec![csv],
+    })
+}
+
+/// Millijoules per watt-hour.
+const MJ_PER_WH: i128 = MJ_PER_KWH / 1000;
+
+/// The model's totals, per request and per 1,000 tokens (Wh, g CO2e).
+fn figures(total: &Sums) -> Value {
     let n = total.inferences as i128;
     let tokens = (total.prompt_tokens + total.completion_tokens) as i128;
     let per = |v: i128, d: i128, count: i128, places: u32| {
@@ -71,8 +112,7 @@ pub fn build(data: &Loaded, model: &str, config: &ReportConfig) -> Result<Built>
             decimal(v, d * count, places)
         }
     };
-    // Wh = mJ / 3.6e6; g = ng / 1e9.
-    let figures = json!({
+    json!({
         "inferences": total.inferences,
         "prompt_tokens": total.prompt_tokens,
         "completion_tokens": total.completion_tokens,
@@ -83,22 +123,22 @@ pub fn build(data: &Loaded, model: &str, config: &ReportConfig) -> Result<Built>
         "market_kg": kg(total.market_ng),
         "embodied_kg": kg(total.embodied_ng),
         "sci_kg": kg(total.sci_ng),
-        "wh_per_request": per(total.facility_energy_mj, 3_600_000, n, 4),
-        "it_wh_per_request": per(total.it_energy_mj, 3_600_000, n, 4),
-        "wh_per_1k_tokens": per(total.facility_energy_mj * 1000, 3_600_000, tokens, 4),
-        "g_per_request": per(total.location_ng, 1_000_000_000, n, 4),
-        "sci_g_per_request": per(total.sci_ng, 1_000_000_000, n, 4),
-        "sci_g_per_1k_tokens": per(total.sci_ng * 1000, 1_000_000_000, tokens, 4),
-    });
-    let scopes: Vec<Value> = by_scope
-        .iter()
-        .map(|(sc, s)| {
-            json!({"scope": sc, "inferences": s.inferences, "facility_kwh": kwh(s.facility_energy_mj),
-                   "location_kg": kg(s.location_ng), "market_kg": kg(s.market_ng)})
-        })
-        .collect();
+        "wh_per_request": per(total.facility_energy_mj, MJ_PER_WH, n, 4),
+        "it_wh_per_request": per(total.it_energy_mj, MJ_PER_WH, n, 4),
+        "wh_per_1k_tokens": per(total.facility_energy_mj * 1000, MJ_PER_WH, tokens, 4),
+        "g_per_request": per(total.location_ng, NG_PER_G, n, 4),
+        "sci_g_per_request": per(total.sci_ng, NG_PER_G, n, 4),
+        "sci_g_per_1k_tokens": per(total.sci_ng * 1000, NG_PER_G, tokens, 4),
+    })
+}
 
-    // Where it ran and how it was measured.
+/// Where the model ran (sites, their share, hardware and PUE) and how its energy was
+/// measured.
+fn where_and_how(
+    months: &[crate::Month],
+    model: &str,
+    total: &Sums,
+) -> (Vec<Value>, Vec<Value>, BTreeMap<String, Value>) {
     let mut sites: BTreeMap<(String, String, String), Sums> = BTreeMap::new();
     let mut methods: BTreeMap<String, Sums> = BTreeMap::new();
     let mut hardware: BTreeMap<String, Value> = BTreeMap::new();
@@ -145,17 +185,23 @@ pub fn build(data: &Loaded, model: &str, config: &ReportConfig) -> Result<Built>
                    "facility_kwh": kwh(s.facility_energy_mj)})
         })
         .collect();
+    (sites, methods, hardware)
+}
 
-    let info = config.models.get(model).cloned().unwrap_or_default();
-    let training = match info.training_energy_mwh {
+/// The training energy the configuration states, if any.
+fn training(info: &gco_config::report::ModelInfo, model: &str) -> Result<Value> {
+    Ok(match info.training_energy_mwh {
         Some(e) => {
             let e = finite(&format!("report.models.{model:?}.training_energy_mwh"), e)?;
             json!({"known": true, "mwh": format!("{e}"),
                    "method": info.training_energy_method.clone().unwrap_or_else(|| "not stated".into())})
         }
         None => json!({"known": false}),
-    };
+    })
+}
 
+/// The model's days: `model-day.csv` and the daily chart's data.
+fn daily(months: &[crate::Month], model: &str) -> Result<(Csv, Vec<Value>)> {
     let mut days: BTreeMap<String, Sums> = BTreeMap::new();
     let mut w = writer();
     w.write_record([
@@ -208,23 +254,5 @@ pub fn build(data: &Loaded, model: &str, config: &ReportConfig) -> Result<Built>
             }))
         })
         .collect::<Result<Vec<_>>>()?;
-
-    let context = data.context(format!("EU AI Act energy documentation: {model}, {}", data.label), json!({
-        "model": model,
-        "provider": info.provider.clone().unwrap_or_else(|| data.organisation.clone()),
-        "figures": figures,
-        "scopes": scopes,
-        "sites": sites,
-        "hardware": hardware.into_values().collect::<Vec<_>>(),
-        "methods": methods,
-        "training": training,
-        "training_compute": info.training_compute_flops.clone().unwrap_or_else(|| "not provided".into()),
-        "training_time": info.training_time.clone().unwrap_or_else(|| "not provided".into()),
-        "notes": info.notes.clone().unwrap_or_default(),
-    }));
-    Ok(Built {
-        context,
-        charts: json!({"daily": daily}),
-        csvs: vec![csv],
-    })
+    Ok((csv, daily))
 }
