@@ -1,6 +1,5 @@
-//! What gco's library errors share. Each library crate declares its error type with
-//! [`errors!`]: a `Kind` enum (each kind with a stable code), and a `thiserror` enum
-//! with
+//! What gco's library errors share: [`Kind`], the kinds of failure with their stable
+//! codes, and [`errors!`], which declares a library crate's `thiserror` enum with
 //!
 //! - `Failed { kind, message }`: a failure the crate itself raised,
 //! - `Context { context, source }`: what was being done when `source` failed (the
@@ -15,11 +14,6 @@
 //! ```
 //! mod error {
 //!     gco_error::errors! {
-//!         /// What kind of failure.
-//!         kinds Kind {
-//!             /// Nothing to read.
-//!             Missing = "missing",
-//!         }
 //!         /// Errors raised by this crate.
 //!         pub enum MyError {
 //!             Io(e: std::io::Error) => "io",
@@ -30,45 +24,96 @@
 //!
 //! let e = std::fs::read("/nonexistent/gco").context("reading the config").unwrap_err();
 //! assert_eq!((e.to_string().as_str(), e.code()), ("reading the config", "io"));
-//! let e = None::<u8>.or_fail(Kind::Missing, "no run").unwrap_err();
-//! assert_eq!((e.code(), e.kind()), ("missing", Some(Kind::Missing)));
+//! let e = None::<u8>.or_fail(Kind::NotFound, "no run").unwrap_err();
+//! assert_eq!((e.code(), e.kind()), ("not_found", Some(Kind::NotFound)));
 //! ```
 
-/// Declares a crate's `Kind`, its error enum and the helpers; see the crate docs.
+/// What kind of failure a gco library raised, with its stable code: one registry for
+/// every crate, so a code means one thing wherever it comes from (docs/errors.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// The request cannot be done as asked (a flag, a period, a key the issuer lacks,
+    /// another node's spool).
+    Usage,
+    /// What was asked for is not in the store (no run, no credential).
+    NotFound,
+    /// Stored objects disagree with each other or changed under the command; rerun.
+    Inconsistent,
+    /// A figure does not fit its integer type.
+    Overflow,
+    /// The ledger did not verify and the policy stops the run.
+    Unverified,
+    /// A credential's evidence does not hold against the ledger.
+    Evidence,
+    /// A stored object already records something else.
+    Conflict,
+    /// A remote service (a time-stamping authority) failed or refused.
+    Remote,
+    /// The output path already holds something else.
+    Exists,
+    /// A package or its signature does not check.
+    Invalid,
+    /// A template or its data does not render.
+    Render,
+    /// A node's spool on disk is damaged or not a gco spool.
+    Spool,
+    /// A node's spool and its chain are out of step.
+    Chain,
+    /// The TPM failed or answered something unusable.
+    Tpm,
+    /// An address could not be bound.
+    Bind,
+    /// A broken invariant of gco itself (a thread that stopped, a lost row).
+    Internal,
+}
+
+impl Kind {
+    /// The stable machine-readable code.
+    ///
+    /// ```
+    /// assert_eq!(gco_error::Kind::NotFound.code(), "not_found");
+    /// ```
+    pub fn code(self) -> &'static str {
+        match self {
+            Kind::Usage => "usage",
+            Kind::NotFound => "not_found",
+            Kind::Inconsistent => "inconsistent",
+            Kind::Overflow => "overflow",
+            Kind::Unverified => "unverified",
+            Kind::Evidence => "evidence",
+            Kind::Conflict => "conflict",
+            Kind::Remote => "remote",
+            Kind::Exists => "exists",
+            Kind::Invalid => "invalid",
+            Kind::Render => "render",
+            Kind::Spool => "spool",
+            Kind::Chain => "chain",
+            Kind::Tpm => "tpm",
+            Kind::Bind => "bind",
+            Kind::Internal => "internal",
+        }
+    }
+}
+
+/// Declares a crate's error enum and its helpers; see the crate docs.
 /// Invoke it in the crate's `error` module ([`fail!`] names `crate::error`).
 #[macro_export]
 macro_rules! errors {
     (
-        $(#[$kmeta:meta])*
-        kinds $kind:ident {
-            $( $(#[$kvmeta:meta])* $kvar:ident = $kcode:literal, )+
-        }
         $(#[$emeta:meta])*
         pub enum $error:ident {
             $( $(#[$vmeta:meta])* $var:ident($bind:ident : $ty:ty) => $code:expr, )*
         }
     ) => {
-        $(#[$kmeta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum $kind {
-            $( $(#[$kvmeta])* $kvar, )+
-        }
-
-        impl $kind {
-            /// The stable machine-readable code (docs/errors.md).
-            pub fn code(self) -> &'static str {
-                match self {
-                    $( $kind::$kvar => $kcode, )+
-                }
-            }
-        }
+        /// The kinds of failure, shared by gco's libraries.
+        pub use $crate::Kind;
 
         $(#[$emeta])*
         #[derive(Debug, thiserror::Error)]
         pub enum $error {
             /// A failure this crate raised.
             #[error("{message}")]
-            Failed { kind: $kind, message: String },
+            Failed { kind: Kind, message: String },
             /// What was being done when `source` failed.
             #[error("{context}")]
             Context {
@@ -88,7 +133,7 @@ macro_rules! errors {
 
         impl $error {
             /// A failure of `kind` with its message.
-            pub fn new(kind: $kind, message: impl ::std::fmt::Display) -> Self {
+            pub fn new(kind: Kind, message: impl ::std::fmt::Display) -> Self {
                 $error::Failed {
                     kind,
                     message: message.to_string(),
@@ -109,7 +154,7 @@ macro_rules! errors {
             }
 
             /// The kind, where this crate raised the error itself.
-            pub fn kind(&self) -> Option<$kind> {
+            pub fn kind(&self) -> Option<Kind> {
                 match self {
                     $error::Failed { kind, .. } => Some(*kind),
                     $error::Context { source, .. } => source.kind(),
@@ -143,21 +188,21 @@ macro_rules! errors {
 
         /// A missing value as a failure of a kind.
         pub trait OrFail<T> {
-            fn or_fail(self, kind: $kind, message: impl ::std::fmt::Display) -> Result<T>;
+            fn or_fail(self, kind: Kind, message: impl ::std::fmt::Display) -> Result<T>;
             fn or_else_fail<C: ::std::fmt::Display>(
                 self,
-                kind: $kind,
+                kind: Kind,
                 message: impl FnOnce() -> C,
             ) -> Result<T>;
         }
 
         impl<T> OrFail<T> for Option<T> {
-            fn or_fail(self, kind: $kind, message: impl ::std::fmt::Display) -> Result<T> {
+            fn or_fail(self, kind: Kind, message: impl ::std::fmt::Display) -> Result<T> {
                 self.ok_or_else(|| $error::new(kind, message))
             }
             fn or_else_fail<C: ::std::fmt::Display>(
                 self,
-                kind: $kind,
+                kind: Kind,
                 message: impl FnOnce() -> C,
             ) -> Result<T> {
                 self.ok_or_else(|| $error::new(kind, message()))
@@ -172,13 +217,13 @@ macro_rules! errors {
     };
 }
 
-/// `fail!(Kind, "format", args...)`: returns `Err` of a failure of that kind of the
+/// `fail!(Kind, "format", args...)`: returns `Err` of a failure of that [`Kind`] of the
 /// calling crate's `crate::error::Error`.
 #[macro_export]
 #[allow(clippy::crate_in_macro_def)] // `crate` is the caller's on purpose
 macro_rules! fail {
     ($kind:ident, $($arg:tt)+) => {
-        return Err(crate::error::Error::new(crate::error::Kind::$kind, format!($($arg)+)))
+        return Err(crate::error::Error::new($crate::Kind::$kind, format!($($arg)+)))
     };
 }
 
@@ -188,6 +233,6 @@ macro_rules! fail {
 #[allow(clippy::crate_in_macro_def)] // `crate` is the caller's on purpose
 macro_rules! failure {
     ($kind:ident, $($arg:tt)+) => {
-        crate::error::Error::new(crate::error::Kind::$kind, format!($($arg)+))
+        crate::error::Error::new($crate::Kind::$kind, format!($($arg)+))
     };
 }

@@ -68,12 +68,21 @@ fn to_i64(v: i128) -> Option<i64> {
     i64::try_from(v).ok()
 }
 
-/// Energy in integer millijoules: the unit every energy sum in gco is made in.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
-#[serde(transparent)]
-pub struct Millijoules(pub i64);
+/// An integer unit: a transparent `i64` newtype (serialised as the number).
+macro_rules! unit {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+    };
+}
+
+unit!(
+    /// Energy in integer millijoules: the unit every energy sum in gco is made in.
+    #[derive(Default)]
+    Millijoules
+);
 
 impl Millijoules {
     /// Kilowatt-hours, for display only. Never sum these.
@@ -111,10 +120,10 @@ impl Millijoules {
     }
 }
 
-/// Carbon intensity in integer milligrams CO2e per kWh (1 gCO2e/kWh = 1000).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct MgPerKwh(pub i64);
+unit!(
+    /// Carbon intensity in integer milligrams CO2e per kWh (1 gCO2e/kWh = 1000).
+    MgPerKwh
+);
 
 impl MgPerKwh {
     /// Grams per kWh, for display.
@@ -135,12 +144,11 @@ impl MgPerKwh {
     }
 }
 
-/// Emissions in integer nanograms CO2e: one row's figure (sums are `i128`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
-#[serde(transparent)]
-pub struct Nanograms(pub i64);
+unit!(
+    /// Emissions in integer nanograms CO2e: one row's figure (sums are `i128`).
+    #[derive(Default)]
+    Nanograms
+);
 
 impl Nanograms {
     /// Kilograms, for display only.
@@ -158,10 +166,10 @@ impl Nanograms {
     }
 }
 
-/// Power usage effectiveness in thousandths (1.56 = 1560).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct PueMilli(pub i64);
+unit!(
+    /// Power usage effectiveness in thousandths (1.56 = 1560).
+    PueMilli
+);
 
 impl PueMilli {
     /// A PUE of 1: facility energy equals IT energy.

@@ -48,6 +48,25 @@ fn records(node: &str) -> Vec<Record> {
         .collect()
 }
 
+/// Registers `node` with `k`'s public key from `valid_from`.
+async fn register_node(
+    store: &Store,
+    node: &str,
+    k: &KeyFileSigner,
+    (zone, site): (&str, &str),
+    valid_from: i64,
+) {
+    let reg = Registration {
+        node_id: node.into(),
+        public_key: k.public_key().clone(),
+        zone: zone.into(),
+        site: site.into(),
+        valid_from,
+        valid_to: None,
+    };
+    register(store, &reg, valid_from.min(t0())).await.unwrap();
+}
+
 struct Ledger {
     store: Store,
     /// Batches of node n1 in chain order.
@@ -59,15 +78,7 @@ async fn ledger() -> Ledger {
     let store = Store::memory();
     let (k1, k2) = (key(1), key(2));
     for (node, k) in [("n1", &k1), ("n2", &k2)] {
-        let reg = Registration {
-            node_id: node.into(),
-            public_key: k.public_key().clone(),
-            zone: "FR".into(),
-            site: "paris".into(),
-            valid_from: t0(),
-            valid_to: None,
-        };
-        register(&store, &reg, t0()).await.unwrap();
+        register_node(&store, node, k, ("FR", "paris"), t0()).await;
     }
     let mut n1 = Vec::new();
     for (node, k) in [("n1", &k1), ("n2", &k2)] {
@@ -458,15 +469,7 @@ async fn revoked_and_out_of_window_keys() {
     // A node whose key is valid only from day 2: its day-1 batch is out of window.
     let store = Store::memory();
     let k = key(5);
-    let reg = Registration {
-        node_id: "n5".into(),
-        public_key: k.public_key().clone(),
-        zone: "DE".into(),
-        site: "fra".into(),
-        valid_from: t0() + DAY_US,
-        valid_to: None,
-    };
-    register(&store, &reg, t0()).await.unwrap();
+    register_node(&store, "n5", &k, ("DE", "fra"), t0() + DAY_US).await;
     let batches = ChainWriter::new(&k, ChainHead::genesis("n5"))
         .seal(records("n5"))
         .unwrap();
@@ -650,15 +653,7 @@ fn malformed_parquet_the_decoder_panics_on_is_a_problem_not_a_crash() {
 async fn a_replay_at_the_end_of_the_seq_range_is_an_overlap() {
     let store = Store::memory();
     let k = key(3);
-    let reg = Registration {
-        node_id: "n3".into(),
-        public_key: k.public_key().clone(),
-        zone: "FR".into(),
-        site: "paris".into(),
-        valid_from: t0(),
-        valid_to: None,
-    };
-    register(&store, &reg, t0()).await.unwrap();
+    register_node(&store, "n3", &k, ("FR", "paris"), t0()).await;
     let head = ChainHead {
         next_seq: (i64::MAX - 1) as u64,
         ..ChainHead::genesis("n3")

@@ -1,30 +1,9 @@
-//! The pipelines' error type. Every failure has a [`Kind`] with a stable code (what a
+//! The pipelines' error type. Every failure has a kind ([`Kind`], shared by gco's libraries) with a stable code (what a
 //! script or the binary's exit code keys on), a message that says what failed and
 //! where, and the error it came from as its `source`, so the binary prints the whole
 //! chain ("caused by: ..."). Codes: docs/errors.md.
 
 gco_error::errors! {
-    /// What kind of failure, with a stable code ([`Kind::code`]).
-    kinds Kind {
-        /// The request cannot be done as asked (a flag, a period, a key the issuer lacks).
-        Usage = "usage",
-        /// What was asked for is not in the store (no run, no credential).
-        NotFound = "not_found",
-        /// Stored objects disagree with each other or changed under the run; rerun.
-        Inconsistent = "inconsistent",
-        /// A figure does not fit its integer type.
-        Overflow = "overflow",
-        /// The ledger did not verify and the policy stops the run.
-        Unverified = "unverified",
-        /// A credential's evidence does not hold against the ledger.
-        Evidence = "evidence",
-        /// A stored object already records something else.
-        Conflict = "conflict",
-        /// A remote service (a time-stamping authority) failed or refused.
-        Remote = "remote",
-        /// A broken invariant of gco itself (a thread that stopped, a lost row).
-        Internal = "internal",
-    }
     /// Errors raised by the pipelines crate.
     pub enum PipelineError {
         Ledger(e: gco_ledger::LedgerError) => e.code(),

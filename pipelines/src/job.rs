@@ -846,14 +846,8 @@ impl Job<'_> {
 
     /// `inputs`: those staging used, when this process staged (else loaded here if a
     /// chunk's rows must be computed).
-    async fn finalize(
-        &self,
-        plan: &Plan,
-        shards: u32,
-        inputs: Option<Inputs>,
-        previous: Option<(u32, RunManifest)>,
-        lease: &Lease,
-    ) -> Result<Outcome> {
+    /// The staged summaries of all `shards` shards of `plan`; every one must be there.
+    async fn shard_summaries(&self, plan: &Plan, shards: u32) -> Result<Vec<ShardSummary>> {
         let mut parts = Vec::new();
         let mut missing = Vec::new();
         for i in 0..shards {
@@ -874,6 +868,18 @@ impl Job<'_> {
                 self.period
             );
         }
+        Ok(parts)
+    }
+
+    async fn finalize(
+        &self,
+        plan: &Plan,
+        shards: u32,
+        inputs: Option<Inputs>,
+        previous: Option<(u32, RunManifest)>,
+        lease: &Lease,
+    ) -> Result<Outcome> {
+        let parts = self.shard_summaries(plan, shards).await?;
         let all = Gathered::new(parts)?;
         let Gathered {
             batches,
@@ -928,24 +934,11 @@ impl Job<'_> {
         };
         // Member roots: each chunk's rows mapped to the leaf hashes staging kept.
         let members_of: Option<Arc<Located>> =
-            (self.member_roots && chunks.iter().all(|c| c.leaves.is_some())).then(|| {
-                Arc::new(
-                    batches
-                        .iter()
-                        .filter(|b| b.verified)
-                        .map(|b| {
-                            (
-                                b.object.clone(),
-                                (
-                                    b.node_id.clone().unwrap_or_default(),
-                                    b.seq_first.unwrap_or(0).max(0) as u64,
-                                    b.records,
-                                ),
-                            )
-                        })
-                        .collect(),
-                )
-            });
+            if self.member_roots && chunks.iter().all(|c| c.leaves.is_some()) {
+                Some(Arc::new(located(batches)?))
+            } else {
+                None
+            };
         // The roots are streamed on a thread of their own, beside the chunk workers.
         let members = members_of.as_ref().map(|_| member_thread());
         let mut finished = futures::stream::iter(chunks.iter().map(|c| {
@@ -969,53 +962,14 @@ impl Job<'_> {
                     }
                 };
                 let expected_rows = c.rows;
-                tokio::task::spawn_blocking(move || -> Result<_> {
-                    let df = match source {
-                        Source::Staged(bytes) => {
-                            ParquetReader::new(std::io::Cursor::new(bytes)).finish()?
-                        }
-                        Source::Ledger(objects) => {
-                            let (inputs, hashes) =
-                                recompute.or_fail(Kind::Internal, "no registry loaded for a chunk")?;
-                            let mut batch = Vec::with_capacity(objects.len());
-                            for (path, bytes) in objects {
-                                // The very bytes verified in the first pass.
-                                if hashes.get(&path) != Some(&sha256_hex(&bytes)) {
-                                    fail!(Inconsistent,
-                                        "{path} changed between the two passes of the run (SHA-256 differs from the verified object); rerun"
-                                    );
-                                }
-                                batch.push((path.clone(), decode_batch(&path, bytes)?));
-                            }
-                            let (df, totals) =
-                                chunk_rows(&batch, &inputs.registry, &inputs.cfg, &inputs.grid, &mut Vec::new())?;
-                            if totals.rows != expected_rows {
-                                fail!(Inconsistent,
-                                    "a chunk gave {} rows on the second pass, {} on the first",
-                                    totals.rows,
-                                    expected_rows
-                                );
-                            }
-                            df
-                        }
-                    };
-                    let df = market::add_market(df, &alloc)?;
-                    let a = aggregate::fold(&df)?;
-                    let rows = df.height() as u64;
-                    let members = match (&members_of, leaves) {
-                        (Some(info), Some(leaves)) => {
-                            let mut located = Vec::with_capacity(objects.len());
-                            for o in &objects {
-                                let (node, first, n) = info
-                                    .get(o)
-                                    .or_else_fail(Kind::Inconsistent, || format!("{o} is not a verified batch"))?;
-                                located.push((node.as_str(), *first, *n));
-                            }
-                            Some(chunk_members(&date, &df, &located, &leaves)?)
-                        }
-                        _ => None,
-                    };
-                    Ok((write_parquet(df, Purpose::Output)?, rows, a, members))
+                tokio::task::spawn_blocking(move || {
+                    finish_chunk(
+                        source,
+                        recompute,
+                        &alloc,
+                        members_of.as_deref().zip(leaves.as_deref()),
+                        (&date, &objects, expected_rows),
+                    )
                 })
                 .await
                 .context("finishing a chunk")?
@@ -1202,6 +1156,79 @@ struct Inputs {
     cfg: Arc<PipelineConfig>,
 }
 
+/// What finishing one chunk gives: its rows file, row count, aggregates and member
+/// leaves.
+type FinishedChunk = (
+    Bytes,
+    u64,
+    aggregate::Aggregates,
+    Option<crate::certify::ChunkMembers>,
+);
+
+/// Finishes one chunk of a sharded or re-verified run: its rows from staging or
+/// recomputed from its verified batches (whose bytes must be the ones the first pass
+/// verified, giving as many rows), the market figures, its aggregates, its member
+/// leaves and its rows file. `chunk` is (date, batch objects, rows of the first pass).
+fn finish_chunk(
+    source: Source,
+    recompute: Option<(Inputs, Arc<BTreeMap<String, String>>)>,
+    alloc: &market::Allocation,
+    members_of: Option<(&Located, &[u8])>,
+    (date, objects, expected_rows): (&str, &[String], u64),
+) -> Result<FinishedChunk> {
+    let df = match source {
+        Source::Staged(bytes) => ParquetReader::new(std::io::Cursor::new(bytes)).finish()?,
+        Source::Ledger(objects) => {
+            let (inputs, hashes) =
+                recompute.or_fail(Kind::Internal, "no registry loaded for a chunk")?;
+            let mut batch = Vec::with_capacity(objects.len());
+            for (path, bytes) in objects {
+                // The very bytes verified in the first pass.
+                if hashes.get(&path) != Some(&sha256_hex(&bytes)) {
+                    fail!(
+                        Inconsistent,
+                        "{path} changed between the two passes of the run (SHA-256 differs from the verified object); rerun"
+                    );
+                }
+                batch.push((path.clone(), decode_batch(&path, bytes)?));
+            }
+            let (df, totals) = chunk_rows(
+                &batch,
+                &inputs.registry,
+                &inputs.cfg,
+                &inputs.grid,
+                &mut Vec::new(),
+            )?;
+            if totals.rows != expected_rows {
+                fail!(
+                    Inconsistent,
+                    "a chunk gave {} rows on the second pass, {} on the first",
+                    totals.rows,
+                    expected_rows
+                );
+            }
+            df
+        }
+    };
+    let df = market::add_market(df, alloc)?;
+    let a = aggregate::fold(&df)?;
+    let rows = df.height() as u64;
+    let members = match members_of {
+        Some((info, leaves)) => {
+            let mut located = Vec::with_capacity(objects.len());
+            for o in objects {
+                let (node, first, n) = info.get(o).or_else_fail(Kind::Inconsistent, || {
+                    format!("{o} is not a verified batch")
+                })?;
+                located.push((node.as_str(), *first, *n));
+            }
+            Some(chunk_members(date, &df, &located, leaves)?)
+        }
+        _ => None,
+    };
+    Ok((write_parquet(df, Purpose::Output)?, rows, a, members))
+}
+
 /// Where finalisation gets a chunk's rows from.
 enum Source {
     Staged(Bytes),
@@ -1353,6 +1380,23 @@ fn repeats(
 
 /// Verified batches by object: (node, first seq, record count).
 type Located = BTreeMap<String, (String, u64, u64)>;
+
+/// Each verified batch's node, first seq and record count, by object: what maps a
+/// chunk's rows to the leaf hashes staging kept. A verified batch has a seal, so a
+/// missing node or seq is a broken invariant, never a default.
+fn located(batches: &[BatchEntry]) -> Result<Located> {
+    let mut out = Located::new();
+    for b in batches.iter().filter(|b| b.verified) {
+        let missing = || format!("the verified batch {} has no seal fields", b.object);
+        let node = b.node_id.clone().or_else_fail(Kind::Internal, missing)?;
+        let first = b
+            .seq_first
+            .and_then(|s| u64::try_from(s).ok())
+            .or_else_fail(Kind::Internal, missing)?;
+        out.insert(b.object.clone(), (node, first, b.records));
+    }
+    Ok(out)
+}
 
 /// Verifies one object; its decoded rows come back only when it verified.
 fn check(

@@ -1,22 +1,7 @@
-//! The report crate's error type: a [`Kind`] with a stable code, a message that says
+//! The report crate's error type: a kind ([`Kind`], shared by gco's libraries) with a stable code, a message that says
 //! what failed and where, and the error underneath as its `source` (docs/errors.md).
 
 gco_error::errors! {
-    /// What kind of failure, with a stable code ([`Kind::code`]).
-    kinds Kind {
-        /// The request cannot be done as asked (a period, a model without inferences).
-        Usage = "usage",
-        /// No run to report from.
-        NotFound = "not_found",
-        /// A run's outputs changed after it, or predate what the report needs.
-        Inconsistent = "inconsistent",
-        /// The output path already holds something else.
-        Exists = "exists",
-        /// A package or its signature does not check.
-        Invalid = "invalid",
-        /// A template or its data does not render.
-        Render = "render",
-    }
     /// Errors raised by the report crate.
     pub enum ReportError {
         Pipeline(e: gco_pipelines::PipelineError) => e.code(),
