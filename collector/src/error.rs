@@ -1,5 +1,6 @@
-//! The collector's error type: a kind ([`Kind`], shared by gco's libraries) with a stable code, a message that says
-//! what failed and where, and the error underneath as its `source` (docs/errors.md).
+//! The collector's error type: a kind ([`Kind`], shared by gco's libraries) with a
+//! stable code, a message that says what failed and where, and the error underneath
+//! as its `source` (docs/errors.md).
 
 gco_error::errors! {
     /// Errors raised by the collector crate.

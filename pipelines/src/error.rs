@@ -1,7 +1,7 @@
-//! The pipelines' error type. Every failure has a kind ([`Kind`], shared by gco's libraries) with a stable code (what a
-//! script or the binary's exit code keys on), a message that says what failed and
-//! where, and the error it came from as its `source`, so the binary prints the whole
-//! chain ("caused by: ..."). Codes: docs/errors.md.
+//! The pipelines' error type. Every failure has a kind ([`Kind`], shared by gco's
+//! libraries) with a stable code (what a script keys on), a message that says what
+//! failed and where, and the error it came from as its `source`, so the binary prints
+//! the whole chain ("caused by: ..."). Codes: docs/errors.md.
 
 gco_error::errors! {
     /// Errors raised by the pipelines crate.
