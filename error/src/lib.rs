@@ -1,10 +1,14 @@
 //! What gco's library errors share: [`Kind`], the kinds of failure with their stable
-//! codes, and [`errors!`], which declares a library crate's `thiserror` enum with
+//! codes, and [`errors!`], which declares a library crate's error type: a
+//! `thiserror` enum `ErrorRepr` with
 //!
 //! - `Failed { kind, message }`: a failure the crate itself raised,
 //! - `Context { context, source }`: what was being done when `source` failed (the
 //!   code stays the source's, and callers print the chain: "caused by: ..."),
-//! - one transparent variant per library error it wraps, each with its code;
+//! - one transparent variant per library error it wraps, each with its code,
+//!
+//! behind one pointer (the crate's error type boxes it: a hot loop's `Result` stays
+//! two words, as with `anyhow`);
 //!
 //! and, in the crate's `error` module, `Result`, the `anyhow`-style helpers
 //! `Context::context` / `with_context` on results and `OrFail::or_fail` /
@@ -24,6 +28,7 @@
 //!
 //! let e = std::fs::read("/nonexistent/gco").context("reading the config").unwrap_err();
 //! assert_eq!((e.to_string().as_str(), e.code()), ("reading the config", "io"));
+//! assert_eq!(std::mem::size_of::<MyError>(), std::mem::size_of::<usize>());
 //! let e = None::<u8>.or_fail(Kind::NotFound, "no run").unwrap_err();
 //! assert_eq!((e.code(), e.kind()), ("not_found", Some(Kind::NotFound)));
 //! ```
@@ -108,9 +113,9 @@ macro_rules! errors {
         /// The kinds of failure, shared by gco's libraries.
         pub use $crate::Kind;
 
-        $(#[$emeta])*
+        /// What an error is: the crate's failure, a context, or a wrapped error.
         #[derive(Debug, thiserror::Error)]
-        pub enum $error {
+        pub enum ErrorRepr {
             /// A failure this crate raised.
             #[error("{message}")]
             Failed { kind: Kind, message: String },
@@ -119,14 +124,47 @@ macro_rules! errors {
             Context {
                 context: String,
                 #[source]
-                source: Box<$error>,
+                source: $error,
             },
             $(
                 $(#[$vmeta])*
                 #[error(transparent)]
-                $var(#[from] $ty),
+                $var($ty),
             )*
         }
+
+        $(#[$emeta])*
+        ///
+        /// One pointer wide (the error is boxed), so a `Result` of it costs what an
+        /// `anyhow::Result` does on the paths that do not fail.
+        pub struct $error(Box<ErrorRepr>);
+
+        impl ::std::fmt::Debug for $error {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                ::std::fmt::Debug::fmt(&*self.0, f)
+            }
+        }
+
+        impl ::std::fmt::Display for $error {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                ::std::fmt::Display::fmt(&*self.0, f)
+            }
+        }
+
+        impl ::std::error::Error for $error {
+            fn source(&self) -> Option<&(dyn ::std::error::Error + 'static)> {
+                ::std::error::Error::source(&*self.0)
+            }
+        }
+
+        $(
+            $(#[$vmeta])*
+            impl From<$ty> for $error {
+                fn from(e: $ty) -> Self {
+                    $error(Box::new(ErrorRepr::$var(e)))
+                }
+            }
+        )*
 
         /// Result alias of the crate.
         pub type Result<T, E = $error> = ::std::result::Result<T, E>;
@@ -134,19 +172,32 @@ macro_rules! errors {
         impl $error {
             /// A failure of `kind` with its message.
             pub fn new(kind: Kind, message: impl ::std::fmt::Display) -> Self {
-                $error::Failed {
+                $error(Box::new(ErrorRepr::Failed {
                     kind,
                     message: message.to_string(),
-                }
+                }))
+            }
+
+            /// `source`, with what was being done when it failed.
+            pub fn context(context: impl ::std::fmt::Display, source: $error) -> Self {
+                $error(Box::new(ErrorRepr::Context {
+                    context: context.to_string(),
+                    source,
+                }))
+            }
+
+            /// What the error is.
+            pub fn repr(&self) -> &ErrorRepr {
+                &self.0
             }
 
             /// The stable code: the kind of the innermost error this crate raised,
             /// else the code of the library error underneath.
             pub fn code(&self) -> &'static str {
-                match self {
-                    $error::Failed { kind, .. } => kind.code(),
-                    $error::Context { source, .. } => source.code(),
-                    $( $(#[$vmeta])* $error::$var($bind) => {
+                match &*self.0 {
+                    ErrorRepr::Failed { kind, .. } => kind.code(),
+                    ErrorRepr::Context { source, .. } => source.code(),
+                    $( $(#[$vmeta])* ErrorRepr::$var($bind) => {
                         let _ = &$bind;
                         $code
                     } )*
@@ -155,9 +206,9 @@ macro_rules! errors {
 
             /// The kind, where this crate raised the error itself.
             pub fn kind(&self) -> Option<Kind> {
-                match self {
-                    $error::Failed { kind, .. } => Some(*kind),
-                    $error::Context { source, .. } => source.kind(),
+                match &*self.0 {
+                    ErrorRepr::Failed { kind, .. } => Some(*kind),
+                    ErrorRepr::Context { source, .. } => source.kind(),
                     #[allow(unreachable_patterns)]
                     _ => None,
                 }
@@ -173,16 +224,10 @@ macro_rules! errors {
 
         impl<T, E: Into<$error>> Context<T> for ::std::result::Result<T, E> {
             fn context(self, context: impl ::std::fmt::Display) -> Result<T> {
-                self.map_err(|e| $error::Context {
-                    context: context.to_string(),
-                    source: Box::new(e.into()),
-                })
+                self.map_err(|e| $error::context(context, e.into()))
             }
             fn with_context<C: ::std::fmt::Display>(self, context: impl FnOnce() -> C) -> Result<T> {
-                self.map_err(|e| $error::Context {
-                    context: context().to_string(),
-                    source: Box::new(e.into()),
-                })
+                self.map_err(|e| $error::context(context(), e.into()))
             }
         }
 

@@ -23,6 +23,6 @@ gco_error::errors! {
 /// A CSV writer's buffer that could not be flushed: its I/O error.
 impl<W> From<csv::IntoInnerError<W>> for ReportError {
     fn from(e: csv::IntoInnerError<W>) -> Self {
-        ReportError::Io(e.into_error())
+        ReportError::from(e.into_error())
     }
 }
