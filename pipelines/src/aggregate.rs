@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use std::sync::Arc;
 
-use crate::error::Result;
+use crate::error::{Kind, OrFail, Result};
 use arrow_array::{ArrayRef, Decimal128Array, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 use gco_ledger::time::MICROS_PER_DAY;
@@ -78,10 +78,132 @@ pub const TABLES: [(&str, &[&str]); 6] = [
     ),
 ];
 
+/// The count columns of every aggregate table (UInt64), in file order.
+pub const COUNT_COLUMNS: [&str; 5] = [
+    "rows",
+    "inferences",
+    "prompt_tokens",
+    "completion_tokens",
+    "marginal_rows",
+];
+
+/// The sum columns of every aggregate table (Decimal128(38, 0): exact `i128`), in file
+/// order.
+pub const SUM_COLUMNS_OUT: [&str; 7] = [
+    "it_energy_mj",
+    "facility_energy_mj",
+    "location_ng",
+    "market_ng",
+    "marginal_ng",
+    "embodied_ng",
+    "sci_ng",
+];
+
+/// The key columns of the aggregate table `name`.
+pub fn table_keys(name: &str) -> Option<&'static [&'static str]> {
+    TABLES.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)
+}
+
+impl Sums {
+    /// The counts, in [`COUNT_COLUMNS`] order.
+    pub fn counts(&self) -> [u64; 5] {
+        [
+            self.rows,
+            self.inferences,
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.marginal_rows,
+        ]
+    }
+    /// The sums, in [`SUM_COLUMNS_OUT`] order.
+    pub fn sums(&self) -> [i128; 7] {
+        [
+            self.it_energy_mj,
+            self.facility_energy_mj,
+            self.location_ng,
+            self.market_ng,
+            self.marginal_ng,
+            self.embodied_ng,
+            self.sci_ng,
+        ]
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Aggregates {
     organisation: String,
     pub tables: [BTreeMap<Key, Sums>; 6],
+}
+
+/// Reads an aggregate table file (`path`, for messages) with key columns `keys`: each
+/// row's key values and sums. A missing column or one of another type is an error
+/// naming the file and column, never a panic.
+pub fn read_table(path: &str, bytes: bytes::Bytes, keys: &[&str]) -> Result<Vec<(Key, Sums)>> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Decimal128Type, UInt64Type};
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let col = |n: &str| {
+            batch
+                .column_by_name(n)
+                .or_else_fail(Kind::Inconsistent, || format!("{path} has no column {n}"))
+        };
+        let key_cols = keys
+            .iter()
+            .map(|k| {
+                col(k)?
+                    .as_string_opt::<i32>()
+                    .or_else_fail(Kind::Inconsistent, || {
+                        format!("{path}: column {k} is not text")
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let counts = COUNT_COLUMNS
+            .iter()
+            .map(|n| {
+                col(n)?
+                    .as_primitive_opt::<UInt64Type>()
+                    .or_else_fail(Kind::Inconsistent, || {
+                        format!("{path}: column {n} is not UInt64")
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let sums = SUM_COLUMNS_OUT
+            .iter()
+            .map(|n| {
+                col(n)?
+                    .as_primitive_opt::<Decimal128Type>()
+                    .or_else_fail(Kind::Inconsistent, || {
+                        format!("{path}: column {n} is not Decimal128")
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for i in 0..batch.num_rows() {
+            let key = key_cols.iter().map(|c| c.value(i).to_string()).collect();
+            let (c, m) = (|k: usize| counts[k].value(i), |k: usize| sums[k].value(i));
+            out.push((
+                key,
+                Sums {
+                    rows: c(0),
+                    inferences: c(1),
+                    prompt_tokens: c(2),
+                    completion_tokens: c(3),
+                    marginal_rows: c(4),
+                    it_energy_mj: m(0),
+                    facility_energy_mj: m(1),
+                    location_ng: m(2),
+                    market_ng: m(3),
+                    marginal_ng: m(4),
+                    embodied_ng: m(5),
+                    sci_ng: m(6),
+                },
+            ));
+        }
+    }
+    Ok(out)
 }
 
 pub(crate) fn col_i64(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
@@ -248,31 +370,18 @@ impl Aggregates {
                 fields.push(Field::new(*k, DataType::Utf8, false));
                 cols.push(Arc::new(StringArray::from(v)));
             }
-            let mut count = |n: &str, f: fn(&Sums) -> u64| {
-                fields.push(Field::new(n, DataType::UInt64, false));
+            let rows: Vec<([u64; 5], [i128; 7])> =
+                table.values().map(|s| (s.counts(), s.sums())).collect();
+            for (c, n) in COUNT_COLUMNS.iter().enumerate() {
+                fields.push(Field::new(*n, DataType::UInt64, false));
                 cols.push(Arc::new(UInt64Array::from(
-                    table.values().map(f).collect::<Vec<u64>>(),
+                    rows.iter().map(|r| r.0[c]).collect::<Vec<u64>>(),
                 )));
-            };
-            count("rows", |s| s.rows);
-            count("inferences", |s| s.inferences);
-            count("prompt_tokens", |s| s.prompt_tokens);
-            count("completion_tokens", |s| s.completion_tokens);
-            count("marginal_rows", |s| s.marginal_rows);
-            type Sum = fn(&Sums) -> i128;
-            let sums: [(&str, Sum); 7] = [
-                ("it_energy_mj", |s| s.it_energy_mj),
-                ("facility_energy_mj", |s| s.facility_energy_mj),
-                ("location_ng", |s| s.location_ng),
-                ("market_ng", |s| s.market_ng),
-                ("marginal_ng", |s| s.marginal_ng),
-                ("embodied_ng", |s| s.embodied_ng),
-                ("sci_ng", |s| s.sci_ng),
-            ];
-            for (n, f) in sums {
-                fields.push(Field::new(n, DataType::Decimal128(38, 0), false));
+            }
+            for (c, n) in SUM_COLUMNS_OUT.iter().enumerate() {
+                fields.push(Field::new(*n, DataType::Decimal128(38, 0), false));
                 cols.push(Arc::new(
-                    Decimal128Array::from(table.values().map(f).collect::<Vec<i128>>())
+                    Decimal128Array::from(rows.iter().map(|r| r.1[c]).collect::<Vec<i128>>())
                         .with_precision_and_scale(38, 0)?,
                 ));
             }
@@ -396,5 +505,64 @@ impl From<&Sums> for Totals {
             embodied_ng: s.embodied_ng,
             sci_ng: s.sci_ng,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parquet(batch: &RecordBatch) -> bytes::Bytes {
+        let mut buf = Vec::new();
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, batch.schema(), None).unwrap();
+        w.write(batch).unwrap();
+        w.close().unwrap();
+        buf.into()
+    }
+
+    /// What `batches` writes, `read_table` reads back exactly; a column of another type
+    /// is an error naming the file and the column, not a panic.
+    #[test]
+    fn a_table_reads_back_and_a_damaged_one_is_an_error() {
+        let mut a = Aggregates::new("acme");
+        let s = Sums {
+            rows: 3,
+            inferences: 2,
+            prompt_tokens: 7,
+            completion_tokens: 11,
+            it_energy_mj: 1_000,
+            facility_energy_mj: 1_560,
+            location_ng: i128::from(i64::MAX) * 4,
+            market_ng: 5,
+            marginal_ng: 6,
+            marginal_rows: 1,
+            embodied_ng: 8,
+            sci_ng: 9,
+        };
+        let key = vec!["llama-70b".to_string(), "scope2".to_string()];
+        a.tables[3].insert(key.clone(), s);
+        let (name, batch) = a.batches().unwrap().swap_remove(3);
+        assert_eq!(name, "model_month");
+        let keys = table_keys(name).unwrap();
+        let back = read_table("t.parquet", parquet(&batch), keys).unwrap();
+        assert_eq!(back, vec![(key, s)]);
+
+        let mut fields: Vec<Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| (**f).clone())
+            .collect();
+        let mut cols = batch.columns().to_vec();
+        let at = fields
+            .iter()
+            .position(|f| f.name() == "inferences")
+            .unwrap();
+        fields[at] = Field::new("inferences", DataType::Utf8, false);
+        cols[at] = Arc::new(StringArray::from(vec!["2"]));
+        let damaged = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
+        let e = read_table("t.parquet", parquet(&damaged), keys).unwrap_err();
+        assert_eq!(e.to_string(), "t.parquet: column inferences is not UInt64");
+        assert_eq!(e.code(), "inconsistent");
     }
 }

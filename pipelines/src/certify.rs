@@ -906,76 +906,33 @@ pub(crate) struct AggregateRow {
 }
 
 pub(crate) async fn read_aggregates(store: &Store, run: &Run) -> Result<Vec<AggregateRow>> {
-    use arrow_array::cast::AsArray;
+    use crate::aggregate::{COUNT_COLUMNS, SUM_COLUMNS_OUT, read_table, table_keys};
     let mut out = Vec::new();
-    for (g, table, keys) in [
-        (
-            Granularity::ModelDay,
-            "model_day",
-            &["date", "model_id", "scope"][..],
-        ),
-        (
-            Granularity::ModelMonth,
-            "model_month",
-            &["model_id", "scope"][..],
-        ),
-        (
-            Granularity::OrganisationMonth,
-            "organisation_month",
-            &["organisation", "scope"][..],
-        ),
+    for (g, table) in [
+        (Granularity::ModelDay, "model_day"),
+        (Granularity::ModelMonth, "model_month"),
+        (Granularity::OrganisationMonth, "organisation_month"),
     ] {
+        let keys = table_keys(table).or_fail(Kind::Internal, table)?;
         let path = gco_ledger::layout::aggregate(run.period, run.version, table);
         let bytes = store.get(&path).await?;
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?
-            .build()?;
-        for batch in reader {
-            let batch = batch?;
-            let col = |n: &str| {
-                batch
-                    .column_by_name(n)
-                    .ok_or_else(|| failure!(Inconsistent, "{path} has no column {n}"))
-            };
-            for i in 0..batch.num_rows() {
-                let key = keys
-                    .iter()
-                    .map(|k| Ok(col(k)?.as_string::<i32>().value(i).to_string()))
-                    .collect::<Result<Vec<_>>>()?;
-                let mut counts = BTreeMap::new();
-                for c in [
-                    "inferences",
-                    "rows",
-                    "prompt_tokens",
-                    "completion_tokens",
-                    "marginal_rows",
-                ] {
-                    counts.insert(
-                        c.to_string(),
-                        col(c)?
-                            .as_primitive::<arrow_array::types::UInt64Type>()
-                            .value(i),
-                    );
-                }
-                let mut sums = BTreeMap::new();
-                for c in [
-                    "it_energy_mj",
-                    "facility_energy_mj",
-                    "location_ng",
-                    "market_ng",
-                    "marginal_ng",
-                    "embodied_ng",
-                    "sci_ng",
-                ] {
-                    let a = col(c)?.as_primitive::<arrow_array::types::Decimal128Type>();
-                    sums.insert(c.to_string(), a.value(i).to_string());
-                }
-                out.push(AggregateRow {
-                    granularity: g,
-                    key,
-                    counts,
-                    sums,
-                });
-            }
+        for (key, s) in read_table(&path, bytes, keys)? {
+            let counts = COUNT_COLUMNS
+                .iter()
+                .zip(s.counts())
+                .map(|(n, v)| (n.to_string(), v))
+                .collect();
+            let sums = SUM_COLUMNS_OUT
+                .iter()
+                .zip(s.sums())
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            out.push(AggregateRow {
+                granularity: g,
+                key,
+                counts,
+                sums,
+            });
         }
     }
     Ok(out)

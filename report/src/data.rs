@@ -3,9 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::{Context, Result, fail, failure};
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Decimal128Type, UInt64Type};
+use crate::error::{Context, Result, fail};
 use gco_ledger::Store;
 use gco_pipelines::Period;
 use gco_pipelines::aggregate::{Sums, TABLES};
@@ -91,7 +89,10 @@ pub async fn load_month(
                 run.manifest_path
             );
         }
-        tables.insert(name, read_table(&path, bytes, keys)?);
+        tables.insert(
+            name,
+            gco_pipelines::aggregate::read_table(&path, bytes, keys)?,
+        );
     }
     Ok(Some(Month {
         period,
@@ -101,75 +102,6 @@ pub async fn load_month(
         manifest: run.manifest,
         tables,
     }))
-}
-
-fn read_table(path: &str, bytes: bytes::Bytes, keys: &[&str]) -> Result<Vec<Row>> {
-    let reader =
-        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
-    let mut out = Vec::new();
-    for batch in reader {
-        let batch = batch?;
-        let col = |n: &str| {
-            batch
-                .column_by_name(n)
-                .ok_or_else(|| failure!(Inconsistent, "{path} has no column {n}"))
-        };
-        let key_cols = keys
-            .iter()
-            .map(|k| {
-                col(k)?
-                    .as_string_opt::<i32>()
-                    .ok_or_else(|| failure!(Inconsistent, "{path}: column {k} is not text"))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let count = |n: &str| -> Result<_> {
-            col(n)?
-                .as_primitive_opt::<UInt64Type>()
-                .ok_or_else(|| failure!(Inconsistent, "{path}: column {n} is not UInt64"))
-        };
-        let sum = |n: &str| -> Result<_> {
-            col(n)?
-                .as_primitive_opt::<Decimal128Type>()
-                .ok_or_else(|| failure!(Inconsistent, "{path}: column {n} is not Decimal128"))
-        };
-        let (rows, inf, pt, ct, mr) = (
-            count("rows")?,
-            count("inferences")?,
-            count("prompt_tokens")?,
-            count("completion_tokens")?,
-            count("marginal_rows")?,
-        );
-        let (it, fac, loc, mkt, mar, emb, sci) = (
-            sum("it_energy_mj")?,
-            sum("facility_energy_mj")?,
-            sum("location_ng")?,
-            sum("market_ng")?,
-            sum("marginal_ng")?,
-            sum("embodied_ng")?,
-            sum("sci_ng")?,
-        );
-        for i in 0..batch.num_rows() {
-            let key = key_cols.iter().map(|c| c.value(i).to_string()).collect();
-            out.push((
-                key,
-                Sums {
-                    rows: rows.value(i),
-                    inferences: inf.value(i),
-                    prompt_tokens: pt.value(i),
-                    completion_tokens: ct.value(i),
-                    it_energy_mj: it.value(i),
-                    facility_energy_mj: fac.value(i),
-                    location_ng: loc.value(i),
-                    market_ng: mkt.value(i),
-                    marginal_ng: mar.value(i),
-                    marginal_rows: mr.value(i),
-                    embodied_ng: emb.value(i),
-                    sci_ng: sci.value(i),
-                },
-            ));
-        }
-    }
-    Ok(out)
 }
 
 /// The months of a reporting period: `2026` (its twelve months), `2026-10`, or an
