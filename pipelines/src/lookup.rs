@@ -132,14 +132,9 @@ async fn lookup_in_file(
             .with_row_groups(vec![rg_index])
             .build()?;
         for batch in reader {
-            use arrow_array::cast::AsArray;
             let batch = batch?;
-            let (k, f, i, d) = (
-                batch.column(0).as_string::<i32>(),
-                batch.column(1).as_string::<i32>(),
-                batch.column(2).as_string::<i32>(),
-                batch.column(6).as_string::<i32>(),
-            );
+            let text = |at| crate::schema::text_at(&batch, at, path);
+            let (k, f, i, d) = (text(0)?, text(1)?, text(2)?, text(6)?);
             for r in 0..batch.num_rows() {
                 if k.is_valid(r) && k.value(r) == id {
                     hits.push((
@@ -157,7 +152,6 @@ async fn lookup_in_file(
 /// A few stored credentials of a version for an end-to-end check (the demo): per
 /// format, the first organisation-month credential and the first per-inference one.
 pub async fn sample_documents(store: &Store, prefix: &str) -> Result<Vec<(String, String)>> {
-    use arrow_array::cast::AsArray;
     let mut files = vec![format!("{prefix}/aggregates.parquet")];
     if let Some(first) = store.list(&format!("{prefix}/inferences/")).await?.first() {
         files.push(first.location.to_string());
@@ -172,11 +166,8 @@ pub async fn sample_documents(store: &Store, prefix: &str) -> Result<Vec<(String
             .build()?
         {
             let batch = batch?;
-            let (key, fmt, doc) = (
-                batch.column(0).as_string::<i32>(),
-                batch.column(1).as_string::<i32>(),
-                batch.column(6).as_string::<i32>(),
-            );
+            let text = |at| crate::schema::text_at(&batch, at, &f);
+            let (key, fmt, doc) = (text(0)?, text(1)?, text(6)?);
             for r in 0..batch.num_rows() {
                 let group = if f.ends_with("aggregates.parquet") {
                     if !key.value(r).starts_with("organisation_month/") {

@@ -172,16 +172,9 @@ async fn find_status(store: &Store, prefix: &str, id: &str) -> Result<(String, S
         let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?
             .build()?;
         for batch in reader {
-            use arrow_array::cast::AsArray;
             let batch = batch?;
-            let ids = batch
-                .column_by_name("id")
-                .ok_or_else(|| failure!(Inconsistent, "{f}: no id column"))?
-                .as_string::<i32>();
-            let docs = batch
-                .column_by_name("document")
-                .ok_or_else(|| failure!(Inconsistent, "{f}: no document"))?
-                .as_string::<i32>();
+            let ids = crate::schema::text_named(&batch, "id", &f)?;
+            let docs = crate::schema::text_named(&batch, "document", &f)?;
             for r in 0..batch.num_rows() {
                 if ids.value(r) == id {
                     let doc = docs.value(r);

@@ -100,3 +100,66 @@ pub const ROWS: [(&str, Type); 38] = [
     (col::MARKET_COVERED_MJ, Type::I64),
     (col::MARKET_METHOD, Type::Str),
 ];
+
+/// Column `at` of a batch read from the stored file `path`, as text; a file with fewer
+/// columns or another type there is an error naming it, never a panic.
+pub(crate) fn text_at<'a>(
+    batch: &'a arrow_array::RecordBatch,
+    at: usize,
+    path: &str,
+) -> crate::error::Result<&'a arrow_array::StringArray> {
+    use crate::error::{Kind, OrFail};
+    use arrow_array::cast::AsArray;
+    batch
+        .columns()
+        .get(at)
+        .and_then(|c| c.as_string_opt::<i32>())
+        .or_else_fail(Kind::Inconsistent, || {
+            format!("{path}: column {at} is not text")
+        })
+}
+
+/// Column `name` of a batch read from the stored file `path`, as text (see [`text_at`]).
+pub(crate) fn text_named<'a>(
+    batch: &'a arrow_array::RecordBatch,
+    name: &str,
+    path: &str,
+) -> crate::error::Result<&'a arrow_array::StringArray> {
+    use crate::error::{Kind, OrFail};
+    use arrow_array::cast::AsArray;
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_string_opt::<i32>())
+        .or_else_fail(Kind::Inconsistent, || {
+            format!("{path}: no text column {name}")
+        })
+}
+
+#[cfg(test)]
+mod column_tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Int64Array, RecordBatch, StringArray};
+
+    /// A stored certificates file whose columns are short or of another type is an
+    /// error naming it (`certificate show`, `vc revoke` and the demo's sample read
+    /// these), not a panic.
+    #[test]
+    fn text_columns_of_a_damaged_file_are_errors() {
+        let batch = RecordBatch::try_from_iter([
+            ("id", Arc::new(StringArray::from(vec!["a"])) as _),
+            ("document", Arc::new(Int64Array::from(vec![1])) as _),
+        ])
+        .unwrap();
+        assert_eq!(super::text_at(&batch, 0, "f").unwrap().value(0), "a");
+        let e = super::text_at(&batch, 1, "f").unwrap_err();
+        assert_eq!(
+            (e.to_string().as_str(), e.code()),
+            ("f: column 1 is not text", "inconsistent")
+        );
+        let e = super::text_at(&batch, 6, "f").unwrap_err();
+        assert_eq!(e.to_string(), "f: column 6 is not text");
+        let e = super::text_named(&batch, "document", "f").unwrap_err();
+        assert_eq!(e.to_string(), "f: no text column document");
+    }
+}
