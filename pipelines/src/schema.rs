@@ -103,7 +103,7 @@ pub const ROWS: [(&str, Type); 38] = [
 
 /// Column `at` of a batch read from the stored file `path`, as text; a file with fewer
 /// columns or another type there is an error naming it, never a panic.
-pub(crate) fn text_at<'a>(
+pub fn text_at<'a>(
     batch: &'a arrow_array::RecordBatch,
     at: usize,
     path: &str,
@@ -120,7 +120,7 @@ pub(crate) fn text_at<'a>(
 }
 
 /// Column `name` of a batch read from the stored file `path`, as text (see [`text_at`]).
-pub(crate) fn text_named<'a>(
+pub fn text_named<'a>(
     batch: &'a arrow_array::RecordBatch,
     name: &str,
     path: &str,

@@ -60,23 +60,13 @@ fn read_credential_rows(
     prefix: &str,
     bytes: bytes::Bytes,
 ) -> Result<Vec<(String, String, String, String)>> {
-    use arrow_array::cast::AsArray;
+    let path = format!("{prefix}/aggregates.parquet");
     let reader =
         parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
     let mut out = Vec::new();
     for batch in reader {
         let batch = batch?;
-        let col = |n: &str| {
-            batch
-                .column_by_name(n)
-                .and_then(|c| c.as_string_opt::<i32>())
-                .ok_or_else(|| {
-                    failure!(
-                        Inconsistent,
-                        "{prefix}/aggregates.parquet has no text column {n}"
-                    )
-                })
-        };
+        let col = |n: &str| gco_pipelines::schema::text_named(&batch, n, &path);
         let (key, format, id) = (col("aggregate")?, col("format")?, col("id")?);
         for i in 0..batch.num_rows() {
             out.push((
