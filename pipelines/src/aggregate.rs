@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use std::sync::Arc;
 
-use crate::error::{Kind, OrFail, Result};
+use crate::error::{Kind, OrFail, Result, fail};
 use arrow_array::{ArrayRef, Decimal128Array, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 use gco_ledger::time::MICROS_PER_DAY;
@@ -89,7 +89,7 @@ pub const COUNT_COLUMNS: [&str; 5] = [
 
 /// The sum columns of every aggregate table (Decimal128(38, 0): exact `i128`), in file
 /// order.
-pub const SUM_COLUMNS_OUT: [&str; 7] = [
+pub const SUM_COLUMNS: [&str; 7] = [
     "it_energy_mj",
     "facility_energy_mj",
     "location_ng",
@@ -115,7 +115,41 @@ impl Sums {
             self.marginal_rows,
         ]
     }
-    /// The sums, in [`SUM_COLUMNS_OUT`] order.
+    /// From counts and sums in [`COUNT_COLUMNS`] / [`SUM_COLUMNS`] order: the inverse
+    /// of [`Sums::counts`] and [`Sums::sums`].
+    pub fn from_columns(c: [u64; 5], m: [i128; 7]) -> Sums {
+        let [
+            rows,
+            inferences,
+            prompt_tokens,
+            completion_tokens,
+            marginal_rows,
+        ] = c;
+        let [
+            it_energy_mj,
+            facility_energy_mj,
+            location_ng,
+            market_ng,
+            marginal_ng,
+            embodied_ng,
+            sci_ng,
+        ] = m;
+        Sums {
+            rows,
+            inferences,
+            prompt_tokens,
+            completion_tokens,
+            it_energy_mj,
+            facility_energy_mj,
+            location_ng,
+            market_ng,
+            marginal_ng,
+            marginal_rows,
+            embodied_ng,
+            sci_ng,
+        }
+    }
+    /// The sums, in [`SUM_COLUMNS`] order.
     pub fn sums(&self) -> [i128; 7] {
         [
             self.it_energy_mj,
@@ -146,6 +180,16 @@ pub fn read_table(path: &str, bytes: bytes::Bytes, keys: &[&str]) -> Result<Vec<
     let mut out = Vec::new();
     for batch in reader {
         let batch = batch?;
+        // The writer declares every column non-null: a null is damage, not a zero.
+        if let Some(c) = batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .find(|(_, c)| c.null_count() > 0)
+        {
+            fail!(Inconsistent, "{path}: column {} holds nulls", c.0.name());
+        }
         let col = |n: &str| {
             batch
                 .column_by_name(n)
@@ -153,13 +197,7 @@ pub fn read_table(path: &str, bytes: bytes::Bytes, keys: &[&str]) -> Result<Vec<
         };
         let key_cols = keys
             .iter()
-            .map(|k| {
-                col(k)?
-                    .as_string_opt::<i32>()
-                    .or_else_fail(Kind::Inconsistent, || {
-                        format!("{path}: column {k} is not text")
-                    })
-            })
+            .map(|k| crate::schema::text_named(&batch, k, path))
             .collect::<Result<Vec<_>>>()?;
         let counts = COUNT_COLUMNS
             .iter()
@@ -171,7 +209,7 @@ pub fn read_table(path: &str, bytes: bytes::Bytes, keys: &[&str]) -> Result<Vec<
                     })
             })
             .collect::<Result<Vec<_>>>()?;
-        let sums = SUM_COLUMNS_OUT
+        let sums = SUM_COLUMNS
             .iter()
             .map(|n| {
                 col(n)?
@@ -183,24 +221,11 @@ pub fn read_table(path: &str, bytes: bytes::Bytes, keys: &[&str]) -> Result<Vec<
             .collect::<Result<Vec<_>>>()?;
         for i in 0..batch.num_rows() {
             let key = key_cols.iter().map(|c| c.value(i).to_string()).collect();
-            let (c, m) = (|k: usize| counts[k].value(i), |k: usize| sums[k].value(i));
-            out.push((
-                key,
-                Sums {
-                    rows: c(0),
-                    inferences: c(1),
-                    prompt_tokens: c(2),
-                    completion_tokens: c(3),
-                    marginal_rows: c(4),
-                    it_energy_mj: m(0),
-                    facility_energy_mj: m(1),
-                    location_ng: m(2),
-                    market_ng: m(3),
-                    marginal_ng: m(4),
-                    embodied_ng: m(5),
-                    sci_ng: m(6),
-                },
-            ));
+            let sums = Sums::from_columns(
+                std::array::from_fn(|k| counts[k].value(i)),
+                std::array::from_fn(|k| sums[k].value(i)),
+            );
+            out.push((key, sums));
         }
     }
     Ok(out)
@@ -228,7 +253,7 @@ const KEY_COLUMNS: [&str; 8] = [
 ];
 
 /// The summed columns, in [`fold`]'s order.
-const SUM_COLUMNS: [&str; 9] = [
+const ROW_SUM_COLUMNS: [&str; 9] = [
     col::PROMPT_TOKENS,
     col::COMPLETION_TOKENS,
     col::IT_ENERGY_MJ,
@@ -262,7 +287,10 @@ pub fn fold(df: &DataFrame) -> Result<Aggregates> {
     let kind = kind.downcast_as_array();
     let start = ints(col::START)?;
     let start = start.downcast_as_array();
-    let sum_cols: Vec<Int64Chunked> = SUM_COLUMNS.iter().map(|c| ints(c)).collect::<Result<_>>()?;
+    let sum_cols: Vec<Int64Chunked> = ROW_SUM_COLUMNS
+        .iter()
+        .map(|c| ints(c))
+        .collect::<Result<_>>()?;
     let sums: Vec<_> = sum_cols.iter().map(|c| c.downcast_as_array()).collect();
 
     let mut fine: HashMap<(i64, [Option<&str>; 8]), Sums> = HashMap::default();
@@ -378,7 +406,7 @@ impl Aggregates {
                     rows.iter().map(|r| r.0[c]).collect::<Vec<u64>>(),
                 )));
             }
-            for (c, n) in SUM_COLUMNS_OUT.iter().enumerate() {
+            for (c, n) in SUM_COLUMNS.iter().enumerate() {
                 fields.push(Field::new(*n, DataType::Decimal128(38, 0), false));
                 cols.push(Arc::new(
                     Decimal128Array::from(rows.iter().map(|r| r.1[c]).collect::<Vec<i128>>())
@@ -564,5 +592,19 @@ mod tests {
         let e = read_table("t.parquet", parquet(&damaged), keys).unwrap_err();
         assert_eq!(e.to_string(), "t.parquet: column inferences is not UInt64");
         assert_eq!(e.code(), "inconsistent");
+
+        // A null where the writer never writes one is damage, not a zero.
+        let mut fields: Vec<Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| (**f).clone())
+            .collect();
+        let mut cols = batch.columns().to_vec();
+        fields[at] = Field::new("inferences", DataType::UInt64, true);
+        cols[at] = Arc::new(UInt64Array::from(vec![None::<u64>]));
+        let nulls = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
+        let e = read_table("t.parquet", parquet(&nulls), keys).unwrap_err();
+        assert_eq!(e.to_string(), "t.parquet: column inferences holds nulls");
     }
 }

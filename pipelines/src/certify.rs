@@ -906,7 +906,7 @@ pub(crate) struct AggregateRow {
 }
 
 pub(crate) async fn read_aggregates(store: &Store, run: &Run) -> Result<Vec<AggregateRow>> {
-    use crate::aggregate::{COUNT_COLUMNS, SUM_COLUMNS_OUT, read_table, table_keys};
+    use crate::aggregate::{COUNT_COLUMNS, SUM_COLUMNS, read_table, table_keys};
     let mut out = Vec::new();
     for (g, table) in [
         (Granularity::ModelDay, "model_day"),
@@ -922,7 +922,7 @@ pub(crate) async fn read_aggregates(store: &Store, run: &Run) -> Result<Vec<Aggr
                 .zip(s.counts())
                 .map(|(n, v)| (n.to_string(), v))
                 .collect();
-            let sums = SUM_COLUMNS_OUT
+            let sums = SUM_COLUMNS
                 .iter()
                 .zip(s.sums())
                 .map(|(n, v)| (n.to_string(), v.to_string()))

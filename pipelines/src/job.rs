@@ -359,7 +359,7 @@ impl Job<'_> {
             period = %self.period,
             version,
             zones = consumption.len(),
-            scope2_facility_mj = consumption.values().sum::<i64>(),
+            scope2_facility_mj = consumption.values().map(|&mj| i128::from(mj)).sum::<i128>(),
             "consumption pre-pass done; instruments allocated"
         );
         let (out_dir, manifest_path) = version_dir(self.period, version);
