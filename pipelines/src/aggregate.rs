@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use std::sync::Arc;
 
-use crate::error::{Kind, OrFail, Result, fail};
+use crate::error::{Result, fail};
 use arrow_array::{ArrayRef, Decimal128Array, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 use gco_ledger::time::MICROS_PER_DAY;
@@ -173,7 +173,6 @@ pub struct Aggregates {
 /// row's key values and sums. A missing column or one of another type is an error
 /// naming the file and column, never a panic.
 pub fn read_table(path: &str, bytes: bytes::Bytes, keys: &[&str]) -> Result<Vec<(Key, Sums)>> {
-    use arrow_array::cast::AsArray;
     use arrow_array::types::{Decimal128Type, UInt64Type};
     let reader =
         parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
@@ -190,34 +189,18 @@ pub fn read_table(path: &str, bytes: bytes::Bytes, keys: &[&str]) -> Result<Vec<
         {
             fail!(Inconsistent, "{path}: column {} holds nulls", c.0.name());
         }
-        let col = |n: &str| {
-            batch
-                .column_by_name(n)
-                .or_else_fail(Kind::Inconsistent, || format!("{path} has no column {n}"))
-        };
+        use crate::schema::{primitive_named, text_named};
         let key_cols = keys
             .iter()
-            .map(|k| crate::schema::text_named(&batch, k, path))
+            .map(|k| text_named(&batch, k, path))
             .collect::<Result<Vec<_>>>()?;
         let counts = COUNT_COLUMNS
             .iter()
-            .map(|n| {
-                col(n)?
-                    .as_primitive_opt::<UInt64Type>()
-                    .or_else_fail(Kind::Inconsistent, || {
-                        format!("{path}: column {n} is not UInt64")
-                    })
-            })
+            .map(|n| primitive_named::<UInt64Type>(&batch, n, path))
             .collect::<Result<Vec<_>>>()?;
         let sums = SUM_COLUMNS
             .iter()
-            .map(|n| {
-                col(n)?
-                    .as_primitive_opt::<Decimal128Type>()
-                    .or_else_fail(Kind::Inconsistent, || {
-                        format!("{path}: column {n} is not Decimal128")
-                    })
-            })
+            .map(|n| primitive_named::<Decimal128Type>(&batch, n, path))
             .collect::<Result<Vec<_>>>()?;
         for i in 0..batch.num_rows() {
             let key = key_cols.iter().map(|c| c.value(i).to_string()).collect();
@@ -575,35 +558,28 @@ mod tests {
         let back = read_table("t.parquet", parquet(&batch), keys).unwrap();
         assert_eq!(back, vec![(key, s)]);
 
-        let mut fields: Vec<Field> = batch
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| (**f).clone())
-            .collect();
-        let mut cols = batch.columns().to_vec();
-        let at = fields
-            .iter()
-            .position(|f| f.name() == "inferences")
-            .unwrap();
-        fields[at] = Field::new("inferences", DataType::Utf8, false);
-        cols[at] = Arc::new(StringArray::from(vec!["2"]));
-        let damaged = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
+        // `batch` with its `inferences` column replaced.
+        let replaced = |field: Field, col: ArrayRef| {
+            let schema = batch.schema();
+            let at = schema.index_of("inferences").unwrap();
+            let mut fields: Vec<Field> = schema.fields().iter().map(|f| (**f).clone()).collect();
+            let mut cols = batch.columns().to_vec();
+            (fields[at], cols[at]) = (field, col);
+            RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap()
+        };
+        let damaged = replaced(
+            Field::new("inferences", DataType::Utf8, false),
+            Arc::new(StringArray::from(vec!["2"])),
+        );
         let e = read_table("t.parquet", parquet(&damaged), keys).unwrap_err();
         assert_eq!(e.to_string(), "t.parquet: column inferences is not UInt64");
         assert_eq!(e.code(), "inconsistent");
 
         // A null where the writer never writes one is damage, not a zero.
-        let mut fields: Vec<Field> = batch
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| (**f).clone())
-            .collect();
-        let mut cols = batch.columns().to_vec();
-        fields[at] = Field::new("inferences", DataType::UInt64, true);
-        cols[at] = Arc::new(UInt64Array::from(vec![None::<u64>]));
-        let nulls = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
+        let nulls = replaced(
+            Field::new("inferences", DataType::UInt64, true),
+            Arc::new(UInt64Array::from(vec![None::<u64>])),
+        );
         let e = read_table("t.parquet", parquet(&nulls), keys).unwrap_err();
         assert_eq!(e.to_string(), "t.parquet: column inferences holds nulls");
     }

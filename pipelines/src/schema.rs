@@ -119,6 +119,26 @@ pub fn text_at<'a>(
         })
 }
 
+/// Column `name` of a batch read from the stored file `path`, as the primitive type
+/// `T`; a missing column or one of another type is an error naming both.
+pub fn primitive_named<'a, T: arrow_array::ArrowPrimitiveType>(
+    batch: &'a arrow_array::RecordBatch,
+    name: &str,
+    path: &str,
+) -> crate::error::Result<&'a arrow_array::PrimitiveArray<T>> {
+    use crate::error::{Kind, OrFail};
+    use arrow_array::cast::AsArray;
+    let c = batch
+        .column_by_name(name)
+        .or_else_fail(Kind::Inconsistent, || {
+            format!("{path} has no column {name}")
+        })?;
+    c.as_primitive_opt::<T>()
+        .or_else_fail(Kind::Inconsistent, || {
+            format!("{path}: column {name} is not {}", T::DATA_TYPE)
+        })
+}
+
 /// Column `name` of a batch read from the stored file `path`, as text (see [`text_at`]).
 pub fn text_named<'a>(
     batch: &'a arrow_array::RecordBatch,
