@@ -167,9 +167,11 @@ pub async fn verify_chain(store: &Store, credential: &Value) -> Result<ChainChec
     }
     checked.push(format!("run manifest {manifest_path} (SHA-256)"));
     let period = Period::parse(subject["period"].as_str().unwrap_or(""))?;
+    // Not truncated: a runVersion of 2^32 + 1 must not check against version 1.
     let version = run_ev["runVersion"]
         .as_u64()
-        .ok_or_else(|| failure!(Evidence, "runVersion missing"))? as u32;
+        .and_then(|v| u32::try_from(v).ok())
+        .ok_or_else(|| failure!(Evidence, "runVersion missing or not a run version"))?;
     let run = load_run(store, period, Some(version)).await?;
     let granularity = Granularity::parse(subject["granularity"].as_str().unwrap_or(""))?;
     if granularity == Granularity::Inference {
