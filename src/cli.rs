@@ -80,6 +80,19 @@ pub enum Command {
     Audit(AuditCommand),
     /// Run the whole chain on a simulated GPU fleet in a local directory
     Demo(DemoArgs),
+    /// Serve the store over HTTP: certificates by inference id, run manifests, the
+    /// issuer's DID document (docs/serve.md)
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0: any free port; the address bound is printed)
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// The issuer's DID document (did.json) to host at /.well-known/did.json
+    #[arg(long)]
+    pub did_document: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]

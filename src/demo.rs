@@ -982,8 +982,18 @@ impl Summary {
             r.package_path.display(),
             self.credentials.did_path.display()
         );
+        eprintln!("serve:   {}", self.serve_command(demo));
         eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
         Ok(())
+    }
+
+    /// The command that serves the demo's store and hosts its issuer's DID document.
+    fn serve_command(&self, demo: &Demo<'_>) -> String {
+        format!(
+            "gco serve --store {} --did-document {}",
+            demo.store.url(),
+            self.credentials.did_path.display()
+        )
     }
 
     fn print_json(&self, demo: &Demo<'_>) -> Result<()> {
@@ -1015,6 +1025,7 @@ impl Summary {
             "did_document": self.credentials.did_path,
             "reports": self.reports.files,
             "audit_package": self.reports.package,
+            "serve": self.serve_command(demo),
         }))
     }
 }

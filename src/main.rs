@@ -78,9 +78,11 @@ fn main() -> ExitCode {
     keep_c_heap();
     keep_freed_memory();
     let cli = cli::Cli::parse();
-    let filter = match cli.global.verbose {
-        0 => "warn",
-        1 => "info",
+    // A server logs each request (the access log) and its audit events by default.
+    let server = matches!(cli.command, cli::Command::Serve(_));
+    let filter = match (cli.global.verbose, server) {
+        (0, false) => "warn",
+        (0, true) | (1, _) => "info",
         _ => "debug",
     };
     tracing_subscriber::fmt()
@@ -89,6 +91,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| filter.into()),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: a log piped to a file or a collector stays plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -3,6 +3,8 @@
 //! chain and refuses a changed claim, a wrong key, a broken inclusion proof and a
 //! revoked credential; issuing again is a no-op; `run --credentials` issues a new run.
 
+mod common;
+
 use std::path::Path;
 
 use assert_cmd::Command;
@@ -65,24 +67,6 @@ fn verify(d: &Path, input: &str, extra: &[&str]) -> (i32, Value) {
     (out.status.code().unwrap_or(-1), json(&out.stdout))
 }
 
-fn first_inference_id(d: &Path) -> String {
-    use arrow_array::cast::AsArray;
-    let dir = d.join("certificates/period=2026-10/version=0001/inferences/date=2026-10-01");
-    let bytes = std::fs::read(dir.join("part-00000.parquet")).unwrap();
-    let mut r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        bytes::Bytes::from(bytes),
-    )
-    .unwrap()
-    .build()
-    .unwrap();
-    let b = r.next().unwrap().unwrap();
-    // Not the first row: the lookup must find a row in the middle of a row group.
-    b.column(0)
-        .as_string::<i32>()
-        .value(b.num_rows() / 2 + 1)
-        .to_string()
-}
-
 #[test]
 fn demo_credentials_verify_and_every_tampering_fails() {
     let dir = tempfile::tempdir().unwrap();
@@ -111,7 +95,7 @@ fn demo_credentials_verify_and_every_tampering_fails() {
     assert_eq!(demo["credentials_sample_verified"], 5);
 
     // Lookup by inference id: one credential per format.
-    let iid = first_inference_id(&d);
+    let iid = common::middle_inference_id(&d);
     let shown = ok(gco(&d)
         .args(["--json", "certificate", "show", &iid])
         .output()

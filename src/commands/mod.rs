@@ -7,6 +7,7 @@ mod ledger;
 mod node;
 pub mod report;
 mod run;
+mod serve;
 mod vc;
 
 pub use ledger::print_verify;
@@ -33,6 +34,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Report(cmd) => report::report(cmd, &g).await,
         Command::Audit(cmd) => report::audit(cmd, &g).await,
         Command::Demo(args) => crate::demo::run(args, &g).await,
+        Command::Serve(args) => serve::run(args, &g).await,
     }
 }
 

@@ -1,0 +1,88 @@
+//! What a request that failed answers: an HTTP status and
+//! `{"error": {"code", "message"}}`, with the stable codes of docs/errors.md. A
+//! failure of the server itself (the store unreachable, a damaged object) is logged
+//! with its whole chain and answered with its code only: the client learns that the
+//! server failed, not the store's paths or credentials.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use gco_error::Kind;
+use gco_pipelines::PipelineError;
+use serde_json::json;
+
+/// A request's failure.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    /// Shown to the client.
+    message: String,
+}
+
+impl ApiError {
+    /// A failure the client can act on (its message is shown).
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 404 with the reason.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, Kind::NotFound.code(), message)
+    }
+
+    /// 400: the request itself is wrong.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, Kind::Usage.code(), message)
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl From<PipelineError> for ApiError {
+    fn from(e: PipelineError) -> Self {
+        match e.kind() {
+            Some(Kind::NotFound) => ApiError::not_found(e.to_string()),
+            Some(Kind::Usage) => ApiError::bad_request(e.to_string()),
+            _ => {
+                let chain =
+                    std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join(": ");
+                tracing::error!(code = e.code(), error = %chain, "request failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    e.code(),
+                    "the server could not read the store; its log says why",
+                )
+            }
+        }
+    }
+}
+
+impl From<gco_ledger::LedgerError> for ApiError {
+    fn from(e: gco_ledger::LedgerError) -> Self {
+        ApiError::from(PipelineError::from(e))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"error": {"code": self.code, "message": self.message}})),
+        )
+            .into_response()
+    }
+}

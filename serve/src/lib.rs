@@ -1,0 +1,179 @@
+//! `gco serve`: the HTTP service over a gco store. It keeps no database of its own: it
+//! reads what the batch runs wrote (run manifests, stored credentials) and hosts what
+//! verifiers fetch (the issuer's DID document). Routes and formats: docs/serve.md.
+//!
+//! ```text
+//! GET /healthz                                  the process answers
+//! GET /readyz                                   the store answers
+//! GET /api/v1/runs                              every period's versions
+//! GET /api/v1/runs/{period}/{version}           a version's manifest, as stored
+//! GET /api/v1/certificate/{inference_id}        the legacy JWS certificate
+//! GET /api/v1/certificate/{inference_id}/vc     the W3C credential (Accept: vc / vc+jwt)
+//! GET /.well-known/did.json                     the issuer's did:web document
+//! ```
+
+pub mod api;
+pub mod error;
+pub mod negotiate;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use gco_ledger::Store;
+
+use crate::error::ApiError;
+
+/// Media type of a DID document in its JSON representation (DID Core section 6.2).
+pub const DID_JSON: &str = "application/did+json";
+
+/// What the server serves besides the store.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The issuer's DID document (the `did.json` of `gco issuer init --did-web`),
+    /// served at `/.well-known/did.json`.
+    pub did_document: Option<Bytes>,
+}
+
+/// The state every handler reads.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    options: Options,
+}
+
+impl AppState {
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+}
+
+/// The service's routes over `store`.
+pub fn router(store: Store, options: Options) -> Router {
+    let state = AppState {
+        inner: Arc::new(Inner { store, options }),
+    };
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/runs", get(api::runs))
+        .route("/api/v1/runs/{period}/{version}", get(api::run))
+        .route("/api/v1/certificate/{inference_id}", get(api::certificate))
+        .route(
+            "/api/v1/certificate/{inference_id}/vc",
+            get(api::certificate_vc),
+        )
+        .route("/.well-known/did.json", get(did_document))
+        .route_layer(middleware::from_fn(access_log))
+        .fallback(unknown_route)
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then finishes the requests
+/// in flight (graceful shutdown).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Ready when the store answers a listing (of the registry: small on any store).
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store().list(gco_ledger::layout::REGISTRY).await {
+        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => {
+            tracing::warn!(code = e.code(), error = %e, "not ready: the store does not answer");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the store does not answer",
+            )
+            .into_response()
+        }
+    }
+}
+
+async fn did_document(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let Some(doc) = state.inner.options.did_document.clone() else {
+        return Err(ApiError::not_found(
+            "this server hosts no DID document (start it with --did-document FILE)",
+        ));
+    };
+    let mut r = doc.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(DID_JSON));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    Ok(r)
+}
+
+async fn unknown_route(req: Request) -> ApiError {
+    tracing::info!(target: "gco_serve::access", method = %req.method(), route = %"unmatched", status = 404, "request");
+    ApiError::not_found(format!("no route {} {}", req.method(), req.uri().path()))
+}
+
+/// One `access` event per request: method, route (the pattern, not the path: ids
+/// stay out of the log), status and latency.
+async fn access_log(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let response = next.run(req).await;
+    tracing::info!(
+        target: "gco_serve::access",
+        method = %method,
+        route = %route,
+        status = response.status().as_u16(),
+        micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "request"
+    );
+    response
+}

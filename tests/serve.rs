@@ -1,0 +1,273 @@
+//! `gco serve` as a client uses it: the real binary on loopback over a demo store, its
+//! routes fetched over HTTP and compared with the store's bytes and with
+//! `gco certificate show`; SIGTERM stops it cleanly; its log names routes, never ids.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command as Std, Stdio};
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+use sha2::Digest;
+
+fn gco(store: &Path) -> Std {
+    let mut c = Std::cargo_bin("gco").unwrap();
+    c.arg("--store").arg(format!("file://{}", store.display()));
+    c.env_remove("GCO_STORE")
+        .env_remove("GCO_CONFIG")
+        .env_remove("GCO_ISSUER_DIR")
+        .env_remove("GCO_LOG");
+    c
+}
+
+fn ok_json(out: std::process::Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The server process; killed if the test fails before it stops it.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the command the demo printed (`gco serve --store ... --did-document ...`) on
+/// a free port, and reads the address it bound from its first line.
+fn start(command: &str) -> Server {
+    let args: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(args[..2], ["gco", "serve"], "{command}");
+    let mut child = Std::cargo_bin("gco")
+        .unwrap()
+        .env_remove("GCO_STORE")
+        .env_remove("GCO_CONFIG")
+        .env_remove("GCO_LOG")
+        .arg("--json")
+        .args(&args[1..])
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    let url = v["listening"].as_str().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    Server { child, url }
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_answers_what_the_store_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("demo");
+    let demo = ok_json(
+        Std::cargo_bin("gco")
+            .unwrap()
+            .env_remove("GCO_STORE")
+            .args([
+                "--json", "demo", "--days", "1", "--nodes", "1", "--seed", "3",
+            ])
+            .args(["--peak-rate", "5", "--legacy", "--dir"])
+            .arg(&d)
+            .output()
+            .unwrap(),
+    );
+    // One inference's stored credentials, as the CLI finds them.
+    let iid = common::middle_inference_id(&d);
+    let shown = ok_json(
+        gco(&d)
+            .args(["--json", "certificate", "show", &iid])
+            .output()
+            .unwrap(),
+    );
+    let stored = |format: &str| -> String {
+        shown
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["format"] == format)
+            .unwrap()["document"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    let serve = demo["serve"].as_str().unwrap();
+    assert_eq!(
+        serve,
+        format!(
+            "gco serve --store file://{} --did-document {}",
+            d.display(),
+            d.join("did.json").display()
+        )
+    );
+    let mut server = start(serve);
+    let http = reqwest::Client::new();
+    let get = |path: &str, accept: Option<&str>| {
+        let mut r = http.get(format!("{}{path}", server.url));
+        if let Some(a) = accept {
+            r = r.header("accept", a);
+        }
+        r.send()
+    };
+    let text = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        let ctype = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (status, ctype, r.text().await.unwrap())
+    };
+
+    assert_eq!(
+        text(get("/healthz", None).await.unwrap()).await,
+        (200, "text/plain; charset=utf-8".into(), "ok\n".into())
+    );
+    assert_eq!(text(get("/readyz", None).await.unwrap()).await.0, 200);
+
+    // Runs: the one version of 2026-10, its manifest byte for byte.
+    let manifest = std::fs::read(d.join("runs/period=2026-10/version=0001/manifest.json")).unwrap();
+    let runs: Value = get("/api/v1/runs", None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let as_of: Value = serde_json::from_slice::<Value>(&manifest).unwrap()["as_of"].clone();
+    assert_eq!(
+        runs,
+        serde_json::json!({"runs": [{"period": "2026-10", "versions": [{
+            "version": 1,
+            "as_of": as_of,
+            "manifest_sha256": sha256_hex(&manifest),
+            "url": "/api/v1/runs/2026-10/1",
+        }]}]})
+    );
+    let r = get("/api/v1/runs/2026-10/1", None).await.unwrap();
+    assert_eq!(
+        r.headers()["etag"].to_str().unwrap(),
+        format!("\"{}\"", sha256_hex(&manifest))
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), manifest.as_slice());
+    let (status, _, body) = text(get("/api/v1/runs/2026-10/9", None).await.unwrap()).await;
+    assert_eq!(status, 404);
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+    assert_eq!(
+        body["error"]["message"],
+        "2026-10 has no version 9 (versions: 1)"
+    );
+    let (status, _, body) = text(get("/api/v1/runs/2026-13/1", None).await.unwrap()).await;
+    assert_eq!(
+        (
+            status,
+            serde_json::from_str::<Value>(&body).unwrap()["error"]["code"].clone()
+        ),
+        (400, "usage".into())
+    );
+
+    // Certificates: the legacy JWS, and the VC in the form Accept asks for.
+    let path = format!("/api/v1/certificate/{iid}");
+    assert_eq!(
+        text(get(&path, None).await.unwrap()).await,
+        (200, "application/jose".into(), stored("legacy"))
+    );
+    let vc = format!("{path}/vc");
+    assert_eq!(
+        text(get(&vc, None).await.unwrap()).await,
+        (200, "application/vc".into(), stored("vc-di"))
+    );
+    assert_eq!(
+        text(get(&vc, Some("application/vc+jwt")).await.unwrap()).await,
+        (200, "application/vc+jwt".into(), stored("vc-jwt"))
+    );
+    assert_eq!(
+        text(
+            get(&vc, Some("application/vc;q=0.5, application/vc+jwt;q=0.9"))
+                .await
+                .unwrap()
+        )
+        .await
+        .1,
+        "application/vc+jwt"
+    );
+    assert_eq!(
+        text(get(&vc, Some("text/html")).await.unwrap()).await.0,
+        406
+    );
+    assert_eq!(
+        text(get(&vc, Some("application/vc;q=7")).await.unwrap())
+            .await
+            .0,
+        400
+    );
+    for unknown in [
+        "/api/v1/certificate/no-such-inference",
+        "/api/v1/certificate/no-such-inference/vc",
+    ] {
+        let (status, _, body) = text(get(unknown, None).await.unwrap()).await;
+        assert_eq!(status, 404, "{unknown}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("no stored credential for inference \"no-such-inference\""),
+            "{body}"
+        );
+    }
+
+    // The issuer's DID document, as the demo wrote it.
+    let did = std::fs::read(d.join("did.json")).unwrap();
+    let r = get("/.well-known/did.json", None).await.unwrap();
+    assert_eq!(r.headers()["content-type"], "application/did+json");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), did.as_slice());
+    let (status, _, body) = text(get("/no/such/route", None).await.unwrap()).await;
+    assert_eq!(
+        (status, body.contains("no route GET /no/such/route")),
+        (404, true)
+    );
+
+    // SIGTERM: a clean stop (exit 0); the access log names routes, never the ids.
+    // SAFETY: signals the child this test started and still owns.
+    assert_eq!(
+        unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) },
+        0
+    );
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let mut log = String::new();
+    server
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(
+        log.contains("route=/api/v1/certificate/{inference_id}/vc status=200"),
+        "{log}"
+    );
+    assert!(log.contains("route=unmatched status=404"), "{log}");
+    assert!(!log.contains(&iid), "{log}");
+}
