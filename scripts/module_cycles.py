@@ -11,7 +11,7 @@ import re
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-CRATES = ["ledger", "grid-data", "collector", "pipelines", "credentials", "config", "pdf", "report"]
+CRATES = ["ledger", "grid-data", "collector", "pipelines", "credentials", "config", "pdf", "report", "serve"]
 
 
 def deps(path: pathlib.Path, modules: set) -> set:

@@ -273,31 +273,13 @@ fn demo_credentials_verify_and_every_tampering_fails() {
     assert_eq!(again["outcome"], "up_to_date");
 }
 
-/// The vc-jwt credential of some other inference of the first day.
+/// The vc-jwt credential of some other inference.
 fn shown_other(d: &Path, not: &str) -> String {
-    use arrow_array::cast::AsArray;
-    let dir = d.join("certificates/period=2026-10/version=0001/inferences/date=2026-10-01");
-    let bytes = std::fs::read(dir.join("part-00000.parquet")).unwrap();
-    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        bytes::Bytes::from(bytes),
-    )
-    .unwrap()
-    .build()
-    .unwrap();
-    for b in r {
-        let b = b.unwrap();
-        let (k, f, doc) = (
-            b.column(0).as_string::<i32>(),
-            b.column(1).as_string::<i32>(),
-            b.column(6).as_string::<i32>(),
-        );
-        for i in 0..b.num_rows() {
-            if k.value(i) != not && f.value(i) == "vc-jwt" {
-                return doc.value(i).to_string();
-            }
-        }
-    }
-    panic!("no other credential");
+    common::inference_credentials(d)
+        .into_iter()
+        .find(|(k, f, _)| k != not && f == "vc-jwt")
+        .unwrap()
+        .2
 }
 
 #[test]

@@ -84,7 +84,7 @@ async fn the_server_answers_what_the_store_holds() {
             .unwrap()
             .env_remove("GCO_STORE")
             .args([
-                "--json", "demo", "--days", "1", "--nodes", "1", "--seed", "3",
+                "--json", "demo", "--days", "2", "--nodes", "1", "--seed", "3",
             ])
             .args(["--peak-rate", "5", "--legacy", "--dir"])
             .arg(&d)
@@ -235,6 +235,69 @@ async fn the_server_answers_what_the_store_holds() {
                 .starts_with("no stored credential for inference \"no-such-inference\""),
             "{body}"
         );
+    }
+
+    // Listing: pages of 7 neither skip nor repeat a stored credential.
+    let stored_rows: Vec<(String, String)> = common::inference_credentials(&d)
+        .into_iter()
+        .map(|(k, f, _)| (k, f))
+        .collect();
+    let mut listed: Vec<(String, String)> = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut path = "/api/v1/certificates?period=2026-10&limit=7".to_string();
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let page: Value = get(&path, None).await.unwrap().json().await.unwrap();
+        assert_eq!(
+            (page["period"].as_str(), page["version"].as_u64()),
+            (Some("2026-10"), Some(1))
+        );
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 7);
+        listed.extend(items.iter().map(|i| {
+            (
+                i["inference_id"].as_str().unwrap().to_string(),
+                i["format"].as_str().unwrap().to_string(),
+            )
+        }));
+        pages += 1;
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(listed, stored_rows);
+    assert_eq!(pages, stored_rows.len().div_ceil(7));
+    let page: Value = get("/api/v1/certificates?format=legacy&limit=1000", None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let legacy: Vec<&(String, String)> =
+        stored_rows.iter().filter(|(_, f)| f == "legacy").collect();
+    assert_eq!(page["items"].as_array().unwrap().len(), legacy.len());
+    assert_eq!(
+        page["items"][0]["url"],
+        format!("/api/v1/certificate/{}", legacy[0].0)
+    );
+    for bad in [
+        "limit=0",
+        "limit=1001",
+        "cursor=2026-10.1.x.0",
+        "format=pdf",
+        "colour=red",
+    ] {
+        let (status, _, _) = text(
+            get(&format!("/api/v1/certificates?{bad}"), None)
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 400, "{bad}");
     }
 
     // The issuer's DID document, as the demo wrote it.

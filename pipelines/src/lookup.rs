@@ -185,3 +185,93 @@ pub async fn sample_documents(store: &Store, prefix: &str) -> Result<Vec<(String
     }
     Ok(out)
 }
+
+/// One stored per-inference credential as a listing shows it (without its document).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Listed {
+    pub inference_id: String,
+    pub format: String,
+    pub id: String,
+    pub node_id: String,
+    pub seq: u64,
+    pub status_index: u64,
+}
+
+/// Where a listing of a version's per-inference credentials stands: the day file (by
+/// its index in path order) and the row in it. A version's files never change, so a
+/// position means the same rows on every request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Position {
+    pub file: usize,
+    pub row: usize,
+}
+
+/// A page of a listing, and where the next one starts (`None`: the listing ended).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub items: Vec<Listed>,
+    pub next: Option<Position>,
+}
+
+/// Lists up to `limit` per-inference credentials of the version under `prefix` from
+/// `from` on, in file and row order, keeping those `keep` accepts. Only the listed
+/// columns are read, not the documents.
+pub async fn list_inferences(
+    store: &Store,
+    prefix: &str,
+    from: Position,
+    limit: usize,
+    keep: impl Fn(&Listed) -> bool,
+) -> Result<Page> {
+    use arrow_array::types::UInt64Type;
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let files: Vec<String> = store
+        .list(&format!("{prefix}/inferences/"))
+        .await?
+        .into_iter()
+        .map(|m| m.location.to_string())
+        .filter(|p| p.ends_with(".parquet"))
+        .collect();
+    let mut items = Vec::new();
+    let mut at = from;
+    while at.file < files.len() {
+        let path = &files[at.file];
+        let builder = ParquetRecordBatchReaderBuilder::try_new(store.get(path).await?)?;
+        let mask = ProjectionMask::roots(builder.parquet_schema(), [0, 1, 2, 3, 4, 5]);
+        let reader = builder.with_projection(mask).with_offset(at.row).build()?;
+        for batch in reader {
+            let batch = batch?;
+            let text = |at| crate::schema::text_at(&batch, at, path);
+            let (key, format, id, node) = (text(0)?, text(1)?, text(2)?, text(3)?);
+            let seq = crate::schema::primitive_named::<UInt64Type>(&batch, "seq", path)?;
+            let status =
+                crate::schema::primitive_named::<UInt64Type>(&batch, "status_index", path)?;
+            for r in 0..batch.num_rows() {
+                if items.len() == limit {
+                    return Ok(Page {
+                        items,
+                        next: Some(at),
+                    });
+                }
+                let row = Listed {
+                    inference_id: key.value(r).to_string(),
+                    format: format.value(r).to_string(),
+                    id: id.value(r).to_string(),
+                    node_id: node.value(r).to_string(),
+                    seq: seq.value(r),
+                    status_index: status.value(r),
+                };
+                at.row += 1;
+                if keep(&row) {
+                    items.push(row);
+                }
+            }
+        }
+        at = Position {
+            file: at.file + 1,
+            row: 0,
+        };
+    }
+    Ok(Page { items, next: None })
+}

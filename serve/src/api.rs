@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gco_credentials::vc::Format;
 use gco_pipelines::manifest::RunManifest;
 use gco_pipelines::{Period, certify, lookup};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -259,3 +259,153 @@ pub async fn certificate_vc(
          format the Accept header allows ({accept:?})"
     )))
 }
+
+/// Most items a page of `/api/v1/certificates` holds.
+pub const MAX_LIMIT: usize = 1000;
+/// Items a page holds when `limit` is not given.
+pub const DEFAULT_LIMIT: usize = 100;
+
+/// The query of `/api/v1/certificates`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// `YYYY-MM`; default: the newest period with credentials.
+    pub period: Option<String>,
+    pub node: Option<String>,
+    /// `vc-jwt`, `vc-di` or `legacy`.
+    pub format: Option<String>,
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of `/api/v1/certificates`.
+#[derive(Debug, Serialize)]
+pub struct ListPage {
+    pub period: String,
+    /// The credential version listed (a cursor stays on its version).
+    pub version: u32,
+    pub items: Vec<ListItem>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ListItem {
+    #[serde(flatten)]
+    pub listed: lookup::Listed,
+    /// Where the credential is fetched.
+    pub url: String,
+}
+
+/// A cursor: `PERIOD.VERSION.FILE.ROW`, pinned to the version it started on.
+fn cursor_text(period: &str, version: u32, at: lookup::Position) -> String {
+    format!("{period}.{version}.{}.{}", at.file, at.row)
+}
+
+fn parse_cursor(s: &str) -> Result<(Period, u32, lookup::Position), ApiError> {
+    let bad = || ApiError::bad_request(format!("cursor {s:?} is not one this server gave"));
+    let parts: Vec<&str> = s.split('.').collect();
+    let [period, version, file, row] = parts[..] else {
+        return Err(bad());
+    };
+    Ok((
+        Period::parse(period).map_err(|_| bad())?,
+        version.parse().map_err(|_| bad())?,
+        lookup::Position {
+            file: file.parse().map_err(|_| bad())?,
+            row: row.parse().map_err(|_| bad())?,
+        },
+    ))
+}
+
+/// `GET /api/v1/certificates`: the per-inference credentials of a period's latest
+/// credential version, in stored order, a page at a time.
+pub async fn certificates(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<ListPage>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::bad_request(format!(
+            "limit {limit}: between 1 and {MAX_LIMIT}"
+        )));
+    }
+    let format = q
+        .format
+        .as_deref()
+        .map(Format::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (period, version, from) = match &q.cursor {
+        Some(c) => {
+            let (p, v, at) = parse_cursor(c)?;
+            if q.period
+                .as_deref()
+                .is_some_and(|want| want != p.to_string())
+            {
+                return Err(ApiError::bad_request("cursor of another period"));
+            }
+            (p.to_string(), v, at)
+        }
+        None => {
+            let period = q.period.as_deref().map(parse_period).transpose()?;
+            let versions = certify::latest_credential_versions(state.store(), period).await?;
+            let Some((p, v)) = versions.iter().next_back() else {
+                return Err(ApiError::not_found(match period {
+                    Some(p) => format!(
+                        "no credentials of {p} (issue them with `gco vc issue --period {p}`)"
+                    ),
+                    None => {
+                        "no credentials in the store (issue them with `gco vc issue`)".to_string()
+                    }
+                }));
+            };
+            (p.clone(), *v, lookup::Position::default())
+        }
+    };
+    let page = lookup::list_inferences(
+        state.store(),
+        &certify::version_prefix(&period, version),
+        from,
+        limit,
+        |l| {
+            q.node.as_deref().is_none_or(|n| n == l.node_id)
+                && format.is_none_or(|f| f.as_str() == l.format)
+        },
+    )
+    .await?;
+    Ok(axum::Json(ListPage {
+        items: page
+            .items
+            .into_iter()
+            .map(|listed| ListItem {
+                url: certificate_url(&listed),
+                listed,
+            })
+            .collect(),
+        next_cursor: page.next.map(|at| cursor_text(&period, version, at)),
+        period,
+        version,
+    }))
+}
+
+/// Where a listed credential is fetched: the legacy route for the legacy format, else
+/// the VC route (the id percent-encoded as one path segment).
+fn certificate_url(l: &lookup::Listed) -> String {
+    let id = percent_encoding::utf8_percent_encode(&l.inference_id, SEGMENT);
+    if l.format == Format::Legacy.as_str() {
+        format!("/api/v1/certificate/{id}")
+    } else {
+        format!("/api/v1/certificate/{id}/vc")
+    }
+}
+
+/// What a path segment must escape (RFC 3986 `pchar` keeps unreserved, sub-delims, `:`
+/// and `@`; we escape the sub-delims too).
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');

@@ -7,6 +7,7 @@
 //! GET /readyz                                   the store answers
 //! GET /api/v1/runs                              every period's versions
 //! GET /api/v1/runs/{period}/{version}           a version's manifest, as stored
+//! GET /api/v1/certificates?period=&node=&format=&limit=&cursor=   a page of them
 //! GET /api/v1/certificate/{inference_id}        the legacy JWS certificate
 //! GET /api/v1/certificate/{inference_id}/vc     the W3C credential (Accept: vc / vc+jwt)
 //! GET /.well-known/did.json                     the issuer's did:web document
@@ -69,6 +70,7 @@ pub fn router(store: Store, options: Options) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/v1/runs", get(api::runs))
         .route("/api/v1/runs/{period}/{version}", get(api::run))
+        .route("/api/v1/certificates", get(api::certificates))
         .route("/api/v1/certificate/{inference_id}", get(api::certificate))
         .route(
             "/api/v1/certificate/{inference_id}/vc",
