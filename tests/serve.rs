@@ -300,6 +300,40 @@ async fn the_server_answers_what_the_store_holds() {
         assert_eq!(status, 400, "{bad}");
     }
 
+    // The status lists, at the URL the credentials name.
+    let list_url = {
+        let vc: Value = serde_json::from_str(&stored("vc-di")).unwrap();
+        vc["credentialStatus"]["statusListCredential"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let list_path = &list_url[list_url.find("/status/").unwrap()..];
+    assert_eq!(list_path, "/status/2026-10/0001/inferences");
+    let r = get(list_path, None).await.unwrap();
+    assert_eq!(
+        (
+            r.headers()["content-type"].to_str().unwrap(),
+            r.headers()["cache-control"].to_str().unwrap()
+        ),
+        ("application/vc+jwt", "no-cache")
+    );
+    let list =
+        std::fs::read(d.join("certificates/period=2026-10/version=0001/status/inferences.jwt"))
+            .unwrap();
+    assert_eq!(r.bytes().await.unwrap().as_ref(), list.as_slice());
+    for (path, status) in [
+        ("/status/2026-10/0002/inferences", 404),
+        ("/status/2026-10/0001/nope", 400),
+        ("/status/2026-99/0001/inferences", 400),
+    ] {
+        assert_eq!(
+            text(get(path, None).await.unwrap()).await.0,
+            status,
+            "{path}"
+        );
+    }
+
     // The issuer's DID document, as the demo wrote it.
     let did = std::fs::read(d.join("did.json")).unwrap();
     let r = get("/.well-known/did.json", None).await.unwrap();

@@ -409,3 +409,38 @@ const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
+
+/// `GET /status/{period}/{version}/{list}`: a version's Bitstring Status List
+/// credential, at the URL the credentials name in `statusListCredential`
+/// (`https://HOST/status/PERIOD/VERSION/LIST`), as stored (`application/vc+jwt`). It is
+/// re-signed when a credential is revoked: `Cache-Control: no-cache` with its SHA-256
+/// as `ETag`, so a verifier revalidates and never trusts a stale list.
+pub async fn status_list(
+    State(state): State<AppState>,
+    Path((period, version, list)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let path = certify::status_list_path(&format!("status/{period}/{version}/{list}"))?;
+    let prefix = path.rsplit_once('/').map(|(dir, _)| dir).unwrap_or(&path);
+    if !state
+        .store()
+        .list(prefix)
+        .await?
+        .iter()
+        .any(|m| m.location.as_ref() == path)
+    {
+        return Err(ApiError::not_found(format!(
+            "no status list {list} of {period} version {version}"
+        )));
+    }
+    let bytes = state.store().get(&path).await?;
+    let etag = format!("\"{}\"", sha256_hex(&bytes));
+    Ok((
+        [
+            (header::CONTENT_TYPE, VC_JWT.to_string()),
+            (header::CACHE_CONTROL, "no-cache".to_string()),
+            (header::ETAG, etag),
+        ],
+        bytes,
+    )
+        .into_response())
+}

@@ -11,6 +11,7 @@
 //! GET /api/v1/certificate/{inference_id}        the legacy JWS certificate
 //! GET /api/v1/certificate/{inference_id}/vc     the W3C credential (Accept: vc / vc+jwt)
 //! GET /.well-known/did.json                     the issuer's did:web document
+//! GET /status/{period}/{version}/{list}         a Bitstring Status List credential
 //! ```
 
 pub mod api;
@@ -77,6 +78,7 @@ pub fn router(store: Store, options: Options) -> Router {
             get(api::certificate_vc),
         )
         .route("/.well-known/did.json", get(did_document))
+        .route("/status/{period}/{version}/{list}", get(api::status_list))
         .route_layer(middleware::from_fn(access_log))
         .fallback(unknown_route)
         .with_state(state)
