@@ -345,6 +345,23 @@ async fn the_server_answers_what_the_store_holds() {
         (404, true)
     );
 
+    // Metrics: exact counts of what this test asked.
+    let (status, ctype, metrics) = text(get("/metrics", None).await.unwrap()).await;
+    assert_eq!(
+        (status, ctype.starts_with("application/openmetrics-text")),
+        (200, true)
+    );
+    for line in [
+        r#"gco_http_requests_total{method="GET",route="/api/v1/certificate/{inference_id}/vc",status="200"} 3"#,
+        r#"gco_http_requests_total{method="GET",route="/api/v1/certificate/{inference_id}/vc",status="406"} 1"#,
+        r#"gco_http_requests_total{method="GET",route="/api/v1/runs",status="200"} 1"#,
+        r#"gco_http_requests_total{method="GET",route="unmatched",status="404"} 1"#,
+        r#"gco_http_request_duration_seconds_count{method="GET",route="/healthz"} 1"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line}\n{metrics}");
+    }
+    assert!(!metrics.contains(&iid));
+
     // SIGTERM: a clean stop (exit 0); the access log names routes, never the ids.
     // SAFETY: signals the child this test started and still owns.
     assert_eq!(

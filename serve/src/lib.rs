@@ -5,6 +5,7 @@
 //! ```text
 //! GET /healthz                                  the process answers
 //! GET /readyz                                   the store answers
+//! GET /metrics                                  Prometheus (OpenMetrics) metrics
 //! GET /api/v1/runs                              every period's versions
 //! GET /api/v1/runs/{period}/{version}           a version's manifest, as stored
 //! GET /api/v1/certificates?period=&node=&format=&limit=&cursor=   a page of them
@@ -16,6 +17,7 @@
 
 pub mod api;
 pub mod error;
+pub mod metrics;
 pub mod negotiate;
 
 use std::future::Future;
@@ -53,6 +55,7 @@ pub struct AppState {
 struct Inner {
     store: Store,
     options: Options,
+    metrics: metrics::Metrics,
 }
 
 impl AppState {
@@ -64,11 +67,16 @@ impl AppState {
 /// The service's routes over `store`.
 pub fn router(store: Store, options: Options) -> Router {
     let state = AppState {
-        inner: Arc::new(Inner { store, options }),
+        inner: Arc::new(Inner {
+            store,
+            options,
+            metrics: metrics::Metrics::default(),
+        }),
     };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
         .route("/api/v1/runs", get(api::runs))
         .route("/api/v1/runs/{period}/{version}", get(api::run))
         .route("/api/v1/certificates", get(api::certificates))
@@ -79,7 +87,7 @@ pub fn router(store: Store, options: Options) -> Router {
         )
         .route("/.well-known/did.json", get(did_document))
         .route("/status/{period}/{version}/{list}", get(api::status_list))
-        .route_layer(middleware::from_fn(access_log))
+        .route_layer(middleware::from_fn_with_state(state.clone(), access_log))
         .fallback(unknown_route)
         .with_state(state)
 }
@@ -119,6 +127,16 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down: finishing the requests in flight");
 }
 
+/// `GET /metrics`: OpenMetrics text.
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    let mut r = state.inner.metrics.encode().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    r
+}
+
 async fn healthz() -> &'static str {
     "ok\n"
 }
@@ -155,14 +173,18 @@ async fn did_document(State(state): State<AppState>) -> Result<Response, ApiErro
     Ok(r)
 }
 
-async fn unknown_route(req: Request) -> ApiError {
+async fn unknown_route(State(state): State<AppState>, req: Request) -> ApiError {
+    state
+        .inner
+        .metrics
+        .observe(req.method().as_str(), "unmatched", 404, 0.0);
     tracing::info!(target: "gco_serve::access", method = %req.method(), route = %"unmatched", status = 404, "request");
     ApiError::not_found(format!("no route {} {}", req.method(), req.uri().path()))
 }
 
 /// One `access` event per request: method, route (the pattern, not the path: ids
 /// stay out of the log), status and latency.
-async fn access_log(req: Request, next: Next) -> Response {
+async fn access_log(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let route = req
@@ -171,12 +193,19 @@ async fn access_log(req: Request, next: Next) -> Response {
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
     let response = next.run(req).await;
+    let elapsed = started.elapsed();
+    state.inner.metrics.observe(
+        method.as_str(),
+        &route,
+        response.status().as_u16(),
+        elapsed.as_secs_f64(),
+    );
     tracing::info!(
         target: "gco_serve::access",
         method = %method,
         route = %route,
         status = response.status().as_u16(),
-        micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
         "request"
     );
     response
