@@ -334,6 +334,32 @@ async fn the_server_answers_what_the_store_holds() {
         );
     }
 
+    // gco's context and schema, at the paths of the URLs the credentials name.
+    let vc: Value = serde_json::from_str(&stored("vc-di")).unwrap();
+    for (url, file, media) in [
+        (
+            &vc["@context"][1],
+            "docs/credentials/context-v1.jsonld",
+            "application/ld+json",
+        ),
+        (
+            &vc["credentialSchema"]["id"],
+            "docs/credentials/schema-v1.json",
+            "application/schema+json",
+        ),
+    ] {
+        let url = url.as_str().unwrap();
+        let path = &url["https://gco-carbon.github.io".len()..];
+        let r = get(path, None).await.unwrap();
+        assert_eq!(
+            r.headers()["content-type"].to_str().unwrap(),
+            media,
+            "{path}"
+        );
+        let want = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+        assert_eq!(r.bytes().await.unwrap().as_ref(), want.as_slice(), "{path}");
+    }
+
     // The issuer's DID document, as the demo wrote it.
     let did = std::fs::read(d.join("did.json")).unwrap();
     let r = get("/.well-known/did.json", None).await.unwrap();

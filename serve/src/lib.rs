@@ -12,6 +12,8 @@
 //! GET /api/v1/certificate/{inference_id}        the legacy JWS certificate
 //! GET /api/v1/certificate/{inference_id}/vc     the W3C credential (Accept: vc / vc+jwt)
 //! GET /.well-known/did.json                     the issuer's did:web document
+//! GET /ns/carbon/v1                             gco's JSON-LD context
+//! GET /schemas/emissions-credential/v1.json     the credentials' JSON Schema
 //! GET /status/{period}/{version}/{list}         a Bitstring Status List credential
 //! ```
 
@@ -86,6 +88,8 @@ pub fn router(store: Store, options: Options) -> Router {
             get(api::certificate_vc),
         )
         .route("/.well-known/did.json", get(did_document))
+        .route(CONTEXT_PATH, get(context))
+        .route(SCHEMA_PATH, get(schema))
         .route("/status/{period}/{version}/{list}", get(api::status_list))
         .route_layer(middleware::from_fn_with_state(state.clone(), access_log))
         .fallback(unknown_route)
@@ -171,6 +175,37 @@ async fn did_document(State(state): State<AppState>) -> Result<Response, ApiErro
         HeaderValue::from_static("public, max-age=300"),
     );
     Ok(r)
+}
+
+/// The path of gco's JSON-LD context in its URL (`gco_credentials::vc::GCO_CONTEXT`):
+/// a server on the context's host, or a mirror, answers it.
+pub const CONTEXT_PATH: &str = "/ns/carbon/v1";
+/// The path of the credentials' JSON Schema in its URL (`vc::SCHEMA_ID`).
+pub const SCHEMA_PATH: &str = "/schemas/emissions-credential/v1.json";
+/// docs/credentials/context-v1.jsonld, as the credentials' context URL serves it.
+const CONTEXT: &[u8] = include_bytes!("../../docs/credentials/context-v1.jsonld");
+/// docs/credentials/schema-v1.json.
+const SCHEMA: &[u8] = include_bytes!("../../docs/credentials/schema-v1.json");
+
+/// A static document a verifier fetches: immutable per URL (a new version gets a new
+/// URL), so cacheable for a day.
+fn static_document(body: &'static [u8], media: &'static str) -> Response {
+    let mut r = body.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    r
+}
+
+async fn context() -> Response {
+    static_document(CONTEXT, "application/ld+json")
+}
+
+async fn schema() -> Response {
+    static_document(SCHEMA, "application/schema+json")
 }
 
 async fn unknown_route(State(state): State<AppState>, req: Request) -> ApiError {
