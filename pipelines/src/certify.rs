@@ -150,7 +150,8 @@ pub fn version_prefix(period: &str, version: u32) -> String {
     gco_ledger::layout::certificates_version(period, version)
 }
 
-pub(crate) fn sha256_hex(b: &[u8]) -> String {
+/// Lowercase hex SHA-256 of `b` (as manifests and indexes record them).
+pub fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
 

@@ -29,6 +29,38 @@ pub async fn lookup_inference(
     Ok(out)
 }
 
+/// Where an inference's stored credentials were found: the period and credential
+/// version, and each (format, credential id, document).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub period: String,
+    pub version: u32,
+    pub credentials: Vec<(String, String, String)>,
+}
+
+/// Finds an inference's stored credentials in each period's latest credential version
+/// (only `period`'s when given), newest period first: what `gco certificate show` and
+/// `gco serve` answer.
+pub async fn find_inference(
+    store: &Store,
+    period: Option<crate::Period>,
+    inference_id: &str,
+) -> Result<Option<Found>> {
+    let versions = crate::certify::latest_credential_versions(store, period).await?;
+    for (period, version) in versions.into_iter().rev() {
+        let prefix = crate::certify::version_prefix(&period, version);
+        let credentials = lookup_inference(store, &prefix, inference_id).await?;
+        if !credentials.is_empty() {
+            return Ok(Some(Found {
+                period,
+                version,
+                credentials,
+            }));
+        }
+    }
+    Ok(None)
+}
+
 /// Byte ranges of an object fetched on demand (for the parquet reader).
 #[derive(Clone)]
 struct Ranges {

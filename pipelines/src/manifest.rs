@@ -275,23 +275,34 @@ pub struct Quarantined {
     pub reason: String,
 }
 
-/// The latest version's number and manifest, if any.
-pub async fn latest_version(store: &Store, period: Period) -> Result<Option<(u32, RunManifest)>> {
-    let mut best = None;
-    for m in store.list(&gco_ledger::layout::runs(period)).await? {
-        let p = m.location.to_string();
-        let Some(v) = p
-            .split('/')
-            .find_map(|s| s.strip_prefix("version="))
-            .and_then(|v| v.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if p.ends_with("/manifest.json") && best.as_ref().is_none_or(|(b, _)| v > *b) {
-            best = Some((v, p));
+/// Every published manifest under `period` (or of every period), by (period, version):
+/// its path. A path with no `period=` month or `version=` number is skipped.
+pub async fn versions(
+    store: &Store,
+    period: Option<Period>,
+) -> Result<BTreeMap<(Period, u32), String>> {
+    let prefix = match period {
+        Some(p) => format!("{}/", gco_ledger::layout::runs(p)),
+        None => format!("{}/", gco_ledger::layout::RUNS),
+    };
+    let mut out = BTreeMap::new();
+    for m in store.list(&prefix).await? {
+        let path = m.location.to_string();
+        let field = |key: &str| path.split('/').find_map(|s| s.strip_prefix(key));
+        if let (Some(p), Some(v), true) = (
+            field("period=").and_then(|p| Period::parse(p).ok()),
+            field("version=").and_then(|v| v.parse::<u32>().ok()),
+            path.ends_with("/manifest.json"),
+        ) {
+            out.insert((p, v), path);
         }
     }
-    let Some((v, path)) = best else {
+    Ok(out)
+}
+
+/// The latest version's number and manifest, if any.
+pub async fn latest_version(store: &Store, period: Period) -> Result<Option<(u32, RunManifest)>> {
+    let Some(((_, v), path)) = versions(store, Some(period)).await?.pop_last() else {
         return Ok(None);
     };
     let bytes = store.get(&path).await?;

@@ -7,7 +7,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gco_credentials::vc::Format;
-use gco_pipelines::manifest::RunManifest;
+use gco_pipelines::lookup::Found;
+use gco_pipelines::manifest::{self, RunManifest};
 use gco_pipelines::{Period, certify, lookup};
 use serde::{Deserialize, Serialize};
 
@@ -47,61 +48,18 @@ pub struct Runs {
     pub runs: Vec<PeriodRuns>,
 }
 
-/// Every published manifest of the store: (period, version) -> path.
-async fn manifests(
-    state: &AppState,
-    period: Option<Period>,
-) -> Result<BTreeMap<(String, u32), String>, ApiError> {
-    let prefix = match period {
-        Some(p) => format!("{}/", gco_ledger::layout::runs(p)),
-        None => format!("{}/", gco_ledger::layout::RUNS),
-    };
-    let mut out = BTreeMap::new();
-    for m in state.store().list(&prefix).await? {
-        let path = m.location.to_string();
-        let field = |key: &str| path.split('/').find_map(|s| s.strip_prefix(key));
-        if let (Some(p), Some(v), true) = (
-            field("period="),
-            field("version=").and_then(|v| v.parse::<u32>().ok()),
-            path.ends_with("/manifest.json"),
-        ) && path == gco_ledger::layout::manifest(p, v)
-        {
-            out.insert((p.to_string(), v), path);
-        }
-    }
-    Ok(out)
-}
-
-/// Reads and checks one stored manifest; its bytes are answered as stored.
-async fn read_manifest(
-    state: &AppState,
-    period: &str,
-    version: u32,
-    path: &str,
-) -> Result<(bytes::Bytes, RunManifest), ApiError> {
-    let bytes = state.store().get(path).await?;
-    let m = RunManifest::from_slice_at(path, &bytes, period, version)
-        .map_err(gco_pipelines::PipelineError::from)?;
-    Ok((bytes, m))
-}
-
-fn sha256_hex(b: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(b))
-}
-
 /// `GET /api/v1/runs`: every period's versions.
 pub async fn runs(State(state): State<AppState>) -> Result<axum::Json<Runs>, ApiError> {
     let mut by_period: BTreeMap<String, Vec<VersionSummary>> = BTreeMap::new();
-    for ((period, version), path) in manifests(&state, None).await? {
-        let (bytes, m) = read_manifest(&state, &period, version, &path).await?;
+    for (period, version) in manifest::versions(state.store(), None).await?.into_keys() {
+        let run = certify::load_run(state.store(), period, Some(version)).await?;
         by_period
-            .entry(period.clone())
+            .entry(period.to_string())
             .or_default()
             .push(VersionSummary {
                 version,
-                as_of: m.as_of,
-                manifest_sha256: sha256_hex(&bytes),
+                as_of: run.manifest.as_of,
+                manifest_sha256: run.manifest_sha256,
                 url: format!("/api/v1/runs/{period}/{version}"),
             });
     }
@@ -113,10 +71,6 @@ pub async fn runs(State(state): State<AppState>) -> Result<axum::Json<Runs>, Api
     }))
 }
 
-fn parse_period(s: &str) -> Result<Period, ApiError> {
-    Ok(Period::parse(s)?)
-}
-
 /// `GET /api/v1/runs/{period}/{version}`: the stored manifest, byte for byte (its
 /// SHA-256 is the `ETag`), after checking it parses as the typed manifest of that
 /// period and version.
@@ -124,12 +78,12 @@ pub async fn run(
     State(state): State<AppState>,
     Path((period, version)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let p = parse_period(&period)?;
+    let p = Period::parse(&period)?;
     let v: u32 = version
         .parse()
         .map_err(|_| ApiError::bad_request(format!("version {version:?} is not a number")))?;
-    let all = manifests(&state, Some(p)).await?;
-    let Some(path) = all.get(&(p.to_string(), v)) else {
+    let all = manifest::versions(state.store(), Some(p)).await?;
+    let Some(path) = all.get(&(p, v)) else {
         let known: Vec<String> = all.keys().map(|(_, v)| v.to_string()).collect();
         return Err(ApiError::not_found(if known.is_empty() {
             format!("no run of {p} (run it with `gco run --period {p}`)")
@@ -137,8 +91,10 @@ pub async fn run(
             format!("{p} has no version {v} (versions: {})", known.join(", "))
         }));
     };
-    let (bytes, _) = read_manifest(&state, &p.to_string(), v, path).await?;
-    let etag = format!("\"{}\"", sha256_hex(&bytes));
+    let bytes = state.store().get(path).await?;
+    RunManifest::from_slice_at(path, &bytes, &p.to_string(), v)
+        .map_err(gco_pipelines::PipelineError::from)?;
+    let etag = format!("\"{}\"", certify::sha256_hex(&bytes));
     Ok((
         [
             (header::CONTENT_TYPE, "application/json".to_string()),
@@ -149,32 +105,17 @@ pub async fn run(
         .into_response())
 }
 
-/// The stored credentials of an inference in the newest period that has any (in that
-/// period's latest credential version): (period, version, [(format, id, document)]).
-async fn find(
-    state: &AppState,
-    inference_id: &str,
-) -> Result<Option<(String, u32, Vec<(String, String, String)>)>, ApiError> {
-    let versions = certify::latest_credential_versions(state.store(), None).await?;
-    for (period, v) in versions.iter().rev() {
-        let hits = lookup::lookup_inference(
-            state.store(),
-            &certify::version_prefix(period, *v),
-            inference_id,
-        )
-        .await?;
-        if !hits.is_empty() {
-            return Ok(Some((period.clone(), *v, hits)));
-        }
-    }
-    Ok(None)
-}
-
-fn no_credential(inference_id: &str) -> ApiError {
-    ApiError::not_found(format!(
-        "no stored credential for inference {inference_id:?}: the id is unknown, or its \
-         month has not been run and issued yet (`gco vc issue --granularity inference`)"
-    ))
+/// The inference's stored credentials, or 404 with why there are none.
+async fn stored(state: &AppState, inference_id: &str) -> Result<Found, ApiError> {
+    lookup::find_inference(state.store(), None, inference_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no stored credential for inference {inference_id:?}: the id is unknown, or \
+                 its month has not been run and issued yet (`gco vc issue --granularity \
+                 inference`)"
+            ))
+        })
 }
 
 fn document(period: &str, version: u32, media: &'static str, doc: String) -> Response {
@@ -193,11 +134,13 @@ pub async fn certificate(
     State(state): State<AppState>,
     Path(inference_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let Some((period, version, hits)) = find(&state, &inference_id).await? else {
-        return Err(no_credential(&inference_id));
-    };
+    let Found {
+        period,
+        version,
+        credentials,
+    } = stored(&state, &inference_id).await?;
     let legacy = Format::Legacy.as_str();
-    match hits.into_iter().find(|(f, _, _)| f == legacy) {
+    match credentials.into_iter().find(|(f, _, _)| f == legacy) {
         Some((_, _, doc)) => Ok(document(&period, version, JOSE, doc)),
         None => Err(ApiError::not_found(format!(
             "inference {inference_id:?} has W3C credentials ({period} version {version}) \
@@ -241,16 +184,18 @@ pub async fn certificate_vc(
             format!("Accept {accept:?}: this resource is served as {VC} or {VC_JWT}"),
         ));
     }
-    let Some((period, version, hits)) = find(&state, &inference_id).await? else {
-        return Err(no_credential(&inference_id));
-    };
+    let Found {
+        period,
+        version,
+        credentials,
+    } = stored(&state, &inference_id).await?;
     for media in ranked {
         let format = if media == VC_JWT {
             Format::VcJwt
         } else {
             Format::VcDi
         };
-        if let Some((_, _, doc)) = hits.iter().find(|(f, _, _)| f == format.as_str()) {
+        if let Some((_, _, doc)) = credentials.iter().find(|(f, _, _)| f == format.as_str()) {
             return Ok(document(&period, version, media, doc.clone()));
         }
     }
@@ -350,7 +295,7 @@ pub async fn certificates(
             (p.to_string(), v, at)
         }
         None => {
-            let period = q.period.as_deref().map(parse_period).transpose()?;
+            let period = q.period.as_deref().map(Period::parse).transpose()?;
             let versions = certify::latest_credential_versions(state.store(), period).await?;
             let Some((p, v)) = versions.iter().next_back() else {
                 return Err(ApiError::not_found(match period {
@@ -433,7 +378,7 @@ pub async fn status_list(
         )));
     }
     let bytes = state.store().get(&path).await?;
-    let etag = format!("\"{}\"", sha256_hex(&bytes));
+    let etag = format!("\"{}\"", certify::sha256_hex(&bytes));
     Ok((
         [
             (header::CONTENT_TYPE, VC_JWT.to_string()),

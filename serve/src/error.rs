@@ -39,14 +39,6 @@ impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, Kind::Usage.code(), message)
     }
-
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    pub fn code(&self) -> &'static str {
-        self.code
-    }
 }
 
 impl From<PipelineError> for ApiError {

@@ -212,7 +212,7 @@ async fn unknown_route(State(state): State<AppState>, req: Request) -> ApiError 
     state
         .inner
         .metrics
-        .observe(req.method().as_str(), "unmatched", 404, 0.0);
+        .count(req.method().as_str(), "unmatched", 404);
     tracing::info!(target: "gco_serve::access", method = %req.method(), route = %"unmatched", status = 404, "request");
     ApiError::not_found(format!("no route {} {}", req.method(), req.uri().path()))
 }

@@ -47,12 +47,25 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Counts one answered request.
-    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let (m, r) = (("method", method.to_string()), ("route", route.to_string()));
+    pub fn count(&self, method: &str, route: &str, status: u16) {
         self.requests
-            .get_or_create(&vec![m.clone(), r.clone(), ("status", status.to_string())])
+            .get_or_create(&vec![
+                ("method", method.to_string()),
+                ("route", route.to_string()),
+                ("status", status.to_string()),
+            ])
             .inc();
-        self.latency.get_or_create(&vec![m, r]).observe(seconds);
+    }
+
+    /// Counts one answered request of a route and the time it took.
+    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.count(method, route, status);
+        self.latency
+            .get_or_create(&vec![
+                ("method", method.to_string()),
+                ("route", route.to_string()),
+            ])
+            .observe(seconds);
     }
 
     /// The OpenMetrics text exposition.

@@ -366,32 +366,27 @@ pub async fn certificate(cmd: CertificateCommand, g: &Global) -> Result<u8> {
     } = cmd;
     let store = super::open_store(g)?;
     let format = format.as_deref().map(Format::parse).transpose()?;
-    // Latest credential version of each period, newest period first.
     let period = period.as_deref().map(Period::parse).transpose()?;
-    let versions = certify::latest_credential_versions(&store, period).await?;
-    for (per, v) in versions.iter().rev() {
-        let hits = gco_pipelines::lookup::lookup_inference(
-            &store,
-            &certify::version_prefix(per, *v),
-            &inference_id,
-        )
-        .await?;
-        let hits: Vec<_> = hits
-            .into_iter()
+    if let Some(found) =
+        gco_pipelines::lookup::find_inference(&store, period, &inference_id).await?
+    {
+        let (per, v) = (&found.period, found.version);
+        let hits: Vec<_> = found
+            .credentials
+            .iter()
             .filter(|(f, _, _)| format.is_none_or(|want| want.as_str() == f))
             .collect();
-        if hits.is_empty() {
-            continue;
-        }
-        if g.json {
-            print_json(&hits.iter().map(|(f, id, d)| json!({"period": per, "version": v, "format": f, "id": id, "document": d})).collect::<Vec<_>>())?;
-        } else {
-            for (f, id, d) in &hits {
-                eprintln!("{per} version {v}: {f} {id}");
-                println!("{d}");
+        if !hits.is_empty() {
+            if g.json {
+                print_json(&hits.iter().map(|(f, id, d)| json!({"period": per, "version": v, "format": f, "id": id, "document": d})).collect::<Vec<_>>())?;
+            } else {
+                for (f, id, d) in &hits {
+                    eprintln!("{per} version {v}: {f} {id}");
+                    println!("{d}");
+                }
             }
+            return Ok(0);
         }
-        return Ok(0);
     }
     eprintln!(
         "no stored credential for inference {inference_id:?} (per-inference credentials are issued with `gco vc issue --granularity inference`)"
