@@ -8,8 +8,8 @@ use std::time::Instant;
 use gco_ledger::batch::{ChainHead, ChainWriter};
 use gco_ledger::keys::KeyType;
 use gco_ledger::verify::{VerifyOptions, verify};
-use gco_ledger::{KeyFileSigner, Measurement, Millijoules, Record, RecordKind, Signer, Store};
-use rand::{Rng, RngExt, SeedableRng};
+use gco_ledger::{KeyFileSigner, Record, Signer, Store};
+use rand::SeedableRng;
 
 const MODELS: [&str; 4] = [
     "llama-3.1-70b-instruct",
@@ -22,29 +22,7 @@ const MODELS: [&str; 4] = [
 fn records(n: usize) -> Vec<Record> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
     let t0 = gco_ledger::time::parse_utc("2026-10-01T00:00:00Z").unwrap_or(0);
-    (0..n)
-        .map(|i| {
-            let mut id = [0u8; 16];
-            rng.fill_bytes(&mut id);
-            let start = t0 + i as i64 * 2_500_000 + rng.random_range(0..1_000_000);
-            let ms: i64 = rng.random_range(100..20_000);
-            Record {
-                seq: 0,
-                kind: RecordKind::Inference,
-                inference_id: Some(hex::encode(id)),
-                node_id: String::new(),
-                model_id: Some(MODELS[i % 4].to_string()),
-                model_version: Some("2024-07".into()),
-                start,
-                end: start + ms * 1000,
-                energy: Millijoules(ms * rng.random_range(250..650)),
-                measurement: Measurement::EnergyCounter,
-                gpus: vec![(i % 8).to_string()],
-                prompt_tokens: Some(rng.random_range(32..4096)),
-                completion_tokens: Some(rng.random_range(16..1024)),
-            }
-        })
-        .collect()
+    gco_ledger::sample::demo_like(n, t0, &MODELS, &mut rng)
 }
 
 fn main() {

@@ -4,6 +4,7 @@
 //! ```text
 //! records/date=D/node=N/<seq_first:020>-<seq_last:020>-<hash:16>.parquet  sealed batches
 //! keys/nodes/...                                      the node registry
+//! keys/api/<id>.json, <id>.revoked.json               gco serve's API keys (hashes)
 //! grid/source=S/zone=Z/month=M/<fetched:020>-<hash>.parquet  the grid intensity cache
 //! runs/period=P/version=NNNN/manifest.json            a published run version
 //! runs/period=P/staging/<plan>/...                    a run's scratch (sharded runs)
@@ -22,6 +23,8 @@ use std::fmt::Display;
 pub const RECORDS: &str = "records";
 /// The node registry (registrations and revocations).
 pub const REGISTRY: &str = "keys/nodes";
+/// `gco serve`'s API keys: their scopes and the hashes of their secrets.
+pub const API_KEYS: &str = "keys/api";
 /// The grid intensity cache.
 pub const GRID: &str = "grid";
 /// Run manifests and staging.

@@ -19,6 +19,7 @@
 //!
 //! The format is specified byte for byte in `docs/ledger-format.md`.
 
+pub mod accept;
 pub mod batch;
 pub mod error;
 pub mod guard;
@@ -29,6 +30,7 @@ pub mod layout;
 pub mod lease;
 pub mod record;
 pub mod registry;
+pub mod sample;
 pub mod seal;
 pub mod stats;
 pub mod store;

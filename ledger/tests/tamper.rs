@@ -7,9 +7,7 @@ use gco_ledger::keys::KeyType;
 use gco_ledger::registry::{Registration, register, revoke};
 use gco_ledger::time::parse_utc;
 use gco_ledger::verify::{VerifyOptions, verify};
-use gco_ledger::{
-    KeyFileSigner, Measurement, Millijoules, Record, RecordKind, Signer, Store, VerifyReport,
-};
+use gco_ledger::{KeyFileSigner, Record, Signer, Store, VerifyReport};
 use rand::SeedableRng;
 
 const DAY_US: i64 = 86_400_000_000;
@@ -25,27 +23,7 @@ fn key(seed: u64) -> KeyFileSigner {
 
 /// 30 records per node: 10 per day, each 2 s long, energy 1000 + i mJ.
 fn records(node: &str) -> Vec<Record> {
-    (0..30i64)
-        .map(|i| Record {
-            seq: 0,
-            kind: if i % 10 == 9 {
-                RecordKind::Idle
-            } else {
-                RecordKind::Inference
-            },
-            inference_id: (i % 10 != 9).then(|| format!("{node}-inf-{i:03}")),
-            node_id: node.to_string(),
-            model_id: (i % 10 != 9).then(|| "llama-3.1-8b".to_string()),
-            model_version: None,
-            start: t0() + (i / 10) * DAY_US + (i % 10) * 60_000_000,
-            end: t0() + (i / 10) * DAY_US + (i % 10) * 60_000_000 + 2_000_000,
-            energy: Millijoules(1000 + i),
-            measurement: Measurement::EnergyCounter,
-            gpus: vec!["0".into()],
-            prompt_tokens: Some(100 + i as u64),
-            completion_tokens: None,
-        })
-        .collect()
+    gco_ledger::sample::three_days(node, t0())
 }
 
 /// Registers `node` with `k`'s public key from `valid_from`.
