@@ -86,13 +86,56 @@ pub enum Command {
 }
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ServeArgs {
+    #[command(subcommand)]
+    pub command: Option<ServeCommand>,
     /// Address to listen on (port 0: any free port; the address bound is printed)
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
     /// The issuer's DID document (did.json) to host at /.well-known/did.json
     #[arg(long)]
     pub did_document: Option<PathBuf>,
+    /// TLS certificate chain (PEM); with --tls-key the server speaks HTTPS only
+    /// (TLS 1.3 preferred, 1.2 the minimum)
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// The read API answers without an API key (as `[serve] public_read = true`)
+    #[arg(long)]
+    pub public_read: bool,
+    /// Refuse every write (the ingestion gateway answers 403), as `[serve] read_only`
+    #[arg(long)]
+    pub read_only: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ServeCommand {
+    /// API keys of the server, kept in the store as hashes (docs/serve.md, "Access")
+    #[command(subcommand)]
+    Key(ServeKeyCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ServeKeyCommand {
+    /// Create a key and print it once: only its hash is stored
+    Create {
+        /// What the key may do: read (the read API), ingest (post batches), admin (all)
+        #[arg(long)]
+        scope: String,
+        /// Who holds it, for the listing (e.g. the node or the client)
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List the keys: id, scope, name, creation and revocation (never secrets)
+    List,
+    /// Revoke a key by id; servers stop accepting it within [serve] key_refresh_seconds
+    Revoke {
+        /// The key's id (the 16 hex digits after `gco_`)
+        id: String,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -513,6 +556,14 @@ pub struct CollectArgs {
     /// Stop by itself after this long (tests, benchmarks) [default: until SIGINT/SIGTERM]
     #[arg(long, value_parser = parse_duration)]
     pub run_for: Option<std::time::Duration>,
+    /// Deliver sealed batches through a `gco serve` ingestion gateway (its base URL)
+    /// instead of writing to the store: the node then needs no store credentials, only
+    /// an `ingest` API key in GCO_UPLOAD_KEY or --upload-key-file
+    #[arg(long, env = "GCO_UPLOAD_URL")]
+    pub upload_url: Option<String>,
+    /// File holding the gateway's API key (instead of GCO_UPLOAD_KEY)
+    #[arg(long, requires = "upload_url")]
+    pub upload_key_file: Option<PathBuf>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

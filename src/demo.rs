@@ -593,10 +593,11 @@ async fn upload(demo: &Demo<'_>, fleet: &Fleet) -> Result<gco_collector::runtime
     let pb = progress(demo.args.nodes as u64, "upload", demo.g.json);
     let metrics = Metrics::new();
     let mut up = gco_collector::runtime::Uploaded::default();
+    let destination = gco_collector::gateway::Destination::Store(demo.store.clone());
     for (n, run) in fleet.runs.iter().enumerate() {
         let node = node_id(n as u32);
         let done = upload_once(
-            &demo.store,
+            &destination,
             &spool_root.join(&node),
             &node,
             &run.durable,
@@ -988,9 +989,11 @@ impl Summary {
     }
 
     /// The command that serves the demo's store and hosts its issuer's DID document.
+    /// The demo's figures are sample data, so its read API is public (`--public-read`);
+    /// a real store's needs a key of scope read.
     fn serve_command(&self, demo: &Demo<'_>) -> String {
         format!(
-            "gco serve --store {} --did-document {}",
+            "gco serve --store {} --did-document {} --public-read",
             demo.store.url(),
             self.credentials.did_path.display()
         )

@@ -44,7 +44,7 @@ impl Drop for Server {
     }
 }
 
-/// Starts the command the demo printed (`gco serve --store ... --did-document ...`) on
+/// Starts the command the demo printed (`gco serve --store ... --did-document ... --public-read`) on
 /// a free port, and reads the address it bound from its first line.
 fn start(command: &str) -> Server {
     let args: Vec<&str> = command.split_whitespace().collect();
@@ -115,7 +115,7 @@ async fn the_server_answers_what_the_store_holds() {
     assert_eq!(
         serve,
         format!(
-            "gco serve --store file://{} --did-document {}",
+            "gco serve --store file://{} --did-document {} --public-read",
             d.display(),
             d.join("did.json").display()
         )
@@ -271,6 +271,147 @@ async fn the_server_answers_what_the_store_holds() {
     }
     assert_eq!(listed, stored_rows);
     assert_eq!(pages, stored_rows.len().div_ceil(7));
+
+    // The CSV export: a header, then every stored credential in stored order.
+    let r = get("/api/v1/compliance/export?period=2026-10", None)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-disposition"],
+        "attachment; filename=\"gco-certificates-2026-10-v0001.csv\""
+    );
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv_text = r.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        [
+            "period",
+            "credential_version",
+            "inference_id",
+            "node_id",
+            "seq",
+            "format",
+            "credential_id",
+            "status_index"
+        ]
+    );
+    let exported: Vec<(String, String)> = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            assert_eq!((&r[0], &r[1]), ("2026-10", "1"));
+            (r[2].to_string(), r[5].to_string())
+        })
+        .collect();
+    assert_eq!(exported, stored_rows);
+
+    // A model's figures equal the run's aggregates: the model_day rows summed, and
+    // the model_month table (written independently by the run) agrees.
+    let agg = |table: &str| {
+        let path = format!("emissions/period=2026-10/version=0001/aggregates/{table}.parquet");
+        let bytes = std::fs::read(d.join(&path)).unwrap();
+        gco_pipelines::aggregate::read_table(
+            &path,
+            bytes.into(),
+            gco_pipelines::aggregate::table_keys(table).unwrap(),
+        )
+        .unwrap()
+    };
+    let month = agg("model_month");
+    // The first model with inferences (idle rows have their own key).
+    let model = month
+        .iter()
+        .find(|(_, s)| s.inferences > 0)
+        .map(|(k, _)| k[0].clone())
+        .unwrap();
+    let mut expected = gco_pipelines::aggregate::Sums::default();
+    for (_, s) in month.iter().filter(|(k, _)| k[0] == model) {
+        expected.add(s);
+    }
+    let mut by_day: std::collections::BTreeMap<String, gco_pipelines::aggregate::Sums> =
+        Default::default();
+    for (k, s) in agg("model_day").iter().filter(|(k, _)| k[1] == model) {
+        by_day.entry(k[0].clone()).or_default().add(s);
+    }
+    let v: Value = get(&format!("/api/v1/model/{model}/emissions"), None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let t = &v["totals"];
+    assert_eq!(t["inferences"].as_u64(), Some(expected.inferences));
+    assert_eq!(t["prompt_tokens"].as_u64(), Some(expected.prompt_tokens));
+    for (field, want) in [
+        ("it_energy_mj", expected.it_energy_mj),
+        ("facility_energy_mj", expected.facility_energy_mj),
+        ("location_ng", expected.location_ng),
+        ("market_ng", expected.market_ng),
+        ("marginal_ng", expected.marginal_ng),
+        ("embodied_ng", expected.embodied_ng),
+    ] {
+        assert_eq!(t[field], want.to_string(), "{field}");
+    }
+    assert_eq!(
+        t["display"]["facility_energy_kwh"],
+        gco_report::fixed::decimal(expected.facility_energy_mj, 3_600_000_000, 6)
+    );
+    assert_eq!(
+        v["per_inference"]["location_ng"],
+        gco_report::fixed::decimal(expected.location_ng, i128::from(expected.inferences), 6)
+    );
+    let days: Vec<(String, String)> = v["daily"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["date"].as_str().unwrap().to_string(),
+                d["facility_energy_mj"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = by_day
+        .iter()
+        .filter(|(_, s)| s.inferences > 0)
+        .map(|(d, s)| (d.clone(), s.facility_energy_mj.to_string()))
+        .collect();
+    assert_eq!(days, want);
+    assert_eq!(days.len(), 2, "the demo's two days");
+    // One day: the daily series of that day only.
+    let first = &days[0].0;
+    let v: Value = get(
+        &format!("/api/v1/model/{model}/emissions?from={first}&to={first}"),
+        None,
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(v["totals"]["facility_energy_mj"], days[0].1.as_str());
+    for (bad, status) in [
+        (
+            format!("/api/v1/model/{model}/emissions?from=2026-13-01"),
+            400,
+        ),
+        (
+            format!("/api/v1/model/{model}/emissions?from=2026-10-05&to=2026-10-01"),
+            400,
+        ),
+        ("/api/v1/model/no-such-model/emissions".to_string(), 404),
+        ("/api/v1/compliance/export?period=2026-09".to_string(), 404),
+        ("/api/v1/compliance/export".to_string(), 400),
+    ] {
+        assert_eq!(get(&bad, None).await.unwrap().status(), status, "{bad}");
+    }
     let page: Value = get("/api/v1/certificates?format=legacy&limit=1000", None)
         .await
         .unwrap()

@@ -143,7 +143,7 @@ async fn proxy_bench() {
     let running = gco_collector::runtime::start(
         e,
         Box::new(SimGpus::new(8, 1)),
-        gco_ledger::Store::memory(),
+        gco_collector::gateway::Destination::Store(gco_ledger::Store::memory()),
         gco_collector::runtime::RuntimeConfig {
             sample_interval: Duration::from_millis(100),
             fsync_interval: Duration::from_secs(1),

@@ -6,13 +6,15 @@
 //! - [`attribution`]: interval-by-interval division of energy among inference spans,
 //!   with the idle remainder, exact in millijoules;
 //! - [`wal`] and [`engine`]: the crash-safe spool, sealing and checkpoints;
-//! - [`runtime`]: the live threads and the uploader; [`http`]: span API, metrics and
+//! - [`runtime`]: the live threads and the uploader, to the store or through `gco
+//!   serve`'s ingestion gateway ([`gateway`]); [`http`]: span API, metrics and
 //!   the OpenAI-compatible proxy; [`metrics`]: Prometheus;
 //! - `tpm` (feature `tpm`): node keys held in a TPM 2.0.
 
 pub mod attribution;
 pub mod engine;
 pub mod error;
+pub mod gateway;
 pub mod gpu;
 pub mod http;
 pub mod metrics;

@@ -7,8 +7,10 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::error::{Result, fail, failure};
+use gco_ledger::PutOutcome;
 use gco_ledger::time::Micros;
-use gco_ledger::{PutOutcome, Store};
+
+use crate::gateway::Destination;
 use tokio::sync::{Notify, oneshot};
 
 use crate::attribution::SpanError;
@@ -144,7 +146,7 @@ pub struct Running {
 pub fn start(
     mut engine: Engine,
     mut source: Box<dyn GpuSource>,
-    store: Store,
+    store: Destination,
     cfg: RuntimeConfig,
     metrics: Arc<Metrics>,
 ) -> Result<Running> {
@@ -385,7 +387,7 @@ impl Uploaded {
 /// Uploads every sealed batch the checkpoint covers, oldest first; removes each from
 /// the spool once the store confirmed it.
 pub async fn upload_once(
-    store: &Store,
+    store: &Destination,
     spool: &std::path::Path,
     node_id: &str,
     durable: &AtomicU64,
@@ -400,7 +402,7 @@ pub async fn upload_once(
         }
         let bytes = tokio::fs::read(&b.file).await?;
         done.bytes += bytes.len() as u64;
-        match store.put_create(&b.store_path, bytes.into()).await? {
+        match store.put(&b.store_path, bytes).await? {
             PutOutcome::Created => done.created += 1,
             PutOutcome::AlreadyPresent => done.present += 1,
         }

@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicU64;
 
 use gco_collector::attribution::{AttributionConfig, Attributor, SpanStart};
 use gco_collector::engine::{Command, Engine, EngineConfig, spooled_batches};
+use gco_collector::gateway::Destination;
 use gco_collector::gpu::GpuSource;
 use gco_collector::metrics::Metrics;
 use gco_collector::runtime::upload_once;
@@ -301,10 +302,16 @@ async fn crash_and_replay_lose_nothing_and_duplicate_nothing() {
     .await
     .unwrap();
     let durable = AtomicU64::new(u64::MAX);
-    let n = upload_once(&store, crashy.path(), "node-a", &durable, &Metrics::new())
-        .await
-        .unwrap()
-        .batches();
+    let n = upload_once(
+        &Destination::Store(store.clone()),
+        crashy.path(),
+        "node-a",
+        &durable,
+        &Metrics::new(),
+    )
+    .await
+    .unwrap()
+    .batches();
     assert!(n > 5);
     assert!(spooled_batches(crashy.path(), "node-a").unwrap().is_empty());
     let report = verify(&store, &VerifyOptions::default()).await.unwrap();
@@ -331,7 +338,14 @@ async fn store_outage_then_recovery() {
     std::fs::write(&blocked, b"not a directory").unwrap();
     let metrics = Metrics::new();
     let durable = e.durable_seq();
-    let err = upload_once(&store, spool.path(), "node-a", &durable, &metrics).await;
+    let err = upload_once(
+        &Destination::Store(store.clone()),
+        spool.path(),
+        "node-a",
+        &durable,
+        &metrics,
+    )
+    .await;
     assert!(err.is_err());
     assert_eq!(
         spooled_batches(spool.path(), "node-a").unwrap().len(),
@@ -340,19 +354,31 @@ async fn store_outage_then_recovery() {
     // Recovery.
     std::fs::remove_file(&blocked).unwrap();
     std::fs::create_dir(&blocked).unwrap();
-    let n = upload_once(&store, spool.path(), "node-a", &durable, &metrics)
-        .await
-        .unwrap();
+    let n = upload_once(
+        &Destination::Store(store.clone()),
+        spool.path(),
+        "node-a",
+        &durable,
+        &metrics,
+    )
+    .await
+    .unwrap();
     assert_eq!(n.created, waiting as u64);
     assert_eq!(n.present, 0);
     assert!(spooled_batches(spool.path(), "node-a").unwrap().is_empty());
     assert_eq!(metrics.uploads.get(), waiting as u64);
     // A second pass (a retry after a lost acknowledgement) writes nothing new.
     assert_eq!(
-        upload_once(&store, spool.path(), "node-a", &durable, &metrics)
-            .await
-            .unwrap()
-            .batches(),
+        upload_once(
+            &Destination::Store(store.clone()),
+            spool.path(),
+            "node-a",
+            &durable,
+            &metrics
+        )
+        .await
+        .unwrap()
+        .batches(),
         0
     );
 }

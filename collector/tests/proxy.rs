@@ -102,7 +102,7 @@ async fn proxy_and_span_api_end_to_end() {
     let running = start(
         engine,
         Box::new(sim),
-        store.clone(),
+        gco_collector::gateway::Destination::Store(store.clone()),
         RuntimeConfig {
             sample_interval: Duration::from_millis(10),
             fsync_interval: Duration::from_secs(1),

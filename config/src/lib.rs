@@ -8,6 +8,7 @@
 
 pub mod pipeline;
 pub mod report;
+pub mod serve;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,6 +17,7 @@ use serde::Deserialize;
 
 pub use pipeline::PipelineConfig;
 pub use report::ReportConfig;
+pub use serve::ServeConfig;
 
 /// What is wrong with a configuration. Messages never contain a value from the file
 /// other than the section and key names that locate the problem.
@@ -80,6 +82,9 @@ pub struct Config {
     /// Reports: datapoint identifiers, grid mixes, model training facts.
     #[serde(default)]
     pub report: ReportConfig,
+    /// `gco serve`: access control and limits.
+    #[serde(default)]
+    pub serve: ServeConfig,
 }
 
 /// `[providers.*]`: endpoints and credentials. Environment variables override the file:
@@ -137,6 +142,7 @@ impl Config {
     /// Checks every section, so that a bad value fails before any work starts.
     pub fn validate(&self) -> Result<()> {
         self.pipeline.validate()?;
+        self.serve.validate()?;
         self.report.check()
     }
 }

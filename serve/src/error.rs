@@ -41,25 +41,42 @@ impl ApiError {
     }
 }
 
-impl From<PipelineError> for ApiError {
-    fn from(e: PipelineError) -> Self {
-        match e.kind() {
+impl ApiError {
+    /// A library's error: its kind decides the status; a failure of the server itself
+    /// (the store, a damaged object) is logged whole and answered with its code only.
+    fn from_library(
+        kind: Option<Kind>,
+        code: &'static str,
+        e: &(dyn std::error::Error + 'static),
+    ) -> Self {
+        match kind {
             Some(Kind::NotFound) => ApiError::not_found(e.to_string()),
             Some(Kind::Usage) => ApiError::bad_request(e.to_string()),
             _ => {
-                let chain =
-                    std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
-                        .map(|e| e.to_string())
-                        .collect::<Vec<_>>()
-                        .join(": ");
-                tracing::error!(code = e.code(), error = %chain, "request failed");
+                let chain = std::iter::successors(Some(e), |e| e.source())
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join(": ");
+                tracing::error!(code, error = %chain, "request failed");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    e.code(),
+                    code,
                     "the server could not read the store; its log says why",
                 )
             }
         }
+    }
+}
+
+impl From<PipelineError> for ApiError {
+    fn from(e: PipelineError) -> Self {
+        ApiError::from_library(e.kind(), e.code(), &e)
+    }
+}
+
+impl From<gco_report::ReportError> for ApiError {
+    fn from(e: gco_report::ReportError) -> Self {
+        ApiError::from_library(e.kind(), e.code(), &e)
     }
 }
 

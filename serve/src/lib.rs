@@ -15,37 +15,67 @@
 //! GET /ns/carbon/v1                             gco's JSON-LD context
 //! GET /schemas/emissions-credential/v1.json     the credentials' JSON Schema
 //! GET /status/{period}/{version}/{list}         a Bitstring Status List credential
+//! GET /api/v1/model/{model_id}/emissions?from=&to=   a model's figures, daily series
+//! GET /api/v1/compliance/export?period=         a month's certificates as CSV
+//! POST /api/v1/batches                          the ingestion gateway (scope ingest)
+//! GET /api/v1/nodes/{node_id}/chain             a node's chain head and keys (ingest)
 //! ```
+//!
+//! The read API needs a key of scope `read` (unless `public_read`), the gateway one of
+//! scope `ingest`; what verifiers fetch never needs one ([`access`]).
 
+pub mod access;
+pub mod analytics;
 pub mod api;
 pub mod error;
+pub mod ingest;
+pub mod keys;
 pub mod metrics;
 pub mod negotiate;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use bytes::Bytes;
 use gco_ledger::Store;
 
+use crate::access::{Access, AccessOptions, Guard};
 use crate::error::ApiError;
+use crate::keys::{Caller, Scope};
 
 /// Media type of a DID document in its JSON representation (DID Core section 6.2).
 pub const DID_JSON: &str = "application/did+json";
 
-/// What the server serves besides the store.
-#[derive(Debug, Clone, Default)]
+/// What the server serves besides the store, and how it guards it.
+#[derive(Debug, Clone)]
 pub struct Options {
     /// The issuer's DID document (the `did.json` of `gco issuer init --did-web`),
     /// served at `/.well-known/did.json`.
     pub did_document: Option<Bytes>,
+    pub access: AccessOptions,
+    /// Origins allowed to call the API from a browser; empty: no CORS headers.
+    pub cors_origins: Vec<HeaderValue>,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            did_document: None,
+            access: AccessOptions::default(),
+            cors_origins: Vec::new(),
+            max_body_bytes: 64 << 20,
+        }
+    }
 }
 
 /// The state every handler reads.
@@ -66,19 +96,49 @@ impl AppState {
     }
 }
 
-/// The service's routes over `store`.
-pub fn router(store: Store, options: Options) -> Router {
+/// The service's routes over `store`. Reads the store's API keys first (a server
+/// that cannot read them does not start) and rereads them every
+/// `options.access.key_refresh` in a background task.
+pub async fn router(store: Store, options: Options) -> Result<Router, gco_ledger::LedgerError> {
+    let access = Arc::new(Access::load(&store, options.access.clone()).await?);
+    let refresher = (access.clone(), store.clone());
+    tokio::spawn(async move {
+        let (access, store) = refresher;
+        let mut tick = tokio::time::interval(access.options().key_refresh);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = access.refresh(&store).await {
+                tracing::warn!(code = e.code(), error = %e, "rereading the API keys failed; the previous ones stay in force");
+            }
+        }
+    });
     let state = AppState {
         inner: Arc::new(Inner {
             store,
-            options,
             metrics: metrics::Metrics::default(),
+            options,
         }),
     };
-    Router::new()
+    let guard = |needed| {
+        middleware::from_fn_with_state(
+            Guard {
+                access: access.clone(),
+                needed,
+            },
+            access::guard,
+        )
+    };
+    // What verifiers fetch, and the probes: never behind a key.
+    let open = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .route("/.well-known/did.json", get(did_document))
+        .route(CONTEXT_PATH, get(context))
+        .route(SCHEMA_PATH, get(schema))
+        .route("/status/{period}/{version}/{list}", get(api::status_list));
+    let read = Router::new()
         .route("/api/v1/runs", get(api::runs))
         .route("/api/v1/runs/{period}/{version}", get(api::run))
         .route("/api/v1/certificates", get(api::certificates))
@@ -87,25 +147,68 @@ pub fn router(store: Store, options: Options) -> Router {
             "/api/v1/certificate/{inference_id}/vc",
             get(api::certificate_vc),
         )
-        .route("/.well-known/did.json", get(did_document))
-        .route(CONTEXT_PATH, get(context))
-        .route(SCHEMA_PATH, get(schema))
-        .route("/status/{period}/{version}/{list}", get(api::status_list))
+        .route(
+            "/api/v1/model/{model_id}/emissions",
+            get(analytics::model_emissions),
+        )
+        .route(
+            "/api/v1/compliance/export",
+            get(analytics::compliance_export),
+        )
+        .route_layer(guard(Scope::Read));
+    let ingest = Router::new()
+        .route("/api/v1/batches", post(ingest::post_batch))
+        .route("/api/v1/nodes/{node_id}/chain", get(ingest::node_chain))
+        .route_layer(guard(Scope::Ingest));
+    let max_body = state.inner.options.max_body_bytes;
+    let cors = state.inner.options.cors_origins.clone();
+    let mut app = open
+        .merge(read)
+        .merge(ingest)
         .route_layer(middleware::from_fn_with_state(state.clone(), access_log))
         .fallback(unknown_route)
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state);
+    if !cors.is_empty() {
+        app = app.layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(cors)
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+                .max_age(std::time::Duration::from_secs(600)),
+        );
+    }
+    Ok(app)
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then finishes the requests
-/// in flight (graceful shutdown).
+/// Serves `router` on `listener` (HTTPS when `tls` is given) until `shutdown`
+/// completes, then finishes the requests in flight (graceful shutdown).
 pub async fn serve(
-    listener: tokio::net::TcpListener,
+    listener: std::net::TcpListener,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    listener.set_nonblocking(true)?;
+    match tls {
+        None => {
+            axum::serve(tokio::net::TcpListener::from_std(listener)?, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(config) => {
+            let handle = axum_server::Handle::new();
+            let on_signal = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                on_signal.graceful_shutdown(None);
+            });
+            axum_server::tls_rustls::from_tcp_rustls(listener, config)?
+                .handle(handle)
+                .serve(router.into_make_service())
+                .await
+        }
+    }
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).
@@ -229,6 +332,12 @@ async fn access_log(State(state): State<AppState>, req: Request, next: Next) -> 
         .unwrap_or_else(|| "unmatched".to_string());
     let response = next.run(req).await;
     let elapsed = started.elapsed();
+    // The key's id (never its secret) when the request presented a valid one.
+    let key = response
+        .extensions()
+        .get::<Caller>()
+        .map(|c| c.key_id.clone())
+        .unwrap_or_default();
     state.inner.metrics.observe(
         method.as_str(),
         &route,
@@ -240,6 +349,7 @@ async fn access_log(State(state): State<AppState>, req: Request, next: Next) -> 
         method = %method,
         route = %route,
         status = response.status().as_u16(),
+        key = %key,
         micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
         "request"
     );

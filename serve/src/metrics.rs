@@ -1,5 +1,5 @@
 //! Prometheus metrics of the server (OpenMetrics text at `/metrics`): requests and
-//! their latency by route pattern, method and status.
+//! their latency by route pattern, method and status; ingestion outcomes.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -20,6 +20,7 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<Labels, Counter>,
     latency: Latency,
+    ingest: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -37,10 +38,17 @@ impl Default for Metrics {
             "Time to answer an HTTP request, by method and route pattern",
             latency.clone(),
         );
+        let ingest = Family::<Labels, Counter>::default();
+        registry.register(
+            "ingest_batches",
+            "Batches posted to the ingestion gateway, by outcome (created, present, conflict, refused)",
+            ingest.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
+            ingest,
         }
     }
 }
@@ -66,6 +74,13 @@ impl Metrics {
                 ("route", route.to_string()),
             ])
             .observe(seconds);
+    }
+
+    /// Counts one batch posted to the gateway.
+    pub fn ingested(&self, outcome: &'static str) {
+        self.ingest
+            .get_or_create(&vec![("outcome", outcome.to_string())])
+            .inc();
     }
 
     /// The OpenMetrics text exposition.

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use gco_collector::engine::{Engine, EngineConfig};
+use gco_collector::gateway::{Destination, Gateway};
 use gco_collector::gpu::GpuSource;
 use gco_collector::http::serve;
 use gco_collector::metrics::Metrics;
@@ -33,9 +34,27 @@ fn micros(d: std::time::Duration, flag: &str) -> Result<i64> {
     i64::try_from(d.as_micros()).map_err(|_| anyhow::anyhow!("{flag}: {d:?} is too long"))
 }
 
+/// The gateway's API key: `--upload-key-file`, else GCO_UPLOAD_KEY (never a flag's
+/// value, which `ps` would show).
+fn upload_key(file: Option<&std::path::Path>) -> Result<String> {
+    let key = match file {
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("--upload-key-file {}: cannot read it", p.display()))?,
+        None => std::env::var("GCO_UPLOAD_KEY").map_err(|_| {
+            anyhow::anyhow!(
+                "--upload-url needs the gateway's API key in GCO_UPLOAD_KEY or --upload-key-file"
+            )
+        })?,
+    };
+    let key = key.trim().to_string();
+    if key.is_empty() {
+        bail!("the gateway's API key is empty");
+    }
+    Ok(key)
+}
+
 pub async fn run(a: CollectArgs, g: &Global) -> Result<u8> {
     gco_ledger::store::validate_node_id(&a.node).map_err(|e| anyhow::anyhow!("--node: {e}"))?;
-    let store = super::open_store(g)?;
     let signer: Arc<dyn Signer> = match (&a.key, a.tpm) {
         (_, true) => tpm_signer(&a.tpm_tcti, &a.tpm_label)?,
         (Some(path), false) => Arc::new(
@@ -47,7 +66,34 @@ pub async fn run(a: CollectArgs, g: &Global) -> Result<u8> {
         Some(p) if !a.tpm => p.display().to_string(),
         _ => "the TPM".to_string(),
     };
-    super::ensure_registered(&store, &a.node, signer.as_ref(), &key_source).await?;
+    let destination = match &a.upload_url {
+        None => {
+            let store = super::open_store(g)?;
+            super::ensure_registered(&store, &a.node, signer.as_ref(), &key_source).await?;
+            Destination::Store(store)
+        }
+        Some(url) => {
+            let gateway = Arc::new(Gateway::new(
+                url,
+                upload_key(a.upload_key_file.as_deref())?,
+            )?);
+            // The gateway answers what the store's registry holds for the node.
+            let chain = gateway
+                .chain(&a.node)
+                .await
+                .with_context(|| format!("asking {} for node {}'s chain", gateway.url(), a.node))?;
+            if !chain.keys.iter().any(|k| k == signer.key_id()) {
+                bail!(
+                    "key {} ({key_source}) is not registered for node {} in the store behind {}; run `gco node register --node {} --public-key <its .pub> ...` first",
+                    signer.key_id(),
+                    a.node,
+                    gateway.url(),
+                    a.node
+                );
+            }
+            Destination::Gateway(gateway)
+        }
+    };
     let source: Box<dyn GpuSource> = match a.simulate {
         Some(0) => bail!("--simulate needs at least one GPU"),
         Some(n) => Box::new(SimGpus::new(n, a.seed)),
@@ -73,13 +119,22 @@ pub async fn run(a: CollectArgs, g: &Global) -> Result<u8> {
     let initial = if a.spool.join("checkpoint.bin").exists() {
         None
     } else {
-        Some(
-            gco_ledger::batch::chain_head(&store, &a.node)
+        let context = || {
+            format!(
+                "reading the chain head of {} from {}",
+                a.node,
+                destination.url()
+            )
+        };
+        let head = match &destination {
+            Destination::Store(store) => gco_ledger::batch::chain_head(store, &a.node)
                 .await
-                .with_context(|| {
-                    format!("reading the chain head of {} from {}", a.node, store.url())
-                })?,
-        )
+                .with_context(context)?,
+            Destination::Gateway(gateway) => {
+                gateway.chain_head(&a.node).await.with_context(context)?
+            }
+        };
+        Some(head)
     };
     let engine = Engine::open(
         cfg,
@@ -101,7 +156,7 @@ pub async fn run(a: CollectArgs, g: &Global) -> Result<u8> {
     let running = start(
         engine,
         source,
-        store.clone(),
+        destination.clone(),
         RuntimeConfig {
             sample_interval: a.sample_interval,
             fsync_interval: a.fsync_interval,
@@ -128,7 +183,7 @@ pub async fn run(a: CollectArgs, g: &Global) -> Result<u8> {
         "spool": a.spool,
         "next_seq": head,
         "replayed_events": recovered.replayed_events,
-        "store": store.url(),
+        "store": destination.url(),
     });
     if g.json {
         // One line per event, so supervisors and scripts can read it as it comes.
@@ -147,7 +202,7 @@ pub async fn run(a: CollectArgs, g: &Global) -> Result<u8> {
                 .unwrap_or_default(),
             a.spool.display(),
             recovered.replayed_events,
-            store.url()
+            destination.url()
         );
     }
     // Run until a signal, --run-for, or an engine failure.
