@@ -441,6 +441,108 @@ async fn the_server_answers_what_the_store_holds() {
         assert_eq!(status, 400, "{bad}");
     }
 
+    // VC-API: the stored credentials verify through the server, down to the ledger;
+    // a changed one is refused with 400 and the failed check's code.
+    let verify = |path: &'static str, body: Value| {
+        let http = http.clone();
+        let url = format!("{}{path}", server.url);
+        async move {
+            let r = http.post(url).json(&body).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    let di: Value = serde_json::from_str(&stored("vc-di")).unwrap();
+    let enveloped = serde_json::json!({
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": "EnvelopedVerifiableCredential",
+        "id": format!("data:application/vc+jwt,{}", stored("vc-jwt")),
+    });
+    for (what, vc) in [
+        ("vc-di", di.clone()),
+        ("vc-jwt", enveloped.clone()),
+        ("legacy", Value::String(stored("legacy"))),
+    ] {
+        let (status, v) = verify(
+            "/credentials/verify",
+            serde_json::json!({"verifiableCredential": vc}),
+        )
+        .await;
+        assert_eq!(status, 200, "{what}: {v}");
+        assert_eq!(v["errors"], serde_json::json!([]), "{what}");
+        let checks: Vec<&str> = v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        assert!(checks[0].starts_with("signature ("), "{what}: {checks:?}");
+        if what != "legacy" {
+            assert!(
+                checks.iter().any(|c| c.starts_with("not revoked")),
+                "{what}: {checks:?}"
+            );
+            assert!(
+                checks.iter().any(|c| c.contains("Merkle root")),
+                "{what}: {checks:?}"
+            );
+        }
+    }
+    // Its facility energy lowered by 1 mJ.
+    let mut changed = di.clone();
+    let mj = &mut changed["credentialSubject"]["facilityEnergyMj"];
+    *mj = match mj {
+        Value::String(t) => Value::from((t.parse::<i64>().unwrap() - 1).to_string()),
+        Value::Number(n) => Value::from(n.as_i64().unwrap() - 1),
+        other => panic!("facilityEnergyMj is {other}"),
+    };
+    let (status, v) = verify(
+        "/credentials/verify",
+        serde_json::json!({"verifiableCredential": changed}),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["checks"], serde_json::json!([]));
+    assert_eq!(v["errors"][0]["code"], "bad_signature", "{v}");
+    let (status, v) = verify(
+        "/presentations/verify",
+        serde_json::json!({"verifiablePresentation": {
+            "@context": ["https://www.w3.org/ns/credentials/v2"],
+            "type": ["VerifiablePresentation"],
+            "verifiableCredential": [di, enveloped],
+        }}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        v["checks"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("credential 0: signature")
+    );
+    for (bad, body) in [
+        ("no credential", serde_json::json!({"options": {}})),
+        (
+            "unknown member",
+            serde_json::json!({"verifiableCredential": "x", "colour": 1}),
+        ),
+        ("a number", serde_json::json!({"verifiableCredential": 7})),
+    ] {
+        let (status, v) = verify("/credentials/verify", body).await;
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (400, Some("usage")),
+            "{bad}: {v}"
+        );
+    }
+    let (status, v) = verify(
+        "/credentials/verify",
+        serde_json::json!({"verifiableCredential": "not.a.jws"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["checks"], serde_json::json!([]));
+
     // The status lists, at the URL the credentials name.
     let list_url = {
         let vc: Value = serde_json::from_str(&stored("vc-di")).unwrap();

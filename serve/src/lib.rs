@@ -17,6 +17,8 @@
 //! GET /status/{period}/{version}/{list}         a Bitstring Status List credential
 //! GET /api/v1/model/{model_id}/emissions?from=&to=   a model's figures, daily series
 //! GET /api/v1/compliance/export?period=         a month's certificates as CSV
+//! POST /credentials/verify, /presentations/verify   VC-API verification (scope read)
+//! POST /credentials/verify, /presentations/verify   VC-API verification (scope read)
 //! POST /api/v1/batches                          the ingestion gateway (scope ingest)
 //! GET /api/v1/nodes/{node_id}/chain             a node's chain head and keys (ingest)
 //! ```
@@ -33,6 +35,7 @@ pub mod keys;
 pub mod metrics;
 pub mod negotiate;
 pub mod tls;
+pub mod vcapi;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -155,6 +158,8 @@ pub async fn router(store: Store, options: Options) -> Result<Router, gco_ledger
             "/api/v1/compliance/export",
             get(analytics::compliance_export),
         )
+        .route("/credentials/verify", post(vcapi::verify_credential))
+        .route("/presentations/verify", post(vcapi::verify_presentation))
         .route_layer(guard(Scope::Read));
     let ingest = Router::new()
         .route("/api/v1/batches", post(ingest::post_batch))
