@@ -543,6 +543,49 @@ async fn the_server_answers_what_the_store_holds() {
     assert_eq!(status, 400, "{v}");
     assert_eq!(v["checks"], serde_json::json!([]));
 
+    // The OpenAPI 3.1 document names every route this test used.
+    let doc: Value = get("/openapi.json", None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for p in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/.well-known/did.json",
+        "/ns/carbon/v1",
+        "/schemas/emissions-credential/v1.json",
+        "/status/{period}/{version}/{list}",
+        "/api/v1/runs",
+        "/api/v1/runs/{period}/{version}",
+        "/api/v1/certificates",
+        "/api/v1/certificate/{inference_id}",
+        "/api/v1/certificate/{inference_id}/vc",
+        "/api/v1/model/{model_id}/emissions",
+        "/api/v1/compliance/export",
+        "/credentials/verify",
+        "/presentations/verify",
+        "/api/v1/batches",
+        "/api/v1/nodes/{node_id}/chain",
+    ] {
+        assert!(paths.contains(&p), "{p} is not in /openapi.json: {paths:?}");
+    }
+    assert_eq!(paths.len(), 19, "{paths:?}");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+
     // The status lists, at the URL the credentials name.
     let list_url = {
         let vc: Value = serde_json::from_str(&stored("vc-di")).unwrap();

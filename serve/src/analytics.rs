@@ -12,31 +12,56 @@ use gco_pipelines::aggregate::Sums;
 use gco_pipelines::{Period, certify, lookup, manifest};
 use gco_report::fixed::{self, MJ_PER_KWH, NG_PER_KG};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ReadErrors};
 
 /// `?from=YYYY-MM-DD&to=YYYY-MM-DD` (both inclusive; default: every day with figures).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RangeQuery {
     pub from: Option<String>,
     pub to: Option<String>,
 }
 
-/// Exact integer sums (`i128` as decimal strings, the run manifests' `Totals`), the
+/// Exact integer sums (`i128` as decimal strings, as in the run manifests' totals), the
 /// token counts, and the figures in display units.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, ToSchema)]
 pub struct Figures {
-    #[serde(flatten)]
-    pub totals: manifest::Totals,
+    pub rows: u64,
+    pub inferences: u64,
+    #[serde(with = "manifest::decimal")]
+    #[schema(value_type = String)]
+    pub it_energy_mj: i128,
+    #[serde(with = "manifest::decimal")]
+    #[schema(value_type = String)]
+    pub facility_energy_mj: i128,
+    #[serde(with = "manifest::decimal")]
+    #[schema(value_type = String)]
+    pub location_ng: i128,
+    #[serde(with = "manifest::decimal")]
+    #[schema(value_type = String)]
+    pub market_ng: i128,
+    /// Over the `marginal_rows` rows that have a marginal figure.
+    #[serde(with = "manifest::decimal")]
+    #[schema(value_type = String)]
+    pub marginal_ng: i128,
+    pub marginal_rows: u64,
+    #[serde(with = "manifest::decimal")]
+    #[schema(value_type = String)]
+    pub embodied_ng: i128,
+    #[serde(with = "manifest::decimal")]
+    #[schema(value_type = String)]
+    pub sci_ng: i128,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     /// kWh and kg CO2e to six decimals (exact decimal text, half away from zero).
     pub display: Display,
 }
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, ToSchema)]
 pub struct Display {
     pub it_energy_kwh: String,
     pub facility_energy_kwh: String,
@@ -48,7 +73,7 @@ pub struct Display {
 
 /// A figure divided by a count (per inference, per 1,000 tokens), in the sums' units
 /// with six decimals; `None` when the count is 0.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, ToSchema)]
 pub struct Intensity {
     pub facility_energy_mj: String,
     pub location_ng: String,
@@ -56,21 +81,21 @@ pub struct Intensity {
     pub embodied_ng: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Day {
     pub date: String,
     #[serde(flatten)]
     pub figures: Figures,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunRef {
     pub period: String,
     pub version: u32,
     pub manifest_sha256: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ModelEmissions {
     pub model_id: String,
     pub from: Option<String>,
@@ -89,7 +114,16 @@ fn figures(s: &Sums) -> Figures {
     let kwh = |mj| fixed::decimal(mj, MJ_PER_KWH, 6);
     let kg = |ng| fixed::decimal(ng, NG_PER_KG, 6);
     Figures {
-        totals: manifest::Totals::from(s),
+        rows: s.rows,
+        inferences: s.inferences,
+        it_energy_mj: s.it_energy_mj,
+        facility_energy_mj: s.facility_energy_mj,
+        location_ng: s.location_ng,
+        market_ng: s.market_ng,
+        marginal_ng: s.marginal_ng,
+        marginal_rows: s.marginal_rows,
+        embodied_ng: s.embodied_ng,
+        sci_ng: s.sci_ng,
         prompt_tokens: s.prompt_tokens,
         completion_tokens: s.completion_tokens,
         display: Display {
@@ -137,6 +171,10 @@ fn date(arg: &Option<String>, what: &str) -> Result<Option<NaiveDate>, ApiError>
 }
 
 /// `GET /api/v1/model/{model_id}/emissions?from=&to=`.
+#[utoipa::path(get, path = "/api/v1/model/{model_id}/emissions", tag = "analytics",
+    params(("model_id" = String, Path), RangeQuery),
+    responses((status = 200, description = "the model's figures and daily series", body = ModelEmissions), ReadErrors),
+    security((), ("bearer" = [])))]
 pub async fn model_emissions(
     State(state): State<AppState>,
     Path(model_id): Path<String>,
@@ -225,8 +263,9 @@ pub async fn model_emissions(
 }
 
 /// `?period=YYYY-MM`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     pub period: String,
 }
@@ -238,6 +277,9 @@ const EXPORT_PAGE: usize = 5_000;
 /// certificates (its latest credential version) as CSV, streamed a page of rows at a
 /// time, as `attachment`. Text cells from data that a spreadsheet would read as a
 /// formula are prefixed with `'`.
+#[utoipa::path(get, path = "/api/v1/compliance/export", tag = "analytics", params(ExportQuery),
+    responses((status = 200, description = "the month's certificates, CSV with a header row", content_type = "text/csv", body = String), ReadErrors),
+    security((), ("bearer" = [])))]
 pub async fn compliance_export(
     State(state): State<AppState>,
     query: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,

@@ -11,9 +11,10 @@ use gco_pipelines::lookup::Found;
 use gco_pipelines::manifest::{self, RunManifest};
 use gco_pipelines::{Period, certify, lookup};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody, ReadErrors};
 use crate::negotiate::{self, Offer};
 
 /// Media type of a compact JWS (RFC 7515 section 9.2.1): the legacy certificate.
@@ -24,7 +25,7 @@ pub const VC_JWT: &str = "application/vc+jwt";
 pub const VC: &str = "application/vc";
 
 /// One version of a period, as `/api/v1/runs` lists it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct VersionSummary {
     pub version: u32,
     /// RFC 3339: what the ledger, registry and grid cache held when it ran.
@@ -35,20 +36,23 @@ pub struct VersionSummary {
     pub url: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PeriodRuns {
     pub period: String,
     /// Oldest first; the last one is the period's current figures.
     pub versions: Vec<VersionSummary>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Runs {
     /// Oldest period first.
     pub runs: Vec<PeriodRuns>,
 }
 
 /// `GET /api/v1/runs`: every period's versions.
+#[utoipa::path(get, path = "/api/v1/runs", tag = "runs",
+    responses((status = 200, description = "every published run version", body = Runs), ReadErrors),
+    security((), ("bearer" = [])))]
 pub async fn runs(State(state): State<AppState>) -> Result<axum::Json<Runs>, ApiError> {
     let mut by_period: BTreeMap<String, Vec<VersionSummary>> = BTreeMap::new();
     for (period, version) in manifest::versions(state.store(), None).await?.into_keys() {
@@ -74,6 +78,10 @@ pub async fn runs(State(state): State<AppState>) -> Result<axum::Json<Runs>, Api
 /// `GET /api/v1/runs/{period}/{version}`: the stored manifest, byte for byte (its
 /// SHA-256 is the `ETag`), after checking it parses as the typed manifest of that
 /// period and version.
+#[utoipa::path(get, path = "/api/v1/runs/{period}/{version}", tag = "runs",
+    params(("period" = String, Path, description = "YYYY-MM"), ("version" = String, Path, description = "the version number")),
+    responses((status = 200, description = "the stored manifest (docs/pipeline.md)", content_type = "application/json", body = Object), ReadErrors),
+    security((), ("bearer" = [])))]
 pub async fn run(
     State(state): State<AppState>,
     Path((period, version)): Path<(String, String)>,
@@ -130,6 +138,10 @@ fn document(period: &str, version: u32, media: &'static str, doc: String) -> Res
 }
 
 /// `GET /api/v1/certificate/{inference_id}`: the legacy RS256 JWS certificate.
+#[utoipa::path(get, path = "/api/v1/certificate/{inference_id}", tag = "certificates",
+    params(("inference_id" = String, Path)),
+    responses((status = 200, description = "the legacy certificate, a compact JWS", content_type = "application/jose", body = String), ReadErrors),
+    security((), ("bearer" = [])))]
 pub async fn certificate(
     State(state): State<AppState>,
     Path(inference_id): Path<String>,
@@ -153,6 +165,15 @@ pub async fn certificate(
 /// `GET /api/v1/certificate/{inference_id}/vc`: the W3C credential, `application/vc+jwt`
 /// (VC-JOSE) or `application/vc` (Data Integrity, eddsa-jcs-2022) as the `Accept`
 /// header prefers; without a preference, the Data Integrity form.
+#[utoipa::path(get, path = "/api/v1/certificate/{inference_id}/vc", tag = "certificates",
+    params(("inference_id" = String, Path)),
+    responses(
+        (status = 200, description = "the credential in the form Accept prefers", content(
+            (Object = "application/vc"),
+            (String = "application/vc+jwt"))),
+        (status = 406, description = "Accept allows neither form", body = ErrorBody),
+        ReadErrors),
+    security((), ("bearer" = [])))]
 pub async fn certificate_vc(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -211,21 +232,24 @@ pub const MAX_LIMIT: usize = 1000;
 pub const DEFAULT_LIMIT: usize = 100;
 
 /// The query of `/api/v1/certificates`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `YYYY-MM`; default: the newest period with credentials.
     pub period: Option<String>,
     pub node: Option<String>,
     /// `vc-jwt`, `vc-di` or `legacy`.
     pub format: Option<String>,
+    /// 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
 /// A page of `/api/v1/certificates`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ListPage {
     pub period: String,
     /// The credential version listed (a cursor stays on its version).
@@ -235,10 +259,16 @@ pub struct ListPage {
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ListItem {
-    #[serde(flatten)]
-    pub listed: lookup::Listed,
+    pub inference_id: String,
+    /// `vc-jwt`, `vc-di` or `legacy`.
+    pub format: String,
+    /// The credential's id.
+    pub id: String,
+    pub node_id: String,
+    pub seq: u64,
+    pub status_index: u64,
     /// Where the credential is fetched.
     pub url: String,
 }
@@ -266,6 +296,9 @@ fn parse_cursor(s: &str) -> Result<(Period, u32, lookup::Position), ApiError> {
 
 /// `GET /api/v1/certificates`: the per-inference credentials of a period's latest
 /// credential version, in stored order, a page at a time.
+#[utoipa::path(get, path = "/api/v1/certificates", tag = "certificates", params(ListQuery),
+    responses((status = 200, description = "a page of credentials", body = ListPage), ReadErrors),
+    security((), ("bearer" = [])))]
 pub async fn certificates(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
@@ -325,9 +358,14 @@ pub async fn certificates(
         items: page
             .items
             .into_iter()
-            .map(|listed| ListItem {
-                url: certificate_url(&listed),
-                listed,
+            .map(|l| ListItem {
+                url: certificate_url(&l),
+                inference_id: l.inference_id,
+                format: l.format,
+                id: l.id,
+                node_id: l.node_id,
+                seq: l.seq,
+                status_index: l.status_index,
             })
             .collect(),
         next_cursor: page.next.map(|at| cursor_text(&period, version, at)),
@@ -360,6 +398,11 @@ const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
 /// (`https://HOST/status/PERIOD/VERSION/LIST`), as stored (`application/vc+jwt`). It is
 /// re-signed when a credential is revoked: `Cache-Control: no-cache` with its SHA-256
 /// as `ETag`, so a verifier revalidates and never trusts a stale list.
+#[utoipa::path(get, path = "/status/{period}/{version}/{list}", tag = "hosting",
+    params(("period" = String, Path), ("version" = String, Path), ("list" = String, Path, description = "inferences or aggregates")),
+    responses(
+        (status = 200, description = "the status list credential", content_type = "application/vc+jwt", body = String),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 500, body = ErrorBody)))]
 pub async fn status_list(
     State(state): State<AppState>,
     Path((period, version, list)): Path<(String, String, String)>,

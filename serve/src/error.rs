@@ -9,7 +9,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use gco_error::Kind;
 use gco_pipelines::PipelineError;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::{IntoResponses, ToSchema};
 
 /// A request's failure.
 #[derive(Debug)]
@@ -86,12 +87,75 @@ impl From<gco_ledger::LedgerError> for ApiError {
     }
 }
 
+/// The body of every failed request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable code (docs/errors.md).
+    pub code: String,
+    /// What failed and what to do.
+    pub message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (
             self.status,
-            Json(json!({"error": {"code": self.code, "message": self.message}})),
+            Json(ErrorBody {
+                error: ErrorDetail {
+                    code: self.code.to_string(),
+                    message: self.message,
+                },
+            }),
         )
             .into_response()
     }
+}
+
+/// The failures a guarded read route answers (OpenAPI).
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum ReadErrors {
+    /// A malformed path value, query or header.
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// No API key, or not a valid one.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// A key of another scope.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// Nothing there: the message says what to run.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+    /// The key's rate is used up (`Retry-After`).
+    #[response(status = 429)]
+    RateLimited(ErrorBody),
+    /// The store failed; the log says why.
+    #[response(status = 500)]
+    Internal(ErrorBody),
+}
+
+/// The failures a write route answers besides its own (OpenAPI).
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum WriteErrors {
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// A key of another scope, or a read-only server.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// The body is over `max_body_bytes`.
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    #[response(status = 429)]
+    RateLimited(ErrorBody),
+    #[response(status = 500)]
+    Internal(ErrorBody),
 }

@@ -12,17 +12,17 @@ use bytes::Bytes;
 use gco_ledger::Problem;
 use gco_ledger::accept::{Outcome, accept_batch};
 use serde::Serialize;
-use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody, ErrorDetail, WriteErrors};
 use crate::keys::Caller;
 
 /// Media type of a sealed batch (Apache Parquet's registered type).
 pub const PARQUET: &str = "application/vnd.apache.parquet";
 
 /// What the gateway answers for a stored (or already stored) batch.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Stored {
     /// The object's path in the store.
     pub path: String,
@@ -37,8 +37,9 @@ pub struct Stored {
 }
 
 /// A problem as the gateway reports it (the verifier's codes, docs/ledger-format.md).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ProblemOut {
+    #[schema(value_type = String)]
     pub code: &'static str,
     pub row: Option<u64>,
     pub message: String,
@@ -54,9 +55,26 @@ impl From<Problem> for ProblemOut {
     }
 }
 
+/// The 422 answer: every problem found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Refused {
+    pub error: ErrorDetail,
+    pub problems: Vec<ProblemOut>,
+}
+
 /// `POST /api/v1/batches`: 201 created, 200 already present (same bytes), 409 a
 /// different object under that name, 422 with the problems found, 413 over the body
 /// limit.
+#[utoipa::path(post, path = "/api/v1/batches", tag = "ingestion",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "one sealed batch: the Parquet object a collector writes (any content type is read as its bytes; the collector sends application/vnd.apache.parquet)"),
+    responses(
+        (status = 201, description = "verified and stored", body = Stored),
+        (status = 200, description = "the store already held these bytes", body = Stored),
+        (status = 409, description = "a different object has its name", body = ErrorBody),
+        (status = 422, description = "the batch does not verify", body = Refused),
+        WriteErrors),
+    security(("bearer" = [])))]
 pub async fn post_batch(
     State(state): State<AppState>,
     caller: Option<axum::Extension<Caller>>,
@@ -104,13 +122,15 @@ pub async fn post_batch(
             let first = out.first().map(|p| p.code).unwrap_or("unverified");
             (
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Json(json!({
-                    "error": {
-                        "code": "batch_refused",
-                        "message": format!("the batch does not verify ({first}); nothing was written"),
+                Json(Refused {
+                    error: ErrorDetail {
+                        code: "batch_refused".to_string(),
+                        message: format!(
+                            "the batch does not verify ({first}); nothing was written"
+                        ),
                     },
-                    "problems": out,
-                })),
+                    problems: out,
+                }),
             )
                 .into_response()
         }
@@ -137,7 +157,7 @@ fn stored(status: StatusCode, path: String, seal: &gco_ledger::Seal, created: bo
 /// What `GET /api/v1/nodes/{node_id}/chain` answers: where the node's chain stands in
 /// the store, and the keys registered for it, so that a collector delivering through
 /// the gateway can continue its chain and check its key without store access.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct NodeChain {
     pub node_id: String,
     /// One past the highest sequence number stored for the node.
@@ -149,6 +169,10 @@ pub struct NodeChain {
 }
 
 /// `GET /api/v1/nodes/{node_id}/chain` (scope ingest).
+#[utoipa::path(get, path = "/api/v1/nodes/{node_id}/chain", tag = "ingestion",
+    params(("node_id" = String, Path)),
+    responses((status = 200, description = "the node's chain head and keys", body = NodeChain), WriteErrors),
+    security(("bearer" = [])))]
 pub async fn node_chain(
     State(state): State<AppState>,
     axum::extract::Path(node_id): axum::extract::Path<String>,

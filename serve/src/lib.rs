@@ -34,6 +34,7 @@ pub mod ingest;
 pub mod keys;
 pub mod metrics;
 pub mod negotiate;
+pub mod openapi;
 pub mod tls;
 pub mod vcapi;
 
@@ -140,7 +141,8 @@ pub async fn router(store: Store, options: Options) -> Result<Router, gco_ledger
         .route("/.well-known/did.json", get(did_document))
         .route(CONTEXT_PATH, get(context))
         .route(SCHEMA_PATH, get(schema))
-        .route("/status/{period}/{version}/{list}", get(api::status_list));
+        .route("/status/{period}/{version}/{list}", get(api::status_list))
+        .route("/openapi.json", get(openapi::document));
     let read = Router::new()
         .route("/api/v1/runs", get(api::runs))
         .route("/api/v1/runs/{period}/{version}", get(api::run))
@@ -240,6 +242,8 @@ pub async fn shutdown_signal() {
 }
 
 /// `GET /metrics`: OpenMetrics text.
+#[utoipa::path(get, path = "/metrics", tag = "service",
+    responses((status = 200, description = "Prometheus metrics", content_type = "application/openmetrics-text", body = String)))]
 async fn metrics_text(State(state): State<AppState>) -> Response {
     let mut r = state.inner.metrics.encode().into_response();
     r.headers_mut().insert(
@@ -249,11 +253,16 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
     r
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "service",
+    responses((status = 200, description = "the process answers", content_type = "text/plain", body = String)))]
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// Ready when the store answers a listing (of the registry: small on any store).
+#[utoipa::path(get, path = "/readyz", tag = "service",
+    responses((status = 200, description = "the store answers", content_type = "text/plain", body = String),
+        (status = 503, description = "the store does not answer", body = crate::error::ErrorBody)))]
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.store().list(gco_ledger::layout::REGISTRY).await {
         Ok(_) => (StatusCode::OK, "ready\n").into_response(),
@@ -269,6 +278,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+#[utoipa::path(get, path = "/.well-known/did.json", tag = "hosting",
+    responses((status = 200, description = "the issuer's DID document", content_type = "application/did+json", body = Object),
+        (status = 404, description = "no DID document hosted", body = crate::error::ErrorBody)))]
 async fn did_document(State(state): State<AppState>) -> Result<Response, ApiError> {
     let Some(doc) = state.inner.options.did_document.clone() else {
         return Err(ApiError::not_found(
@@ -308,10 +320,14 @@ fn static_document(body: &'static [u8], media: &'static str) -> Response {
     r
 }
 
+#[utoipa::path(get, path = "/ns/carbon/v1", tag = "hosting",
+    responses((status = 200, description = "gco's JSON-LD context", content_type = "application/ld+json", body = Object)))]
 async fn context() -> Response {
     static_document(CONTEXT, "application/ld+json")
 }
 
+#[utoipa::path(get, path = "/schemas/emissions-credential/v1.json", tag = "hosting",
+    responses((status = 200, description = "the credentials' JSON Schema", content_type = "application/schema+json", body = Object)))]
 async fn schema() -> Response {
     static_document(SCHEMA, "application/schema+json")
 }

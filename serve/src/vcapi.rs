@@ -22,14 +22,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use gco_credentials::issuer::Resolver;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 
 /// A VC-API verification result.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Verification {
     /// What held, in the order checked.
     pub checks: Vec<String>,
@@ -38,10 +39,40 @@ pub struct Verification {
     pub errors: Vec<Problem>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
+    #[schema(value_type = String)]
     pub code: &'static str,
     pub message: String,
+}
+
+/// `POST /credentials/verify`'s body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerifyCredentialRequest {
+    /// A Data Integrity credential, an `EnvelopedVerifiableCredential`, or a JWS.
+    #[schema(value_type = Object)]
+    pub verifiable_credential: Value,
+    #[schema(value_type = Object)]
+    pub options: Option<Value>,
+}
+
+/// `POST /presentations/verify`'s body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerifyPresentationRequest {
+    #[schema(value_type = Object)]
+    pub verifiable_presentation: Value,
+    #[schema(value_type = Object)]
+    pub options: Option<Value>,
+}
+
+/// A 400 of the verification routes: a credential that failed, or not a request.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum VerifyRefusal {
+    Failed(Verification),
+    Malformed(ErrorBody),
 }
 
 /// Codes of a failure of the server, not of the credential.
@@ -136,28 +167,26 @@ fn answer(v: Verification) -> Response {
     (status, Json(v)).into_response()
 }
 
-fn body(body: Result<Json<Value>, JsonRejection>, field: &str) -> Result<Value, ApiError> {
-    let Json(v) = body
-        .map_err(|r| ApiError::bad_request(format!("the body is not JSON: {}", r.body_text())))?;
-    let Some(o) = v.as_object() else {
-        return Err(ApiError::bad_request("the body must be a JSON object"));
-    };
-    if let Some(unknown) = o.keys().find(|k| *k != field && *k != "options") {
-        return Err(ApiError::bad_request(format!(
-            "unknown member {unknown:?} (expected {field:?} and \"options\")"
-        )));
-    }
-    o.get(field)
-        .cloned()
-        .ok_or_else(|| ApiError::bad_request(format!("the body has no {field:?}")))
+fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(v)| v).map_err(|r| {
+        ApiError::bad_request(format!("not a verification request: {}", r.body_text()))
+    })
 }
 
 /// `POST /credentials/verify`.
+#[utoipa::path(post, path = "/credentials/verify", tag = "vc-api",
+    request_body = VerifyCredentialRequest,
+    responses(
+        (status = 200, description = "the credential verified", body = Verification),
+        (status = 400, description = "the credential failed a check, or the request is malformed", body = VerifyRefusal),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 500, body = ErrorBody)),
+    security((), ("bearer" = [])))]
 pub async fn verify_credential(
     State(state): State<AppState>,
-    request: Result<Json<Value>, JsonRejection>,
+    request: Result<Json<VerifyCredentialRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let vc = body(request, "verifiableCredential")?;
+    let vc = body(request)?.verifiable_credential;
     let v = verify_one(&state, &vc, &resolver(&state)).await?;
     Ok(answer(v))
 }
@@ -165,11 +194,19 @@ pub async fn verify_credential(
 /// `POST /presentations/verify`: every credential the presentation holds. gco issues
 /// no presentation proofs yet: a presentation's own proof is reported as a warning,
 /// not checked.
+#[utoipa::path(post, path = "/presentations/verify", tag = "vc-api",
+    request_body = VerifyPresentationRequest,
+    responses(
+        (status = 200, description = "every credential verified", body = Verification),
+        (status = 400, description = "a credential failed a check, or the request is malformed", body = VerifyRefusal),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 500, body = ErrorBody)),
+    security((), ("bearer" = [])))]
 pub async fn verify_presentation(
     State(state): State<AppState>,
-    request: Result<Json<Value>, JsonRejection>,
+    request: Result<Json<VerifyPresentationRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let vp = body(request, "verifiablePresentation")?;
+    let vp = body(request)?.verifiable_presentation;
     let is_vp = vp["type"] == "VerifiablePresentation"
         || vp["type"]
             .as_array()
