@@ -271,6 +271,44 @@ async fn the_server_answers_what_the_store_holds() {
     }
     assert_eq!(listed, stored_rows);
     assert_eq!(pages, stored_rows.len().div_ceil(7));
+    // offset: the same rows as the cursor pages, from any start, capped.
+    let page: Value = get("/api/v1/certificates?period=2026-10&offset=5&limit=4", None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let at5: Vec<(String, String)> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["inference_id"].as_str().unwrap().to_string(),
+                i["format"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(at5, stored_rows[5..9]);
+    // Its cursor continues right after it.
+    let next = page["next_cursor"].as_str().unwrap();
+    let page: Value = get(&format!("/api/v1/certificates?cursor={next}&limit=1"), None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"][0]["inference_id"], stored_rows[9].0.as_str());
+    for bad in ["offset=10001", &format!("offset=1&cursor={next}")] {
+        assert_eq!(
+            get(&format!("/api/v1/certificates?{bad}"), None)
+                .await
+                .unwrap()
+                .status(),
+            400,
+            "{bad}"
+        );
+    }
 
     // The CSV export: a header, then every stored credential in stored order.
     let r = get("/api/v1/compliance/export?period=2026-10", None)

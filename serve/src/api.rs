@@ -230,6 +230,9 @@ pub async fn certificate_vc(
 pub const MAX_LIMIT: usize = 1000;
 /// Items a page holds when `limit` is not given.
 pub const DEFAULT_LIMIT: usize = 100;
+/// The largest `offset`: a page at an offset reads `offset + limit` rows, so deep
+/// pages go by `cursor`.
+pub const MAX_OFFSET: usize = 10_000;
 
 /// The query of `/api/v1/certificates`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -246,6 +249,10 @@ pub struct ListQuery {
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Items (after the filters) to skip from the start of the listing, 0 to 10,000;
+    /// not with `cursor`. Deeper pages: follow `next_cursor`.
+    #[param(minimum = 0, maximum = 10000)]
+    pub offset: Option<usize>,
 }
 
 /// A page of `/api/v1/certificates`.
@@ -316,6 +323,17 @@ pub async fn certificates(
         .map(Format::parse)
         .transpose()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let offset = q.offset.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(ApiError::bad_request(format!(
+            "offset {offset}: at most {MAX_OFFSET}; page deeper with next_cursor"
+        )));
+    }
+    if offset > 0 && q.cursor.is_some() {
+        return Err(ApiError::bad_request(
+            "offset and cursor together: give one",
+        ));
+    }
     let (period, version, from) = match &q.cursor {
         Some(c) => {
             let (p, v, at) = parse_cursor(c)?;
@@ -347,7 +365,7 @@ pub async fn certificates(
         state.store(),
         &certify::version_prefix(&period, version),
         from,
-        limit,
+        offset + limit,
         |l| {
             q.node.as_deref().is_none_or(|n| n == l.node_id)
                 && format.is_none_or(|f| f.as_str() == l.format)
@@ -358,6 +376,7 @@ pub async fn certificates(
         items: page
             .items
             .into_iter()
+            .skip(offset)
             .map(|l| ListItem {
                 url: certificate_url(&l),
                 inference_id: l.inference_id,
