@@ -581,6 +581,70 @@ async fn the_server_answers_what_the_store_holds() {
     assert_eq!(status, 400, "{v}");
     assert_eq!(v["checks"], serde_json::json!([]));
 
+    // A verifier that fetches only what the credential names, from this server (its
+    // host stands for the issuer's, carbon.demo.example): the DID document at the
+    // did:web location and the status list; `gco vc verify` then needs nothing else.
+    let jwt = stored("vc-jwt");
+    let issuer = di["issuer"].as_str().unwrap().to_string();
+    let did_url = gco_credentials::issuer::did_web_url(&issuer).unwrap();
+    let on_server = |url: &str| {
+        let rest = url.strip_prefix("https://").unwrap();
+        format!("/{}", rest.split_once('/').unwrap().1)
+    };
+    assert_eq!(on_server(&did_url), "/.well-known/did.json");
+    let fetched = tempfile::tempdir().unwrap();
+    let did_file = fetched.path().join("did.json");
+    std::fs::write(
+        &did_file,
+        get(&on_server(&did_url), None)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let list_file = fetched.path().join("list.jwt");
+    let list_url = di["credentialStatus"]["statusListCredential"]
+        .as_str()
+        .unwrap();
+    std::fs::write(
+        &list_file,
+        get(&on_server(list_url), None)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let vc_file = fetched.path().join("vc.jwt");
+    std::fs::write(&vc_file, &jwt).unwrap();
+    let out = Std::cargo_bin("gco")
+        .unwrap()
+        .env_remove("GCO_STORE")
+        .env_remove("GCO_CONFIG")
+        .env_remove("GCO_ISSUER_DIR")
+        .args(["--json", "vc", "verify"])
+        .arg(&vc_file)
+        .arg("--did-document")
+        .arg(&did_file)
+        .arg("--status-list")
+        .arg(&list_file)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{v}");
+    assert_eq!(v["valid"], true, "{v}");
+    assert!(
+        v["checked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c.as_str().unwrap().starts_with("not revoked")),
+        "{v}"
+    );
+
     // The OpenAPI 3.1 document names every route this test used.
     let doc: Value = get("/openapi.json", None)
         .await
