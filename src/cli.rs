@@ -96,6 +96,10 @@ pub struct ServeArgs {
     /// The issuer's DID document (did.json) to host at /.well-known/did.json
     #[arg(long)]
     pub did_document: Option<PathBuf>,
+    /// Issuer directory (`gco issuer init`): its active key signs what
+    /// POST /credentials/issue submits (scope admin); without it that route answers 404
+    #[arg(long, env = "GCO_ISSUER_DIR")]
+    pub issuer_dir: Option<PathBuf>,
     /// TLS certificate chain (PEM); with --tls-key the server speaks HTTPS only
     /// (TLS 1.3 preferred, 1.2 the minimum)
     #[arg(long, requires = "tls_key")]

@@ -120,7 +120,20 @@ async fn the_server_answers_what_the_store_holds() {
             d.join("did.json").display()
         )
     );
-    let mut server = start(serve);
+    // An admin key for POST /credentials/issue, and the demo issuer's key to sign with.
+    let admin = ok_json(
+        gco(&d)
+            .args(["--json", "serve", "key", "create", "--scope", "admin"])
+            .output()
+            .unwrap(),
+    )["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut server = start(&format!(
+        "{serve} --issuer-dir {}",
+        d.join("issuer").display()
+    ));
     let http = reqwest::Client::new();
     let get = |path: &str, accept: Option<&str>| {
         let mut r = http.get(format!("{}{path}", server.url));
@@ -645,6 +658,95 @@ async fn the_server_answers_what_the_store_holds() {
         "{v}"
     );
 
+    // VC-API issuance (scope admin): a submitted VC 2.0 credential signed by the
+    // demo issuer, in both forms, each verifying against the hosted DID document.
+    let issue = |body: Value, key: Option<String>| {
+        let http = http.clone();
+        let url = format!("{}/credentials/issue", server.url);
+        async move {
+            let mut r = http.post(url).json(&body);
+            if let Some(k) = key {
+                r = r.bearer_auth(k);
+            }
+            let r = r.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    let unsigned = serde_json::json!({
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "id": "urn:example:issued-1",
+        "type": ["VerifiableCredential"],
+        "issuer": di["issuer"],
+        "validFrom": "2026-12-01T00:00:00Z",
+        "credentialSubject": {"id": "urn:example:subject", "note": "issued through the VC-API"},
+    });
+    let (status, v) = issue(serde_json::json!({"credential": unsigned}), None).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (401, Some("unauthorized")),
+        "public read does not open issuance"
+    );
+    let did_doc: Value =
+        serde_json::from_slice(&std::fs::read(d.join("did.json")).unwrap()).unwrap();
+    let resolver = gco_credentials::issuer::Resolver::new(vec![did_doc]);
+    let (status, v) = issue(
+        serde_json::json!({"credential": unsigned}),
+        Some(admin.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let signed = &v["verifiableCredential"];
+    assert_eq!(signed["proof"]["cryptosuite"], "eddsa-jcs-2022");
+    let mut without_proof = signed.clone();
+    without_proof.as_object_mut().unwrap().remove("proof");
+    assert_eq!(
+        without_proof, unsigned,
+        "the credential is signed as submitted"
+    );
+    gco_credentials::di::verify(signed, |vm| resolver.resolve(vm)).unwrap();
+    let mut forged = signed.clone();
+    forged["credentialSubject"]["note"] = Value::from("changed");
+    assert!(gco_credentials::di::verify(&forged, |vm| resolver.resolve(vm)).is_err());
+    let (status, v) = issue(
+        serde_json::json!({"credential": unsigned, "options": {"format": "vc-jwt"}}),
+        Some(admin.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let env = &v["verifiableCredential"];
+    assert_eq!(env["type"], "EnvelopedVerifiableCredential");
+    let jws = env["id"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("data:application/vc+jwt,")
+        .unwrap();
+    let parsed = gco_credentials::jose::Jws::parse(jws).unwrap();
+    assert_eq!(parsed.header_str("typ"), Some("vc+jwt"));
+    parsed
+        .verify(&resolver.resolve(parsed.header_str("kid").unwrap()).unwrap())
+        .unwrap();
+    assert_eq!(parsed.payload_json().unwrap(), unsigned);
+    let mut no_context = unsigned.clone();
+    no_context.as_object_mut().unwrap().remove("@context");
+    let mut other_issuer = unsigned.clone();
+    other_issuer["issuer"] = Value::from("did:web:someone-else.example");
+    let mut late = unsigned.clone();
+    late["validUntil"] = Value::from("2026-01-01T00:00:00Z");
+    for (what, c) in [
+        ("no @context", no_context),
+        ("another issuer", other_issuer),
+        ("validUntil before validFrom", late),
+        ("signed already", signed.clone()),
+    ] {
+        let (status, v) = issue(serde_json::json!({"credential": c}), Some(admin.clone())).await;
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (400, Some("usage")),
+            "{what}: {v}"
+        );
+    }
+
     // The OpenAPI 3.1 document names every route this test used.
     let doc: Value = get("/openapi.json", None)
         .await
@@ -682,7 +784,7 @@ async fn the_server_answers_what_the_store_holds() {
     ] {
         assert!(paths.contains(&p), "{p} is not in /openapi.json: {paths:?}");
     }
-    assert_eq!(paths.len(), 19, "{paths:?}");
+    assert_eq!(paths.len(), 20, "{paths:?}");
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"

@@ -19,6 +19,7 @@
 //! GET /api/v1/compliance/export?period=         a month's certificates as CSV
 //! POST /credentials/verify, /presentations/verify   VC-API verification (scope read)
 //! POST /credentials/verify, /presentations/verify   VC-API verification (scope read)
+//! POST /credentials/issue                       VC-API issuance (scope admin)
 //! POST /api/v1/batches                          the ingestion gateway (scope ingest)
 //! GET /api/v1/nodes/{node_id}/chain             a node's chain head and keys (ingest)
 //! ```
@@ -64,6 +65,8 @@ pub struct Options {
     /// The issuer's DID document (the `did.json` of `gco issuer init --did-web`),
     /// served at `/.well-known/did.json`.
     pub did_document: Option<Bytes>,
+    /// The issuer's signing key for `POST /credentials/issue` (`--issuer-dir`).
+    pub issuer: Option<Arc<gco_credentials::issuer::Signer>>,
     pub access: AccessOptions,
     /// Origins allowed to call the API from a browser; empty: no CORS headers.
     pub cors_origins: Vec<HeaderValue>,
@@ -75,6 +78,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             did_document: None,
+            issuer: None,
             access: AccessOptions::default(),
             cors_origins: Vec::new(),
             max_body_bytes: 64 << 20,
@@ -163,6 +167,9 @@ pub async fn router(store: Store, options: Options) -> Result<Router, gco_ledger
         .route("/credentials/verify", post(vcapi::verify_credential))
         .route("/presentations/verify", post(vcapi::verify_presentation))
         .route_layer(guard(Scope::Read));
+    let admin = Router::new()
+        .route("/credentials/issue", post(vcapi::issue_credential))
+        .route_layer(guard(Scope::Admin));
     let ingest = Router::new()
         .route("/api/v1/batches", post(ingest::post_batch))
         .route("/api/v1/nodes/{node_id}/chain", get(ingest::node_chain))
@@ -171,6 +178,7 @@ pub async fn router(store: Store, options: Options) -> Result<Router, gco_ledger
     let cors = state.inner.options.cors_origins.clone();
     let mut app = open
         .merge(read)
+        .merge(admin)
         .merge(ingest)
         .route_layer(middleware::from_fn_with_state(state.clone(), access_log))
         .fallback(unknown_route)

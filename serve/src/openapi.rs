@@ -35,6 +35,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         crate::analytics::compliance_export,
         crate::vcapi::verify_credential,
         crate::vcapi::verify_presentation,
+        crate::vcapi::issue_credential,
         crate::ingest::post_batch,
         crate::ingest::node_chain,
     ),

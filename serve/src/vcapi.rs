@@ -253,3 +253,178 @@ pub async fn verify_presentation(
     }
     Ok(answer(out))
 }
+
+/// `POST /credentials/issue`'s body (VC-API `IssueCredentialRequest`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueRequest {
+    /// An unsigned VC 2.0 credential whose `issuer` is this server's issuer.
+    #[schema(value_type = Object)]
+    pub credential: Value,
+    pub options: Option<IssueOptions>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueOptions {
+    /// `vc-di` (an `eddsa-jcs-2022` proof, the default) or `vc-jwt` (an enveloped
+    /// VC-JOSE credential).
+    pub format: Option<String>,
+}
+
+/// `POST /credentials/issue`'s answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Issued {
+    #[schema(value_type = Object)]
+    pub verifiable_credential: Value,
+}
+
+/// Whether `v` is an RFC 3339 date-time; its instant.
+fn instant(v: &Value, what: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => DateTime::parse_from_rfc3339(s)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|_| ApiError::bad_request(format!("{what} is not an RFC 3339 date-time"))),
+        _ => Err(ApiError::bad_request(format!("{what} must be a string"))),
+    }
+}
+
+/// The VC 2.0 data model's rules for what is submitted (section 4), and this server's:
+/// it signs only as its own issuer, and only what has no proof yet.
+fn conforming(c: &Value, issuer: &str) -> Result<(), ApiError> {
+    let Some(o) = c.as_object() else {
+        return Err(ApiError::bad_request("credential must be a JSON object"));
+    };
+    let contexts = o.get("@context").and_then(Value::as_array);
+    if contexts.and_then(|a| a.first()).and_then(Value::as_str)
+        != Some(gco_credentials::vc::VC_CONTEXT)
+    {
+        return Err(ApiError::bad_request(format!(
+            "@context must be an array starting with {:?}",
+            gco_credentials::vc::VC_CONTEXT
+        )));
+    }
+    if contexts.is_some_and(|a| a.iter().any(|c| !(c.is_string() || c.is_object()))) {
+        return Err(ApiError::bad_request(
+            "@context entries must be URLs or objects",
+        ));
+    }
+    let types_ok = o.get("type").and_then(Value::as_array).is_some_and(|t| {
+        t.iter().all(Value::is_string) && t.iter().any(|t| t == "VerifiableCredential")
+    });
+    if !types_ok {
+        return Err(ApiError::bad_request(
+            "type must be an array of strings including \"VerifiableCredential\"",
+        ));
+    }
+    let given = match o.get("issuer") {
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(Value::Object(i)) => i.get("id").and_then(Value::as_str),
+        _ => None,
+    };
+    if given != Some(issuer) {
+        return Err(ApiError::bad_request(format!(
+            "issuer must be this server's issuer {issuer:?} (a string, or an object with that id)"
+        )));
+    }
+    let subject_ok = match o.get("credentialSubject") {
+        Some(Value::Object(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => {
+            !a.is_empty()
+                && a.iter()
+                    .all(|s| s.as_object().is_some_and(|s| !s.is_empty()))
+        }
+        _ => false,
+    };
+    if !subject_ok {
+        return Err(ApiError::bad_request(
+            "credentialSubject must be a non-empty object or array of objects",
+        ));
+    }
+    if let Some(id) = o.get("id")
+        && !id
+            .as_str()
+            .is_some_and(|s| s.contains(':') && !s.contains(char::is_whitespace))
+    {
+        return Err(ApiError::bad_request("id must be a URL"));
+    }
+    let from = instant(o.get("validFrom").unwrap_or(&Value::Null), "validFrom")?;
+    let until = instant(o.get("validUntil").unwrap_or(&Value::Null), "validUntil")?;
+    if let (Some(f), Some(u)) = (from, until)
+        && f > u
+    {
+        return Err(ApiError::bad_request("validFrom is after validUntil"));
+    }
+    if o.contains_key("proof") {
+        return Err(ApiError::bad_request("the credential already has a proof"));
+    }
+    if o.contains_key("credentialStatus") {
+        return Err(ApiError::bad_request(
+            "credentialStatus: this server does not allocate status list entries for submitted credentials yet",
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /credentials/issue` (scope admin): signs a submitted VC 2.0 credential with the
+/// issuer key the server was started with (`--issuer-dir`).
+#[utoipa::path(post, path = "/credentials/issue", tag = "vc-api",
+    request_body = IssueRequest,
+    responses(
+        (status = 201, description = "the signed credential", body = Issued),
+        (status = 400, description = "the credential does not conform, or the request is malformed", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "this server holds no issuer key", body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 500, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn issue_credential(
+    State(state): State<AppState>,
+    request: Result<Json<IssueRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Some(signer) = state.inner.options.issuer.as_ref() else {
+        return Err(ApiError::not_found(
+            "this server holds no issuer key (start it with --issuer-dir DIR)",
+        ));
+    };
+    let req = body(request)?;
+    conforming(&req.credential, &signer.issuer)?;
+    let format = req
+        .options
+        .and_then(|o| o.format)
+        .unwrap_or_else(|| "vc-di".to_string());
+    let signed = match format.as_str() {
+        "vc-di" => {
+            if signer.key.public().default_alg() != gco_credentials::key::Alg::EdDSA {
+                return Err(ApiError::bad_request(
+                    "vc-di (eddsa-jcs-2022) needs an Ed25519 issuer key; ask for vc-jwt",
+                ));
+            }
+            let created = now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            gco_credentials::di::sign(&req.credential, &signer.key, &signer.multikey_vm, &created)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?
+        }
+        "vc-jwt" => {
+            let jws = gco_credentials::vc::sign_vc_jwt(signer, &req.credential)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            serde_json::json!({
+                "@context": [gco_credentials::vc::VC_CONTEXT],
+                "type": "EnvelopedVerifiableCredential",
+                "id": format!("data:application/vc+jwt,{jws}"),
+            })
+        }
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "options.format {other:?}: vc-di or vc-jwt"
+            )));
+        }
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(Issued {
+            verifiable_credential: signed,
+        }),
+    )
+        .into_response())
+}

@@ -22,10 +22,19 @@ pub async fn run(a: ServeArgs, g: &Global) -> Result<u8> {
         }
         None => None,
     };
+    let issuer = match &a.issuer_dir {
+        Some(dir) => Some(std::sync::Arc::new(
+            gco_credentials::issuer::Issuer::load(dir)
+                .and_then(|i| i.signer(gco_credentials::issuer::Purpose::Vc))
+                .with_context(|| format!("--issuer-dir {}", dir.display()))?,
+        )),
+        None => None,
+    };
     let s = &config.serve;
     let nonzero = |v: u32| NonZeroU32::new(v).context("validated non-zero");
     let options = gco_serve::Options {
         did_document,
+        issuer,
         access: gco_serve::access::AccessOptions {
             public_read: s.public_read || a.public_read,
             read_only: s.read_only || a.read_only,
