@@ -36,6 +36,25 @@ pub struct Sums {
 }
 
 impl Sums {
+    /// `self + o`, or `None` when a count or sum would overflow (a damaged table read
+    /// from outside the run: the server's analytics).
+    pub fn checked_add(&self, o: &Sums) -> Option<Sums> {
+        Some(Sums {
+            rows: self.rows.checked_add(o.rows)?,
+            inferences: self.inferences.checked_add(o.inferences)?,
+            prompt_tokens: self.prompt_tokens.checked_add(o.prompt_tokens)?,
+            completion_tokens: self.completion_tokens.checked_add(o.completion_tokens)?,
+            it_energy_mj: self.it_energy_mj.checked_add(o.it_energy_mj)?,
+            facility_energy_mj: self.facility_energy_mj.checked_add(o.facility_energy_mj)?,
+            location_ng: self.location_ng.checked_add(o.location_ng)?,
+            market_ng: self.market_ng.checked_add(o.market_ng)?,
+            marginal_ng: self.marginal_ng.checked_add(o.marginal_ng)?,
+            marginal_rows: self.marginal_rows.checked_add(o.marginal_rows)?,
+            embodied_ng: self.embodied_ng.checked_add(o.embodied_ng)?,
+            sci_ng: self.sci_ng.checked_add(o.sci_ng)?,
+        })
+    }
+
     /// Adds `o` into `self` (every count and sum).
     pub fn add(&mut self, o: &Sums) {
         self.rows += o.rows;

@@ -50,6 +50,43 @@ fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
 
+/// The aggregate table `name` of `run`, after checking its bytes against the SHA-256
+/// its manifest lists (a table changed after the run is refused).
+pub async fn checked_table(
+    store: &Store,
+    run: &gco_pipelines::certify::Run,
+    name: &str,
+) -> Result<Vec<Row>> {
+    let period = run.period;
+    let Some(keys) = gco_pipelines::aggregate::table_keys(name) else {
+        fail!(Usage, "{name} is not an aggregate table");
+    };
+    let path = gco_ledger::layout::aggregate(period, run.version, name);
+    let Some(expected) = run.manifest.output(&path).map(|o| o.sha256.as_str()) else {
+        fail!(
+            Inconsistent,
+            "{} does not list {path}: this run predates the report tables; \
+         rerun `gco run --period {period} --force` to write a new version",
+            run.manifest_path
+        );
+    };
+    let bytes = store
+        .get(&path)
+        .await
+        .with_context(|| format!("reading {path} (listed in {})", run.manifest_path))?;
+    let actual = sha256_hex(&bytes);
+    if actual != expected {
+        fail!(
+            Inconsistent,
+            "{path} has SHA-256 {actual} but {} lists {expected}: the aggregate was \
+         changed after the run; do not report from it (rerun the period to write a \
+         new version)",
+            run.manifest_path
+        );
+    }
+    Ok(gco_pipelines::aggregate::read_table(&path, bytes, keys)?)
+}
+
 /// The latest run of `period` (or `version`), `None` when the period has no run.
 pub async fn load_month(
     store: &Store,
@@ -65,34 +102,8 @@ pub async fn load_month(
     }
     let run = gco_pipelines::certify::load_run(store, period, version).await?;
     let mut tables = BTreeMap::new();
-    for (name, keys) in TABLES {
-        let path = gco_ledger::layout::aggregate(period, run.version, name);
-        let Some(expected) = run.manifest.output(&path).map(|o| o.sha256.as_str()) else {
-            fail!(
-                Inconsistent,
-                "{} does not list {path}: this run predates the report tables; \
-                 rerun `gco run --period {period} --force` to write a new version",
-                run.manifest_path
-            );
-        };
-        let bytes = store
-            .get(&path)
-            .await
-            .with_context(|| format!("reading {path} (listed in {})", run.manifest_path))?;
-        let actual = sha256_hex(&bytes);
-        if actual != expected {
-            fail!(
-                Inconsistent,
-                "{path} has SHA-256 {actual} but {} lists {expected}: the aggregate was \
-                 changed after the run; do not report from it (rerun the period to write a \
-                 new version)",
-                run.manifest_path
-            );
-        }
-        tables.insert(
-            name,
-            gco_pipelines::aggregate::read_table(&path, bytes, keys)?,
-        );
+    for (name, _) in TABLES {
+        tables.insert(name, checked_table(store, &run, name).await?);
     }
     Ok(Some(Month {
         period,

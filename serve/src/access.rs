@@ -65,11 +65,6 @@ impl Access {
         &self.options
     }
 
-    /// Number of valid keys in force.
-    pub fn keys(&self) -> usize {
-        self.current().len()
-    }
-
     fn current(&self) -> Arc<KeySet> {
         self.keys
             .read()

@@ -187,41 +187,43 @@ pub async fn model_emissions(
     {
         return Err(ApiError::bad_request(format!("from={f} is after to={t}")));
     }
-    let mut periods: Vec<Period> = Vec::new();
-    for (period, _) in manifest::versions(state.store(), None).await?.into_keys() {
-        let (first, last) = (
-            period.first_day(),
-            *period.days().last().unwrap_or(&period.first_day()),
-        );
-        if from.is_none_or(|f| last >= f)
-            && to.is_none_or(|t| first <= t)
-            && periods.last() != Some(&period)
-        {
-            periods.push(period);
+    // Each period's latest version (the listing is sorted by period, then version).
+    let mut latest: BTreeMap<Period, u32> = BTreeMap::new();
+    for (period, version) in manifest::versions(state.store(), None).await?.into_keys() {
+        let last = period.days().last().copied().unwrap_or(period.first_day());
+        if from.is_none_or(|f| last >= f) && to.is_none_or(|t| period.first_day() <= t) {
+            latest.insert(period, version);
         }
     }
+    let overflow = || {
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "overflow",
+            "the model's sums overflow their integer types: an aggregate table is damaged",
+        )
+    };
     let mut runs = Vec::new();
     let mut total = Sums::default();
     let mut daily: BTreeMap<String, Sums> = BTreeMap::new();
-    for period in periods {
-        let Some(month) = gco_report::data::load_month(state.store(), period, None).await? else {
-            continue;
-        };
+    for (period, version) in latest {
+        let run = certify::load_run(state.store(), period, Some(version)).await?;
+        // model_day: [date, model_id, scope], checked against the manifest's SHA-256.
+        let table = gco_report::data::checked_table(state.store(), &run, "model_day").await?;
         runs.push(RunRef {
             period: period.to_string(),
-            version: month.version,
-            manifest_sha256: month.manifest_sha256.clone(),
+            version: run.version,
+            manifest_sha256: run.manifest_sha256,
         });
-        // model_day: [date, model_id, scope].
-        for (key, s) in month.table("model_day") {
+        for (key, s) in &table {
             let Some(day) = NaiveDate::parse_from_str(&key[0], "%Y-%m-%d").ok() else {
                 continue;
             };
             if key[1] != model_id || from.is_some_and(|f| day < f) || to.is_some_and(|t| day > t) {
                 continue;
             }
-            total.add(s);
-            daily.entry(key[0].clone()).or_default().add(s);
+            total = total.checked_add(s).ok_or_else(overflow)?;
+            let d = daily.entry(key[0].clone()).or_default();
+            *d = d.checked_add(s).ok_or_else(overflow)?;
         }
     }
     if runs.is_empty() {
@@ -294,35 +296,38 @@ pub async fn compliance_export(
     };
     let prefix = certify::version_prefix(&p, version);
     let store = state.store().clone();
-    let header_row = csv_line(&[
-        "period",
-        "credential_version",
-        "inference_id",
-        "node_id",
-        "seq",
-        "format",
-        "credential_id",
-        "status_index",
-    ]);
+    let header_row = csv_lines(std::iter::once(
+        [
+            "period",
+            "credential_version",
+            "inference_id",
+            "node_id",
+            "seq",
+            "format",
+            "credential_id",
+            "status_index",
+        ]
+        .map(String::from),
+    ));
     let pages = futures::stream::unfold(Some(lookup::Position::default()), move |at| {
         let (store, prefix, p) = (store.clone(), prefix.clone(), p.clone());
         async move {
             let from = at?;
             match lookup::list_inferences(&store, &prefix, from, EXPORT_PAGE, |_| true).await {
                 Ok(page) => {
-                    let mut chunk = Vec::new();
-                    for l in &page.items {
-                        chunk.extend(csv_line(&[
-                            &p,
-                            &version.to_string(),
-                            &l.inference_id,
-                            &l.node_id,
-                            &l.seq.to_string(),
-                            &l.format,
-                            &l.id,
-                            &l.status_index.to_string(),
-                        ]));
-                    }
+                    let version = version.to_string();
+                    let chunk = csv_lines(page.items.iter().map(|l| {
+                        [
+                            p.clone(),
+                            version.clone(),
+                            l.inference_id.clone(),
+                            l.node_id.clone(),
+                            l.seq.to_string(),
+                            l.format.clone(),
+                            l.id.clone(),
+                            l.status_index.to_string(),
+                        ]
+                    }));
                     Some((
                         Ok::<_, std::io::Error>(bytes::Bytes::from(chunk)),
                         page.next,
@@ -360,11 +365,13 @@ pub async fn compliance_export(
     Ok(r)
 }
 
-/// One CSV line (RFC 4180 quoting, `\n` end), text cells guarded against formulas.
-fn csv_line(cells: &[&str]) -> Vec<u8> {
+/// CSV lines (RFC 4180 quoting, `\n` ends) in one writer, text cells guarded against
+/// formulas.
+fn csv_lines(rows: impl Iterator<Item = [String; 8]>) -> Vec<u8> {
     let mut w = gco_report::csv_out::writer();
-    let guarded: Vec<String> = cells.iter().map(|c| gco_report::csv_out::text(c)).collect();
-    // Writing into a Vec cannot fail.
-    let _ = w.write_record(&guarded);
+    for row in rows {
+        // Writing into a Vec cannot fail.
+        let _ = w.write_record(row.iter().map(|c| gco_report::csv_out::text(c)));
+    }
     w.into_inner().unwrap_or_default()
 }

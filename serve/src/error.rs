@@ -83,7 +83,19 @@ impl From<gco_report::ReportError> for ApiError {
 
 impl From<gco_ledger::LedgerError> for ApiError {
     fn from(e: gco_ledger::LedgerError) -> Self {
-        ApiError::from(PipelineError::from(e))
+        match &e {
+            // Another writer holds the lease (or it was lost before the write): nothing
+            // was written, the client retries. The holder's name stays in the log.
+            gco_ledger::LedgerError::Busy { .. } | gco_ledger::LedgerError::LeaseLost { .. } => {
+                tracing::warn!(code = e.code(), error = %e, "lease not held; the client is told to retry");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    e.code(),
+                    "another writer holds this node's chain in the store; nothing was written, retry",
+                )
+            }
+            _ => ApiError::from(PipelineError::from(e)),
+        }
     }
 }
 
@@ -158,4 +170,7 @@ pub enum WriteErrors {
     RateLimited(ErrorBody),
     #[response(status = 500)]
     Internal(ErrorBody),
+    /// Another writer holds the node's lease: retry.
+    #[response(status = 503)]
+    Busy(ErrorBody),
 }

@@ -96,6 +96,8 @@ struct Inner {
     store: Store,
     options: Options,
     metrics: metrics::Metrics,
+    /// Resolves the issuer's keys for the VC-API: the hosted DID document, did:key.
+    resolver: gco_credentials::issuer::Resolver,
 }
 
 impl AppState {
@@ -125,6 +127,7 @@ pub async fn router(store: Store, options: Options) -> Result<Router, gco_ledger
         inner: Arc::new(Inner {
             store,
             metrics: metrics::Metrics::default(),
+            resolver: vcapi::resolver(options.did_document.as_deref()),
             options,
         }),
     };

@@ -146,16 +146,14 @@ async fn verify_one(
     }
 }
 
-fn resolver(state: &AppState) -> Resolver {
-    let docs = state
-        .inner
-        .options
-        .did_document
-        .as_ref()
-        .and_then(|d| serde_json::from_slice(d).ok())
-        .into_iter()
-        .collect();
-    Resolver::new(docs)
+/// The hosted DID document (parsed once, when the router is built) and did:key.
+pub(crate) fn resolver(did_document: Option<&[u8]>) -> Resolver {
+    Resolver::new(
+        did_document
+            .and_then(|d| serde_json::from_slice(d).ok())
+            .into_iter()
+            .collect(),
+    )
 }
 
 fn answer(v: Verification) -> Response {
@@ -187,7 +185,7 @@ pub async fn verify_credential(
     request: Result<Json<VerifyCredentialRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let vc = body(request)?.verifiable_credential;
-    let v = verify_one(&state, &vc, &resolver(&state)).await?;
+    let v = verify_one(&state, &vc, &state.inner.resolver).await?;
     Ok(answer(v))
 }
 
@@ -226,7 +224,7 @@ pub async fn verify_presentation(
             "the presentation holds no verifiableCredential",
         ));
     }
-    let resolver = resolver(&state);
+    let resolver = &state.inner.resolver;
     let mut out = Verification {
         checks: Vec::new(),
         warnings: Vec::new(),
@@ -238,7 +236,7 @@ pub async fn verify_presentation(
         );
     }
     for (i, c) in credentials.iter().enumerate() {
-        let v = verify_one(&state, c, &resolver).await?;
+        let v = verify_one(&state, c, resolver).await?;
         out.checks
             .extend(v.checks.into_iter().map(|c| format!("credential {i}: {c}")));
         out.warnings.extend(

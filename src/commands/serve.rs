@@ -16,9 +16,12 @@ pub async fn run(a: ServeArgs, g: &Global) -> Result<u8> {
     }
     let did_document = match &a.did_document {
         Some(p) => {
-            Some(bytes::Bytes::from(std::fs::read(p).with_context(|| {
-                format!("reading the DID document {}", p.display())
-            })?))
+            let bytes = std::fs::read(p)
+                .with_context(|| format!("reading the DID document {}", p.display()))?;
+            serde_json::from_slice::<serde_json::Value>(&bytes).with_context(|| {
+                format!("--did-document {}: not a JSON DID document", p.display())
+            })?;
+            Some(bytes::Bytes::from(bytes))
         }
         None => None,
     };
