@@ -290,6 +290,28 @@ impl Issuer {
     /// The active key for `purpose` with its private half, ready to sign.
     pub fn signer(&self, purpose: Purpose) -> Result<Signer> {
         let entry = self.active(purpose)?.clone();
+        self.signer_of(purpose, entry)
+    }
+
+    /// The key `key_id` of `purpose`, active or retired, ready to sign: what signs a
+    /// credential on request with the key its version was issued under.
+    pub fn signer_by_id(&self, purpose: Purpose, key_id: &str) -> Result<Signer> {
+        let entry = self
+            .file
+            .keys
+            .iter()
+            .find(|k| k.purpose == purpose && k.key_id == key_id)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "the issuer in {} has no key {key_id}, which signed these credentials",
+                    self.dir.display()
+                ))
+            })?
+            .clone();
+        self.signer_of(purpose, entry)
+    }
+
+    fn signer_of(&self, purpose: Purpose, entry: KeyEntry) -> Result<Signer> {
         let path = self.key_path(&entry.key_id);
         let pem = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         let key = IssuerKey::from_pkcs8_pem(&pem)?;
@@ -525,6 +547,17 @@ mod tests {
             &resolver.resolve(&old.multikey_vm).unwrap(),
             old.key.public()
         );
+        // A retired key still signs by its id (a version issued before the rotation);
+        // an id the issuer lacks, or of the other purpose, is named in the error.
+        let old_id = old.key.public().key_id();
+        let again = issuer.signer_by_id(Purpose::Vc, &old_id).unwrap();
+        assert_eq!(
+            (again.kid.as_str(), again.alg),
+            (old.kid.as_str(), Alg::EdDSA)
+        );
+        assert_eq!(again.key.public(), old.key.public());
+        let e = issuer.signer_by_id(Purpose::Legacy, &old_id).unwrap_err();
+        assert!(e.to_string().contains(&old_id), "{e}");
         let legacy = issuer.signer(Purpose::Legacy).unwrap();
         assert_eq!(legacy.alg, Alg::RS256);
         assert_eq!(&resolver.resolve(&legacy.kid).unwrap(), legacy.key.public());

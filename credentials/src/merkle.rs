@@ -99,6 +99,19 @@ impl Tree {
         }
     }
 
+    /// The stored form of the tree that [`sparse_path`] reads: the leaves, then every
+    /// level from `low` up (bottom-up, each level left to right), 32 bytes a node.
+    /// Levels 1 to `low - 1` are left out: an audit path recomputes them from the
+    /// `2^low` leaves around the leaf it proves.
+    pub fn sparse_bytes(&self, low: usize) -> Vec<u8> {
+        let kept = self.levels[0]
+            .iter()
+            .chain(self.levels.iter().skip(low).flatten());
+        let mut out = Vec::with_capacity(32 * (self.len() + self.len().div_ceil(1 << low) * 2));
+        kept.for_each(|h| out.extend_from_slice(h));
+        out
+    }
+
     /// The RFC 6962 audit path of leaf `index` (verify with
     /// `gco_ledger::hash::verify_inclusion`).
     pub fn path(&self, mut index: usize) -> Vec<Hash32> {
@@ -111,6 +124,93 @@ impl Tree {
         }
         out
     }
+}
+
+/// Node counts of each level of an RFC 6962 tree of `n` leaves, bottom-up (as [`Tree`]
+/// keeps them: a level's unpaired last node moves up).
+pub fn level_sizes(n: usize) -> Vec<usize> {
+    let mut sizes = vec![n];
+    while let Some(&last) = sizes.last().filter(|&&l| l > 1) {
+        sizes.push(last.div_ceil(2));
+    }
+    sizes
+}
+
+/// Where [`sparse_path`] reads in a tree's [`Tree::sparse_bytes`]: the byte range of
+/// the leaves around `index` (the aligned `2^low` of them, fewer at the end) and of the
+/// upper levels. `None` when `index` is not a leaf of a tree of `n`.
+pub fn sparse_ranges(
+    n: usize,
+    index: usize,
+    low: usize,
+) -> Option<(std::ops::Range<u64>, std::ops::Range<u64>)> {
+    if index >= n {
+        return None;
+    }
+    let start = index >> low << low;
+    let end = (start + (1 << low)).min(n);
+    let upper: usize = level_sizes(n).iter().skip(low).sum();
+    let at = |nodes: usize| nodes as u64 * 32;
+    Some((at(start)..at(end), at(n)..at(n + upper)))
+}
+
+/// The RFC 6962 audit path of leaf `index` in a tree of `n` leaves from its stored
+/// form ([`Tree::sparse_bytes`]): `chunk` the leaves [`sparse_ranges`] names, `upper`
+/// the levels from `low` up. The same path as [`Tree::path`]; `None` when the bytes
+/// given are not of the sizes a tree of `n` has.
+pub fn sparse_path(
+    n: usize,
+    index: usize,
+    low: usize,
+    chunk: &[u8],
+    upper: &[u8],
+) -> Option<(Hash32, Vec<Hash32>)> {
+    let (leaves, up) = sparse_ranges(n, index, low)?;
+    if chunk.len() as u64 != leaves.end - leaves.start || upper.len() as u64 != up.end - up.start {
+        return None;
+    }
+    let node =
+        |b: &[u8], i: usize| -> Option<Hash32> { b.get(i * 32..i * 32 + 32)?.try_into().ok() };
+    let sizes = level_sizes(n);
+    let first = index >> low << low;
+    // Levels 0..low of the chunk, recomputed from its leaves.
+    let mut low_levels: Vec<Vec<Hash32>> = vec![
+        (0..chunk.len() / 32)
+            .map(|i| node(chunk, i))
+            .collect::<Option<_>>()?,
+    ];
+    while low_levels.len() < low.min(sizes.len()) {
+        let below = low_levels.last()?;
+        let next = below
+            .chunks(2)
+            .map(|p| {
+                if p.len() == 2 {
+                    node_hash(&p[0], &p[1])
+                } else {
+                    p[0]
+                }
+            })
+            .collect();
+        low_levels.push(next);
+    }
+    let leaf = *low_levels[0].get(index - first)?;
+    let mut path = Vec::new();
+    let (mut i, mut upper_at) = (index, 0usize);
+    for (k, &size) in sizes.iter().enumerate().take(sizes.len().saturating_sub(1)) {
+        let sibling = i ^ 1;
+        if sibling < size {
+            path.push(if k < low {
+                *low_levels[k].get(sibling - (first >> k))?
+            } else {
+                node(upper, upper_at + sibling)?
+            });
+        }
+        if k >= low {
+            upper_at += size;
+        }
+        i >>= 1;
+    }
+    Some((leaf, path))
 }
 
 #[cfg(test)]
@@ -140,6 +240,19 @@ mod tests {
                     &path,
                     &tree.root()
                 ));
+                for low in [1, 2, 4] {
+                    let bytes = tree.sparse_bytes(low);
+                    let (a, b) = sparse_ranges(n, i, low).unwrap();
+                    let cut = |r: std::ops::Range<u64>| &bytes[r.start as usize..r.end as usize];
+                    let got = sparse_path(n, i, low, cut(a.clone()), cut(b.clone()));
+                    assert_eq!(
+                        got,
+                        Some((leaves[i], path.clone())),
+                        "n={n} i={i} low={low}"
+                    );
+                    // Bytes of the wrong size are refused, not misread.
+                    assert_eq!(sparse_path(n, i, low, &cut(a)[32..], cut(b)), None);
+                }
             }
         }
     }
