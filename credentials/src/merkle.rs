@@ -65,17 +65,7 @@ impl Tree {
         let mut levels = vec![leaves];
         while levels.last().is_some_and(|l| l.len() > 1) {
             let below = levels.last().map(Vec::as_slice).unwrap_or_default();
-            let next = below
-                .chunks(2)
-                .map(|p| {
-                    if p.len() == 2 {
-                        node_hash(&p[0], &p[1])
-                    } else {
-                        p[0]
-                    }
-                })
-                .collect();
-            levels.push(next);
+            levels.push(level_above(below));
         }
         Tree { levels }
     }
@@ -107,7 +97,8 @@ impl Tree {
         let kept = self.levels[0]
             .iter()
             .chain(self.levels.iter().skip(low).flatten());
-        let mut out = Vec::with_capacity(32 * (self.len() + self.len().div_ceil(1 << low) * 2));
+        let upper: usize = self.levels.iter().skip(low).map(Vec::len).sum();
+        let mut out = Vec::with_capacity(32 * (self.len() + upper));
         kept.for_each(|h| out.extend_from_slice(h));
         out
     }
@@ -124,6 +115,20 @@ impl Tree {
         }
         out
     }
+}
+
+/// The level above `below`: each pair hashed, an unpaired last node moved up.
+fn level_above(below: &[Hash32]) -> Vec<Hash32> {
+    below
+        .chunks(2)
+        .map(|p| {
+            if p.len() == 2 {
+                node_hash(&p[0], &p[1])
+            } else {
+                p[0]
+            }
+        })
+        .collect()
 }
 
 /// Node counts of each level of an RFC 6962 tree of `n` leaves, bottom-up (as [`Tree`]
@@ -144,7 +149,7 @@ pub fn sparse_ranges(
     index: usize,
     low: usize,
 ) -> Option<(std::ops::Range<u64>, std::ops::Range<u64>)> {
-    if index >= n {
+    if index >= n || low >= usize::BITS as usize {
         return None;
     }
     let start = index >> low << low;
@@ -180,17 +185,7 @@ pub fn sparse_path(
             .collect::<Option<_>>()?,
     ];
     while low_levels.len() < low.min(sizes.len()) {
-        let below = low_levels.last()?;
-        let next = below
-            .chunks(2)
-            .map(|p| {
-                if p.len() == 2 {
-                    node_hash(&p[0], &p[1])
-                } else {
-                    p[0]
-                }
-            })
-            .collect();
+        let next = level_above(low_levels.last()?);
         low_levels.push(next);
     }
     let leaf = *low_levels[0].get(index - first)?;
